@@ -1,0 +1,1 @@
+//! Placeholder: the cpio codec is being written.

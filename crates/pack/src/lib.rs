@@ -1,0 +1,9 @@
+//! Boot-artifact formats, as pure functions over bytes and streams.
+//!
+//! - [`cpio`]: a streaming reader and writer for the SVR4 "newc" (`070701`) and "crc" (`070702`)
+//!   cpio formats, hardened against hostile archives.
+//!
+//! This crate never touches the file system, never spawns processes and never prints:
+//! callers hand it `Read`/`Write` streams and plain values (see `ARCHITECTURE.md`).
+
+pub mod cpio;

@@ -1,0 +1,1 @@
+//! Placeholder: the qcow2 crate is being written.
