@@ -1,2 +1,65 @@
-//! Placeholder.
-fn main() {}
+//! `cargo xtask`: the project's build system.
+//!
+//! - `cargo xtask test` provisions what the tests need (see [`deps`]) and runs every check:
+//!   formatting, clippy, the whole test suite (including the tests that drive real external tools
+//!   and boot a Linux kernel under QEMU) and a build of the fuzz targets.
+//! - `cargo xtask build` is the main job: it produces the release artifacts (see [`build`]).
+//! - `cargo xtask deps` only provisions (or, with `--check`, reports) the test dependencies.
+//!
+//! Errors end the process with exit code 1 and a one-paragraph message; nothing here panics on
+//! a missing tool.
+
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+mod build;
+mod cmd;
+mod deps;
+mod test;
+#[cfg(test)]
+mod tidy;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// The flags of `cargo xtask`.
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "secretvm's build system", disable_help_subcommand = true)]
+struct Flags {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Build the release artifacts into ./artifacts (the steps that exist so far).
+    Build(build::Args),
+    /// Install what the tests need, then run formatting, clippy, every test and the fuzz build.
+    Test(test::Args),
+    /// Install (as root) or list (otherwise) the Debian packages and tools the tests need.
+    Deps(deps::Args),
+}
+
+fn main() -> ExitCode {
+    let flags = Flags::parse();
+    let root = project_root();
+    let result = match flags.cmd {
+        Cmd::Build(args) => build::run(&root, &args),
+        Cmd::Test(args) => test::run(&root, &args),
+        Cmd::Deps(args) => deps::run(&root, &args).map(|_| ()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The workspace root: the parent of this crate's manifest directory.
+fn project_root() -> PathBuf {
+    let xtask_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    xtask_dir.parent().unwrap_or(xtask_dir).to_path_buf()
+}

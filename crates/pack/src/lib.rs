@@ -2,8 +2,13 @@
 //!
 //! - [`cpio`]: a streaming reader and writer for the SVR4 "newc" (`070701`) and "crc" (`070702`)
 //!   cpio formats, hardened against hostile archives.
+//! - [`initramfs`]: a reproducible initramfs (sorted, renumbered, clamped, gzip without
+//!   timestamps) from a tree description.
+//! - [`spec`]: the Linux kernel's `gen_init_cpio` description format.
 //!
 //! This crate never touches the file system, never spawns processes and never prints:
 //! callers hand it `Read`/`Write` streams and plain values (see `ARCHITECTURE.md`).
 
 pub mod cpio;
+pub mod initramfs;
+pub mod spec;

@@ -1,0 +1,53 @@
+//! The one place xtask starts processes: every command is echoed, runs with an explicit working
+//! directory, and a failure becomes an error that names the command and its exit status.
+
+use std::ffi::OsStr;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use anyhow::{Context, Result, bail};
+
+/// Starts building a command `program` that will run in `dir`.
+#[allow(clippy::disallowed_methods)]
+pub(crate) fn new(program: impl AsRef<OsStr>, dir: &Path) -> Command {
+    let mut cmd = Command::new(program);
+    cmd.current_dir(dir);
+    cmd
+}
+
+/// Shows a command the way a user would type it.
+pub(crate) fn display(cmd: &Command) -> String {
+    let mut words = vec![cmd.get_program().to_string_lossy().into_owned()];
+    words.extend(cmd.get_args().map(|a| a.to_string_lossy().into_owned()));
+    words.join(" ")
+}
+
+/// Runs `cmd` with inherited stdio, echoing it first; fails unless it exits with status 0.
+pub(crate) fn run(cmd: &mut Command) -> Result<()> {
+    let shown = display(cmd);
+    eprintln!("$ {shown}");
+    let status = cmd.status().with_context(|| format!("cannot start `{shown}`"))?;
+    if !status.success() {
+        bail!("`{shown}` failed with {status}");
+    }
+    Ok(())
+}
+
+/// Runs `cmd` and returns its stdout; stderr is kept for the error message.
+pub(crate) fn output(cmd: &mut Command) -> Result<String> {
+    let shown = display(cmd);
+    let Output { status, stdout, stderr } = cmd
+        .stdin(Stdio::null())
+        .output()
+        .with_context(|| format!("cannot start `{shown}`"))?;
+    if !status.success() {
+        bail!("`{shown}` failed with {status}: {}", String::from_utf8_lossy(&stderr).trim());
+    }
+    String::from_utf8(stdout).with_context(|| format!("`{shown}` printed non-UTF-8 output"))
+}
+
+/// Whether `program` is found on `PATH`.
+pub(crate) fn on_path(program: &str) -> Option<std::path::PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path).map(|dir| dir.join(program)).find(|p| p.is_file())
+}

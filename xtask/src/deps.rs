@@ -1,0 +1,280 @@
+//! What the tests need from outside Cargo, and how it gets onto the machine.
+//!
+//! Two kinds of things:
+//! - Debian packages installed with `apt-get` (root only; otherwise we print the exact command and
+//!   stop): GNU cpio and bsdtar (independent readers of our archives), busybox (the userland of the
+//!   boot test's initramfs), qemu-img (the reference for qcow2 images) and the shared libraries of
+//!   the emulator.
+//! - Packages fetched with `apt-get download` and unpacked under `target/tools/` without
+//!   installing them (no root needed): a Debian cloud kernel with its modules, and, unless a
+//!   `qemu-system-x86_64` is already on `PATH`, the emulator. The emulator is unpacked rather than
+//!   installed because Debian's bookworm `qemu-system-common` (7.2) cannot be installed next to
+//!   the backported `qemu-utils` 10 that provides `qemu-img`: the latter declares
+//!   `Breaks: qemu-system-common (<< 8.0)`.
+//!
+//! The result is a set of environment variables (`SECRETVM_QEMU`, `SECRETVM_KERNEL`,
+//! `SECRETVM_KERNEL_MODULES`, `SECRETVM_BUSYBOX`) that the tests read.
+
+use std::fs;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+
+use crate::cmd;
+
+/// Flags of `cargo xtask deps`.
+#[derive(clap::Args)]
+pub(crate) struct Args {
+    /// Only report what is missing; install nothing.
+    #[arg(long)]
+    check: bool,
+}
+
+/// Debian packages the tests use, each with the reason.
+const PACKAGES: &[(&str, &str)] = &[
+    ("cpio", "GNU cpio lists our archives independently (`cpio -itv`)"),
+    ("libarchive-tools", "bsdtar lists our archives independently"),
+    ("busybox-static", "the userland of the initramfs that the boot test runs"),
+    ("qemu-utils", "qemu-img is the reference for qcow2 images"),
+    ("dpkg", "dpkg-deb unpacks the downloaded kernel and emulator"),
+];
+
+/// Packages unpacked (not installed) to provide the emulator, with its firmware.
+const EMULATOR_PACKAGES: &[&str] =
+    &["qemu-system-x86", "qemu-system-common", "qemu-system-data", "seabios", "ipxe-qemu"];
+
+/// The metapackage whose dependency names the current Debian cloud kernel. The cloud flavour is
+/// small and ships the virtio, isofs and overlay drivers as uncompressed modules.
+const KERNEL_METAPACKAGE: &str = "linux-image-cloud-amd64";
+
+/// Paths of the provisioned tools, as environment variables for the test processes.
+pub(crate) struct Tools {
+    pub(crate) env: Vec<(&'static str, PathBuf)>,
+}
+
+pub(crate) fn run(root: &Path, args: &Args) -> Result<Tools> {
+    let tools = ensure(root, !args.check)?;
+    for (key, value) in &tools.env {
+        println!("{key}={}", value.display());
+    }
+    Ok(tools)
+}
+
+/// Makes sure everything the tests need is present, installing it when `install` is set and we
+/// can; returns where the tools are.
+pub(crate) fn ensure(root: &Path, install: bool) -> Result<Tools> {
+    if cmd::on_path("dpkg-query").is_none() || cmd::on_path("apt-get").is_none() {
+        return without_apt();
+    }
+    let is_root = fs::metadata("/proc/self").map(|m| m.uid() == 0).unwrap_or(false);
+    let tools_dir = root.join("target/tools");
+    let system_qemu = cmd::on_path("qemu-system-x86_64");
+
+    let mut wanted: Vec<String> = PACKAGES.iter().map(|(p, _)| p.to_string()).collect();
+    let mut missing = not_installed(root, &wanted)?;
+    let need_download = system_qemu.is_none() && !tools_dir.join("qemu/.complete").exists()
+        || !tools_dir.join("kernel/.complete").exists();
+    if is_root && install && (!missing.is_empty() || need_download) {
+        cmd::run(cmd::new("apt-get", root).args(["update", "-q"]))
+            .context("cannot refresh the Debian package lists")?;
+    }
+    if system_qemu.is_none() {
+        wanted = emulator_libraries(root)?;
+        missing.extend(not_installed(root, &wanted)?);
+    }
+    missing.sort();
+    missing.dedup();
+    if !missing.is_empty() {
+        let line = format!(
+            "apt-get update && apt-get install -y --no-install-recommends {}",
+            missing.join(" ")
+        );
+        if !install || !is_root {
+            let why: Vec<String> = PACKAGES
+                .iter()
+                .filter(|(p, _)| missing.iter().any(|m| m == p))
+                .map(|(p, reason)| format!("  {p}: {reason}"))
+                .collect();
+            bail!(
+                "the tests need Debian packages that are not installed:\n{}\n  (the rest are \
+                 libraries of the emulator)\nrun as root:\n  {line}",
+                why.join("\n")
+            );
+        }
+        let mut install_cmd = cmd::new("apt-get", root);
+        install_cmd
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .args(["install", "-y", "-q", "--no-install-recommends"])
+            .args(&missing);
+        cmd::run(&mut install_cmd).with_context(|| format!("`{line}` failed"))?;
+    }
+
+    let qemu = match system_qemu {
+        Some(path) => path,
+        None => unpack_emulator(root, &tools_dir, is_root, install)?,
+    };
+    let (kernel, modules) = unpack_kernel(root, &tools_dir, is_root, install)?;
+    let busybox = cmd::on_path("busybox").context("busybox is not on PATH after installation")?;
+    Ok(Tools {
+        env: vec![
+            ("SECRETVM_QEMU", qemu),
+            ("SECRETVM_KERNEL", kernel),
+            ("SECRETVM_KERNEL_MODULES", modules),
+            ("SECRETVM_BUSYBOX", busybox),
+        ],
+    })
+}
+
+/// Off Debian we cannot install anything: check that the tools are there and say what is not.
+fn without_apt() -> Result<Tools> {
+    let mut missing = Vec::new();
+    for tool in ["cpio", "bsdtar", "busybox", "qemu-img", "qemu-system-x86_64"] {
+        if cmd::on_path(tool).is_none() {
+            missing.push(tool);
+        }
+    }
+    let kernel = std::env::var_os("SECRETVM_KERNEL").map(PathBuf::from);
+    let modules = std::env::var_os("SECRETVM_KERNEL_MODULES").map(PathBuf::from);
+    let (Some(kernel), Some(modules), true) = (kernel, modules, missing.is_empty()) else {
+        bail!(
+            "this is not a Debian system, so `cargo xtask test` cannot install its tools.\n\
+             Missing on PATH: {}.\nAlso set SECRETVM_KERNEL to an x86-64 Linux bzImage and \
+             SECRETVM_KERNEL_MODULES to its /lib/modules/<version> directory (virtio_blk, isofs \
+             and overlay as modules or built in).",
+            if missing.is_empty() { "nothing".to_string() } else { missing.join(", ") }
+        );
+    };
+    let found = |t: &str| cmd::on_path(t).unwrap_or_default();
+    Ok(Tools {
+        env: vec![
+            ("SECRETVM_QEMU", found("qemu-system-x86_64")),
+            ("SECRETVM_KERNEL", kernel),
+            ("SECRETVM_KERNEL_MODULES", modules),
+            ("SECRETVM_BUSYBOX", found("busybox")),
+        ],
+    })
+}
+
+/// The subset of `packages` that dpkg does not report as installed.
+fn not_installed(root: &Path, packages: &[String]) -> Result<Vec<String>> {
+    let mut missing = Vec::new();
+    for package in packages {
+        let status = cmd::new("dpkg-query", root)
+            .args(["-W", "-f=${db:Status-Status}", package])
+            .output()
+            .with_context(|| format!("cannot run dpkg-query for {package}"))?;
+        if String::from_utf8_lossy(&status.stdout).trim() != "installed" {
+            missing.push(package.clone());
+        }
+    }
+    Ok(missing)
+}
+
+/// The shared-library packages the emulator binary needs: its `Depends` minus the packages we
+/// unpack ourselves.
+fn emulator_libraries(root: &Path) -> Result<Vec<String>> {
+    let out = cmd::output(cmd::new("apt-cache", root).args(["depends", EMULATOR_PACKAGES[0]]))
+        .context("cannot read the dependencies of qemu-system-x86 (run `apt-get update` as root)")?;
+    let mut libs = Vec::new();
+    for line in out.lines() {
+        let line = line.trim_start_matches([' ', '|']);
+        let Some(name) = line.strip_prefix("Depends: ") else { continue };
+        let name = name.trim();
+        if name.starts_with('<') || EMULATOR_PACKAGES.contains(&name) || libs.iter().any(|l| l == name) {
+            continue;
+        }
+        libs.push(name.to_string());
+    }
+    if libs.is_empty() {
+        bail!("apt-cache lists no dependencies for qemu-system-x86 (run `apt-get update` as root)");
+    }
+    Ok(libs)
+}
+
+/// Downloads `packages` with apt into `dir/debs` and unpacks them into `dir`.
+fn download_and_unpack(root: &Path, dir: &Path, packages: &[&str], is_root: bool) -> Result<()> {
+    if dir.exists() {
+        fs::remove_dir_all(dir).with_context(|| format!("cannot clear {}", dir.display()))?;
+    }
+    let debs = dir.join("debs");
+    fs::create_dir_all(&debs).with_context(|| format!("cannot create {}", debs.display()))?;
+    let mut download = cmd::new("apt-get", &debs);
+    if is_root {
+        // apt drops privileges to `_apt`, which cannot write into our target directory.
+        download.args(["-o", "APT::Sandbox::User=root"]);
+    }
+    cmd::run(download.args(["download", "-q"]).args(packages))
+        .with_context(|| format!("cannot download {}", packages.join(" ")))?;
+    for entry in fs::read_dir(&debs)? {
+        let deb = entry?.path();
+        cmd::run(cmd::new("dpkg-deb", root).arg("-x").arg(&deb).arg(dir))
+            .with_context(|| format!("cannot unpack {}", deb.display()))?;
+    }
+    fs::remove_dir_all(&debs)?;
+    Ok(())
+}
+
+/// Provides an emulator under `target/tools/qemu` and a wrapper script that points it at its
+/// unpacked modules and firmware.
+fn unpack_emulator(root: &Path, tools: &Path, is_root: bool, install: bool) -> Result<PathBuf> {
+    let dir = tools.join("qemu");
+    let wrapper = dir.join("qemu-system-x86_64");
+    if !dir.join(".complete").exists() {
+        if !install {
+            bail!("no qemu-system-x86_64 on PATH and none unpacked yet: run `cargo xtask deps`");
+        }
+        download_and_unpack(root, &dir, EMULATOR_PACKAGES, is_root)?;
+        let script = format!(
+            "#!/bin/sh\n\
+             # Written by `cargo xtask deps`: runs the unpacked (not installed) Debian emulator.\n\
+             d='{dir}'\n\
+             export QEMU_MODULE_DIR=\"$d/usr/lib/x86_64-linux-gnu/qemu\"\n\
+             exec \"$d/usr/bin/qemu-system-x86_64\" -L \"$d/usr/share/qemu\" \
+             -L \"$d/usr/share/seabios\" -L \"$d/usr/lib/ipxe/qemu\" \"$@\"\n",
+            dir = dir.display()
+        );
+        fs::write(&wrapper, script)?;
+        fs::set_permissions(&wrapper, std::os::unix::fs::PermissionsExt::from_mode(0o755))?;
+        cmd::output(cmd::new(&wrapper, root).arg("--version"))
+            .context("the unpacked emulator does not start")?;
+        fs::write(dir.join(".complete"), "")?;
+    }
+    Ok(wrapper)
+}
+
+/// Provides a Debian cloud kernel and its modules under `target/tools/kernel`.
+fn unpack_kernel(
+    root: &Path,
+    tools: &Path,
+    is_root: bool,
+    install: bool,
+) -> Result<(PathBuf, PathBuf)> {
+    let dir = tools.join("kernel");
+    if !dir.join(".complete").exists() {
+        if !install {
+            bail!("no kernel unpacked yet: run `cargo xtask deps`");
+        }
+        let out = cmd::output(cmd::new("apt-cache", root).args(["depends", KERNEL_METAPACKAGE]))?;
+        let package = out
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("Depends: "))
+            .find(|p| p.starts_with("linux-image-"))
+            .with_context(|| format!("apt-cache names no kernel image for {KERNEL_METAPACKAGE}"))?
+            .to_string();
+        download_and_unpack(root, &dir, &[&package], is_root)?;
+        fs::write(dir.join(".complete"), &package)?;
+    }
+    let vmlinuz = fs::read_dir(dir.join("boot"))
+        .with_context(|| format!("no boot/ in {}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("vmlinuz-")))
+        .with_context(|| format!("no vmlinuz-* in {}/boot", dir.display()))?;
+    let version = vmlinuz.file_name().unwrap_or_default().to_string_lossy()["vmlinuz-".len()..]
+        .to_string();
+    let modules = dir.join("lib/modules").join(&version);
+    if !modules.is_dir() {
+        bail!("the kernel package has no modules directory {}", modules.display());
+    }
+    Ok((vmlinuz, modules))
+}

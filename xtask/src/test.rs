@@ -1,0 +1,57 @@
+//! `cargo xtask test`: the README's test command and the only thing `.ci/run` calls.
+//!
+//! It provisions the tools (see [`crate::deps`]), then runs, in order and stopping at the first
+//! failure: `cargo fmt --check`, `cargo clippy -D warnings`, the whole test suite with the tool
+//! paths in the environment, and `cargo check` of the fuzz targets. With `CI=true` in the
+//! environment, the tests that need a tool fail instead of skipping when it is missing.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+
+use crate::{cmd, deps};
+
+/// Flags of `cargo xtask test`.
+#[derive(clap::Args)]
+pub(crate) struct Args {
+    /// Do not install anything; fail if something is missing.
+    #[arg(long)]
+    no_install: bool,
+    /// Skip fmt, clippy and the fuzz build; run only the tests.
+    #[arg(long)]
+    quick: bool,
+    /// Extra arguments for `cargo test` (e.g. a test name filter), after `--`.
+    #[arg(last = true)]
+    cargo_args: Vec<String>,
+}
+
+pub(crate) fn run(root: &Path, args: &Args) -> Result<()> {
+    let tools = deps::ensure(root, !args.no_install).context("cannot provide the test tools")?;
+    if !args.quick {
+        cmd::run(cmd::new("cargo", root).args(["fmt", "--all", "--", "--check"]))
+            .context("the code is not formatted: run `cargo fmt --all`")?;
+        cmd::run(cmd::new("cargo", root).args([
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--locked",
+            "--",
+            "-D",
+            "warnings",
+        ]))?;
+    }
+    let mut test = cmd::new("cargo", root);
+    test.args(["test", "--workspace", "--locked"]).args(&args.cargo_args);
+    for (key, value) in &tools.env {
+        test.env(key, value);
+    }
+    cmd::run(&mut test)?;
+    if !args.quick {
+        cmd::run(cmd::new("cargo", root).args(["check", "--quiet", "--manifest-path"]).arg(
+            root.join("fuzz/Cargo.toml"),
+        ))
+        .context("the fuzz targets do not build")?;
+    }
+    eprintln!("cargo xtask test: all checks passed");
+    Ok(())
+}

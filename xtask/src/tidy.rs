@@ -1,0 +1,216 @@
+//! Tidy checks: the conventions `ARCHITECTURE.md` promises, enforced by `cargo test`.
+//!
+//! - every `.rs` file starts with a `//!` module doc;
+//! - every crate under `crates/` is named `secretvm-*`, opts into the workspace lints and has a
+//!   tier in [`TIERS`];
+//! - the crate graph is one-way: a crate depends only on crates of a lower tier;
+//! - library crates (leaf and edge tiers) depend on neither clap nor anyhow, and their non-test
+//!   code neither prints nor starts processes;
+//! - no test is marked to be skipped or to expect a panic.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+/// The tiers of the crate graph, lowest first (see `ARCHITECTURE.md`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Tier {
+    /// Pure format and measurement crates: bytes and values in, values out.
+    Leaf,
+    /// Crates that touch the file system (and, for `yocto`, processes).
+    Edge,
+    /// Thin binaries.
+    Bin,
+}
+
+/// Every workspace crate under `crates/` and its tier.
+const TIERS: &[(&str, Tier)] = &[
+    ("secretvm-pack", Tier::Leaf),
+    ("secretvm-qcow2", Tier::Leaf),
+    ("secretvm-artifact", Tier::Edge),
+    ("secretvm-cli", Tier::Bin),
+];
+
+/// Dependencies only binaries and xtask may have.
+const BIN_ONLY_DEPENDENCIES: &[&str] = &["clap", "anyhow"];
+
+fn root() -> PathBuf {
+    crate::project_root()
+}
+
+fn tier_of(package: &str) -> Option<Tier> {
+    TIERS.iter().find(|(name, _)| *name == package).map(|&(_, tier)| tier)
+}
+
+/// All `.rs` files below `dir`, skipping build output.
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let name = entry.file_name();
+        if path.is_dir() {
+            if name != "target" && name != "corpus" && name != "artifacts" {
+                rust_files(&path, out);
+            }
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+fn all_rust_files() -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for dir in ["crates", "xtask", "fuzz"] {
+        rust_files(&root().join(dir), &mut files);
+    }
+    assert!(files.len() > 5, "tidy found only {} .rs files: wrong root?", files.len());
+    files
+}
+
+/// The code of a file that is not test code: files named `tests.rs` or under `tests/` are
+/// entirely test code; elsewhere, everything from the first `#[cfg(test)]` on is.
+fn non_test_code(path: &Path, text: &str) -> String {
+    let is_test_file = path.file_name().is_some_and(|n| n == "tests.rs")
+        || path.components().any(|c| c.as_os_str() == "tests");
+    if is_test_file {
+        return String::new();
+    }
+    match text.find("#[cfg(test)]") {
+        Some(at) => text[..at].to_string(),
+        None => text.to_string(),
+    }
+}
+
+struct Manifest {
+    dir: PathBuf,
+    text: String,
+    name: String,
+}
+
+fn crate_manifests() -> Vec<Manifest> {
+    let mut manifests = Vec::new();
+    for entry in fs::read_dir(root().join("crates")).expect("read crates/").flatten() {
+        let path = entry.path().join("Cargo.toml");
+        let Ok(text) = fs::read_to_string(&path) else { continue };
+        let name = text
+            .lines()
+            .find_map(|l| l.strip_prefix("name = \""))
+            .and_then(|l| l.strip_suffix('"'))
+            .unwrap_or_else(|| panic!("{}: no package name", path.display()))
+            .to_string();
+        manifests.push(Manifest { dir: entry.path(), text, name });
+    }
+    assert!(manifests.len() >= 4, "tidy found only {} crates", manifests.len());
+    manifests
+}
+
+/// Names of the dependencies declared in any dependency table of a manifest.
+fn dependencies(manifest: &str) -> Vec<String> {
+    let mut deps = Vec::new();
+    let mut in_deps = false;
+    for line in manifest.lines().map(str::trim) {
+        if line.starts_with('[') {
+            in_deps = line.ends_with("dependencies]");
+            continue;
+        }
+        if !in_deps || line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let key = line.split(['=', '.']).next().unwrap_or("").trim();
+        if !key.is_empty() {
+            deps.push(key.to_string());
+        }
+    }
+    deps
+}
+
+#[test]
+fn every_rust_file_starts_with_a_module_doc() {
+    let offenders: Vec<String> = all_rust_files()
+        .into_iter()
+        .filter(|p| !fs::read_to_string(p).unwrap_or_default().starts_with("//!"))
+        .map(|p| p.display().to_string())
+        .collect();
+    assert!(offenders.is_empty(), "these files do not start with a `//!` doc: {offenders:#?}");
+}
+
+#[test]
+fn crates_are_named_tiered_and_linted() {
+    for m in crate_manifests() {
+        assert!(m.name.starts_with("secretvm-"), "{}: package must be named secretvm-*", m.name);
+        assert!(
+            tier_of(&m.name).is_some(),
+            "{}: add it to TIERS in xtask/src/tidy.rs and to the code map in ARCHITECTURE.md",
+            m.name
+        );
+        assert!(
+            m.text.contains("[lints]\nworkspace = true"),
+            "{}: opt into the workspace lints with `[lints] workspace = true`",
+            m.name
+        );
+        let architecture = fs::read_to_string(root().join("ARCHITECTURE.md")).unwrap_or_default();
+        let dir = m.dir.file_name().unwrap_or_default().to_string_lossy().into_owned();
+        assert!(
+            architecture.contains(&format!("`crates/{dir}`")),
+            "ARCHITECTURE.md has no code-map entry for `crates/{dir}`"
+        );
+    }
+}
+
+#[test]
+fn crate_graph_is_one_way() {
+    for m in crate_manifests() {
+        let Some(tier) = tier_of(&m.name) else { continue };
+        for dep in dependencies(&m.text) {
+            if let Some(dep_tier) = tier_of(&dep) {
+                assert!(
+                    dep_tier < tier,
+                    "{} ({tier:?}) must not depend on {dep} ({dep_tier:?}): the graph only points \
+                     to lower tiers",
+                    m.name
+                );
+            }
+            if tier < Tier::Bin {
+                assert!(
+                    !BIN_ONLY_DEPENDENCIES.contains(&dep.as_str()),
+                    "library crate {} must not depend on {dep}: that belongs to binaries",
+                    m.name
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn library_crates_neither_print_nor_spawn() {
+    let forbidden = ["println!", "eprintln!", "print!(", "eprint!(", "dbg!(", "process::Command"];
+    for m in crate_manifests() {
+        if tier_of(&m.name).is_none_or(|t| t == Tier::Bin) {
+            continue;
+        }
+        let mut files = Vec::new();
+        rust_files(&m.dir.join("src"), &mut files);
+        for file in files {
+            let text = fs::read_to_string(&file).unwrap_or_default();
+            let code = non_test_code(&file, &text);
+            for word in forbidden {
+                assert!(
+                    !code.contains(word),
+                    "{}: library code must not use `{word}` (printing and processes live in \
+                     binaries and xtask)",
+                    file.display()
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn no_test_is_skipped_or_expects_a_panic() {
+    let banned = [concat!("#[sh", "ould_panic"), concat!("#[ig", "nore")];
+    for file in all_rust_files() {
+        let text = fs::read_to_string(&file).unwrap_or_default();
+        for word in banned {
+            assert!(!text.contains(word), "{}: `{word}` is not allowed", file.display());
+        }
+    }
+}
