@@ -217,9 +217,10 @@ pub fn write_initramfs(
 
 /// Creates the empty qcow2 image `qemu-img create -f qcow2 PATH SIZE` would, atomically.
 pub fn create_qcow2(path: &Path, virtual_size: u64) -> Result<()> {
-    let bytes = secretvm_qcow2::empty_image(virtual_size)
-        .map_err(|source| Error::Qcow2 { path: path.to_path_buf(), source })?;
-    write_atomically(path, |file| file.write_all(&bytes).map_err(io_error("write", path)))
+    write_atomically(path, |file| {
+        secretvm_qcow2::write_empty_image(virtual_size, file)
+            .map_err(|source| Error::Qcow2 { path: path.to_path_buf(), source })
+    })
 }
 
 /// Reads and validates the header of the qcow2 image at `path`.

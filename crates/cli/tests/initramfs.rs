@@ -179,10 +179,19 @@ fn compare_listings(archive: &Path) {
     let bsd = run_ok(Command::new("bsdtar").args(["-tvf"]).arg(archive).arg("--numeric-owner").env("LC_ALL", "C.UTF-8"));
     let bsd = parse_listing(&String::from_utf8(bsd.stdout).unwrap(), 3);
     assert!(!ours.is_empty());
-    assert_eq!(ours, gnu, "secretvm and GNU cpio disagree on {}", archive.display());
-    // bsdtar does not list the archive root `.`.
-    let ours_without_root: Vec<Row> = ours.iter().filter(|r| r.0 != ".").cloned().collect();
-    assert_eq!(ours_without_root, bsd, "secretvm and bsdtar disagree on {}", archive.display());
+    assert_same_rows(&ours, &gnu, "GNU cpio", archive);
+    assert_same_rows(&ours, &bsd, "bsdtar", archive);
+}
+
+/// Fails with only the rows that differ, so a disagreement is readable.
+fn assert_same_rows(ours: &[Row], theirs: &[Row], tool: &str, archive: &Path) {
+    let only_ours: Vec<&Row> = ours.iter().filter(|r| !theirs.contains(r)).collect();
+    let only_theirs: Vec<&Row> = theirs.iter().filter(|r| !ours.contains(r)).collect();
+    assert!(
+        only_ours.is_empty() && only_theirs.is_empty() && ours.len() == theirs.len(),
+        "secretvm and {tool} disagree on {}:\nonly secretvm: {only_ours:#?}\nonly {tool}: {only_theirs:#?}",
+        archive.display()
+    );
 }
 
 #[test]
