@@ -31,7 +31,13 @@ const NOT_YET: &[&str] = &[
 pub(crate) fn run(root: &Path, args: &Args) -> Result<()> {
     let out = root.join(&args.out);
     std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
-    cmd::run(cmd::new("cargo", root).args(["build", "--release", "--locked", "-p", "secretvm-cli"]))?;
+    cmd::run(cmd::new("cargo", root).args([
+        "build",
+        "--release",
+        "--locked",
+        "-p",
+        "secretvm-cli",
+    ]))?;
     let secretvm = root.join("target/release/secretvm");
     let qcow2 = out.join("encryptedfs.qcow2");
     cmd::run(cmd::new(&secretvm, root).args(["qcow2", "create"]).arg(&qcow2).arg("300G"))?;

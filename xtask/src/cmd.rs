@@ -36,10 +36,8 @@ pub(crate) fn run(cmd: &mut Command) -> Result<()> {
 /// Runs `cmd` and returns its stdout; stderr is kept for the error message.
 pub(crate) fn output(cmd: &mut Command) -> Result<String> {
     let shown = display(cmd);
-    let Output { status, stdout, stderr } = cmd
-        .stdin(Stdio::null())
-        .output()
-        .with_context(|| format!("cannot start `{shown}`"))?;
+    let Output { status, stdout, stderr } =
+        cmd.stdin(Stdio::null()).output().with_context(|| format!("cannot start `{shown}`"))?;
     if !status.success() {
         bail!("`{shown}` failed with {status}: {}", String::from_utf8_lossy(&stderr).trim());
     }

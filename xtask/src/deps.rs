@@ -175,13 +175,18 @@ fn not_installed(root: &Path, packages: &[String]) -> Result<Vec<String>> {
 /// unpack ourselves.
 fn emulator_libraries(root: &Path) -> Result<Vec<String>> {
     let out = cmd::output(cmd::new("apt-cache", root).args(["depends", EMULATOR_PACKAGES[0]]))
-        .context("cannot read the dependencies of qemu-system-x86 (run `apt-get update` as root)")?;
+        .context(
+            "cannot read the dependencies of qemu-system-x86 (run `apt-get update` as root)",
+        )?;
     let mut libs = Vec::new();
     for line in out.lines() {
         let line = line.trim_start_matches([' ', '|']);
         let Some(name) = line.strip_prefix("Depends: ") else { continue };
         let name = name.trim();
-        if name.starts_with('<') || EMULATOR_PACKAGES.contains(&name) || libs.iter().any(|l| l == name) {
+        if name.starts_with('<')
+            || EMULATOR_PACKAGES.contains(&name)
+            || libs.iter().any(|l| l == name)
+        {
             continue;
         }
         libs.push(name.to_string());
@@ -270,8 +275,8 @@ fn unpack_kernel(
         .filter_map(|e| e.ok().map(|e| e.path()))
         .find(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("vmlinuz-")))
         .with_context(|| format!("no vmlinuz-* in {}/boot", dir.display()))?;
-    let version = vmlinuz.file_name().unwrap_or_default().to_string_lossy()["vmlinuz-".len()..]
-        .to_string();
+    let version =
+        vmlinuz.file_name().unwrap_or_default().to_string_lossy()["vmlinuz-".len()..].to_string();
     let modules = dir.join("lib/modules").join(&version);
     if !modules.is_dir() {
         bail!("the kernel package has no modules directory {}", modules.display());

@@ -4,6 +4,7 @@
 //!   formatting, clippy, the whole test suite (including the tests that drive real external tools
 //!   and boot a Linux kernel under QEMU) and a build of the fuzz targets.
 //! - `cargo xtask build` is the main job: it produces the release artifacts (see [`build`]).
+//! - `cargo xtask bench initramfs` compares our writers with the peer tools (see [`bench`]).
 //! - `cargo xtask deps` only provisions (or, with `--check`, reports) the test dependencies.
 //!
 //! Errors end the process with exit code 1 and a one-paragraph message; nothing here panics on
@@ -11,6 +12,7 @@
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+mod bench;
 mod build;
 mod cmd;
 mod deps;
@@ -39,6 +41,8 @@ enum Cmd {
     Test(test::Args),
     /// Install (as root) or list (otherwise) the Debian packages and tools the tests need.
     Deps(deps::Args),
+    /// Measure our writers against the peer tools on the same input and print the ratios.
+    Bench(bench::Args),
 }
 
 fn main() -> ExitCode {
@@ -48,6 +52,7 @@ fn main() -> ExitCode {
         Cmd::Build(args) => build::run(&root, &args),
         Cmd::Test(args) => test::run(&root, &args),
         Cmd::Deps(args) => deps::run(&root, &args).map(|_| ()),
+        Cmd::Bench(args) => bench::run(&root, &args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

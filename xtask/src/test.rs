@@ -47,9 +47,11 @@ pub(crate) fn run(root: &Path, args: &Args) -> Result<()> {
     }
     cmd::run(&mut test)?;
     if !args.quick {
-        cmd::run(cmd::new("cargo", root).args(["check", "--quiet", "--manifest-path"]).arg(
-            root.join("fuzz/Cargo.toml"),
-        ))
+        cmd::run(
+            cmd::new("cargo", root)
+                .args(["check", "--quiet", "--manifest-path"])
+                .arg(root.join("fuzz/Cargo.toml")),
+        )
         .context("the fuzz targets do not build")?;
     }
     eprintln!("cargo xtask test: all checks passed");

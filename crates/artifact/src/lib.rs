@@ -105,7 +105,11 @@ pub fn write_atomically<T>(
     temp.as_file().sync_all().map_err(io_error("sync", path))?;
     fs::set_permissions(temp.path(), fs::Permissions::from_mode(0o644))
         .map_err(io_error("set the mode of", temp.path()))?;
-    temp.persist(path).map_err(|e| Error::Io { op: "rename into", path: path.into(), source: e.error })?;
+    temp.persist(path).map_err(|e| Error::Io {
+        op: "rename into",
+        path: path.into(),
+        source: e.error,
+    })?;
     Ok(value)
 }
 
@@ -137,8 +141,7 @@ pub fn load_tree(dir: &Path) -> Result<Vec<Node<PathBuf>>> {
                 .file_name()
                 .into_string()
                 .map_err(|_| Error::NonUtf8Path { path: fs_path.clone() })?;
-            let path =
-                if archive_dir.is_empty() { name } else { format!("{archive_dir}/{name}") };
+            let path = if archive_dir.is_empty() { name } else { format!("{archive_dir}/{name}") };
             let meta = fs::symlink_metadata(&fs_path).map_err(io_error("stat", &fs_path))?;
             let file_type = meta.file_type();
             let (major, minor) = dev_numbers(meta.rdev());
@@ -153,7 +156,8 @@ pub fn load_tree(dir: &Path) -> Result<Vec<Node<PathBuf>>> {
                 }
                 Kind::File { source: fs_path.clone() }
             } else if file_type.is_symlink() {
-                let target = fs::read_link(&fs_path).map_err(io_error("read the link", &fs_path))?;
+                let target =
+                    fs::read_link(&fs_path).map_err(io_error("read the link", &fs_path))?;
                 let target = target
                     .into_os_string()
                     .into_string()

@@ -44,7 +44,9 @@ fn load_tree_sees_every_kind_and_groups_hard_links() {
         .iter()
         .map(|n| {
             let kind = match &n.kind {
-                Kind::File { source } => format!("file {}", source.strip_prefix(root).unwrap().display()),
+                Kind::File { source } => {
+                    format!("file {}", source.strip_prefix(root).unwrap().display())
+                }
                 other => format!("{other:?}"),
             };
             format!("{} {kind} group={:?}", n.path, n.link_group)

@@ -20,8 +20,14 @@ const BOOT_TIMEOUT: Duration = Duration::from_secs(180);
 
 /// Modules that give the guest a virtio block device, in load order; each is loaded only if the
 /// kernel has it as a module (it may be built in).
-const MODULES: &[&str] =
-    &["virtio_ring", "virtio", "virtio_pci_modern_dev", "virtio_pci_legacy_dev", "virtio_pci", "virtio_blk"];
+const MODULES: &[&str] = &[
+    "virtio_ring",
+    "virtio",
+    "virtio_pci_modern_dev",
+    "virtio_pci_legacy_dev",
+    "virtio_pci",
+    "virtio_blk",
+];
 
 const EPOCH: u32 = 1_700_000_000;
 const DISK_SIZE: u64 = 300 << 30;
@@ -57,7 +63,8 @@ impl Guest {
         writeln!(spec, "file /bin/busybox {} 0755 0 0", self.busybox.display()).unwrap();
         for module in MODULES {
             if let Some(path) = find_module(&self.modules, module) {
-                writeln!(spec, "file /lib/modules/{module}.ko {} 0644 0 0", path.display()).unwrap();
+                writeln!(spec, "file /lib/modules/{module}.ko {} 0644 0 0", path.display())
+                    .unwrap();
             }
         }
         spec.push_str(extra);
@@ -226,7 +233,9 @@ fn linux_boots_our_initramfs_and_uses_our_qcow2_disk() {
     // The host's view of the image after the guest wrote to it.
     run_ok(Command::new("qemu-img").arg("check").arg(&disk));
     let last_offset = DISK_SIZE - 2048 * 512;
-    for (skip, want) in [(0, "secretvm-e2e-first-record"), (last_offset / 512, "secretvm-e2e-last-record")] {
+    for (skip, want) in
+        [(0, "secretvm-e2e-first-record"), (last_offset / 512, "secretvm-e2e-last-record")]
+    {
         let raw = dir.path().join("sector.raw");
         let _ = fs::remove_file(&raw);
         run_ok(

@@ -35,7 +35,8 @@ sock /dev/log 0666 0 0
 /// matter (on-disk modes and mtimes of the sources, creation order).
 fn write_spec_tree(dir: &Path, variant: bool) {
     fs::create_dir_all(dir.join("files")).unwrap();
-    let blob: Vec<u8> = (0u32..70_000).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    let blob: Vec<u8> =
+        (0u32..70_000).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
     let mut files: Vec<(&str, Vec<u8>)> = vec![
         ("files/init.sh", b"#!/bin/sh\necho hello\n".to_vec()),
         ("files/blob", blob),
@@ -51,7 +52,8 @@ fn write_spec_tree(dir: &Path, variant: bool) {
         if variant {
             let when = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
             fs::File::options().write(true).open(&path).unwrap().set_modified(when).unwrap();
-            fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+            fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+                .unwrap();
         }
     }
 }
@@ -76,13 +78,14 @@ fn the_same_spec_gives_the_same_bytes_in_any_directory_umask_and_time_zone() {
     pack(a.path(), "022", "UTC", &["--spec", "spec.list", "-o", "out.cpio.gz"]);
     let spec_b = b.path().join("spec.list");
     let out_b = b.path().join("out.cpio.gz");
-    pack(Path::new("/"), "077", "Asia/Tokyo", &[
-        "--spec",
-        spec_b.to_str().unwrap(),
-        "-o",
-        out_b.to_str().unwrap(),
-    ]);
-    let (bytes_a, bytes_b) = (fs::read(a.path().join("out.cpio.gz")).unwrap(), fs::read(&out_b).unwrap());
+    pack(
+        Path::new("/"),
+        "077",
+        "Asia/Tokyo",
+        &["--spec", spec_b.to_str().unwrap(), "-o", out_b.to_str().unwrap()],
+    );
+    let (bytes_a, bytes_b) =
+        (fs::read(a.path().join("out.cpio.gz")).unwrap(), fs::read(&out_b).unwrap());
     assert_eq!(bytes_a, bytes_b, "the two builds differ");
     for dir in [a.path(), b.path()] {
         let mode = fs::metadata(dir.join("out.cpio.gz")).unwrap().permissions();
@@ -114,13 +117,19 @@ fn the_same_tree_gives_the_same_bytes_whatever_its_inodes_order_and_mtimes() {
         }
         for d in dirs.iter().chain(&files) {
             let mode = if files.contains(d) { 0o644 } else { 0o755 };
-            fs::set_permissions(root.join(d), std::os::unix::fs::PermissionsExt::from_mode(mode)).unwrap();
+            fs::set_permissions(root.join(d), std::os::unix::fs::PermissionsExt::from_mode(mode))
+                .unwrap();
         }
         fs::hard_link(root.join("x/one"), root.join("z/one-again")).unwrap();
         std::os::unix::fs::symlink("x/y/two", root.join("link")).unwrap();
     }
     pack(a.path(), "022", "UTC", &["--from-dir", "t", "--owner-root", "-o", "out.cpio.gz"]);
-    pack(b.path(), "077", "America/New_York", &["--from-dir", "t", "--owner-root", "-o", "out.cpio.gz"]);
+    pack(
+        b.path(),
+        "077",
+        "America/New_York",
+        &["--from-dir", "t", "--owner-root", "-o", "out.cpio.gz"],
+    );
     assert_eq!(
         fs::read(a.path().join("out.cpio.gz")).unwrap(),
         fs::read(b.path().join("out.cpio.gz")).unwrap()
@@ -176,7 +185,13 @@ fn compare_listings(archive: &Path) {
             .env("LC_ALL", "C.UTF-8"),
     );
     let gnu = parse_listing(&String::from_utf8(gnu.stdout).unwrap(), 3);
-    let bsd = run_ok(Command::new("bsdtar").args(["-tvf"]).arg(archive).arg("--numeric-owner").env("LC_ALL", "C.UTF-8"));
+    let bsd = run_ok(
+        Command::new("bsdtar")
+            .args(["-tvf"])
+            .arg(archive)
+            .arg("--numeric-owner")
+            .env("LC_ALL", "C.UTF-8"),
+    );
     let bsd = parse_listing(&String::from_utf8(bsd.stdout).unwrap(), 3);
     assert!(!ours.is_empty());
     assert_same_rows(&ours, &gnu, "GNU cpio", archive);
@@ -214,7 +229,9 @@ fn a_gzipped_initramfs_lists_like_the_plain_one() {
     write_spec_tree(dir.path(), false);
     pack(dir.path(), "022", "UTC", &["--spec", "spec.list", "-o", "out.cpio.gz"]);
     pack(dir.path(), "022", "UTC", &["--spec", "spec.list", "--no-gzip", "-o", "out.cpio"]);
-    let list = |name: &str| run_ok(secretvm().args(["pack", "cpio-list"]).arg(dir.path().join(name))).stdout;
+    let list = |name: &str| {
+        run_ok(secretvm().args(["pack", "cpio-list"]).arg(dir.path().join(name))).stdout
+    };
     assert_eq!(list("out.cpio.gz"), list("out.cpio"));
     // And gzip itself agrees that the compressed file holds exactly the plain archive.
     if tool_on_path("gzip").is_some() {
@@ -226,20 +243,34 @@ fn a_gzipped_initramfs_lists_like_the_plain_one() {
 #[test]
 fn errors_name_the_file_and_the_line() {
     let dir = tempfile::tempdir().unwrap();
-    fs::write(dir.path().join("bad.list"), "dir /a 0755 0 0\nfile /a/x missing 0644 0 0\n").unwrap();
-    let err = crate::support::run_err(
-        secretvm().current_dir(dir.path()).args(["pack", "initramfs", "--spec", "bad.list", "-o", "o.gz"]),
-    );
+    fs::write(dir.path().join("bad.list"), "dir /a 0755 0 0\nfile /a/x missing 0644 0 0\n")
+        .unwrap();
+    let err = crate::support::run_err(secretvm().current_dir(dir.path()).args([
+        "pack",
+        "initramfs",
+        "--spec",
+        "bad.list",
+        "-o",
+        "o.gz",
+    ]));
     assert!(err.contains("cannot build the initramfs o.gz"), "{err}");
     assert!(err.contains("/a/x") || err.contains("a/x"), "{err}");
     assert!(err.contains("missing: No such file or directory"), "{err}");
     assert!(!dir.path().join("o.gz").exists(), "a failed build left its output");
 
     fs::write(dir.path().join("bad2.list"), "dir /a 0755 0 0\nslink /b\n").unwrap();
-    let err = crate::support::run_err(
-        secretvm().current_dir(dir.path()).args(["pack", "initramfs", "--spec", "bad2.list", "-o", "o.gz"]),
+    let err = crate::support::run_err(secretvm().current_dir(dir.path()).args([
+        "pack",
+        "initramfs",
+        "--spec",
+        "bad2.list",
+        "-o",
+        "o.gz",
+    ]));
+    assert!(
+        err.contains("bad2.list: line 2: expected `slink <name> <target> <mode> <uid> <gid>`"),
+        "{err}"
     );
-    assert!(err.contains("bad2.list: line 2: expected `slink <name> <target> <mode> <uid> <gid>`"), "{err}");
 
     let err = crate::support::run_err(secretvm().args(["pack", "cpio-list", "/nonexistent.cpio"]));
     assert!(err.contains("cannot open /nonexistent.cpio"), "{err}");

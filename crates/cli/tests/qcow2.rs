@@ -34,8 +34,13 @@ fn create_matches_the_installed_qemu_img_for_several_sizes() {
     for size in ["0", "1M", "1.5G", "300G", "1T", "1000000000", "7T"] {
         let (ours, theirs) = (dir.path().join("ours.qcow2"), dir.path().join("theirs.qcow2"));
         run_ok(secretvm().args(["qcow2", "create"]).arg(&ours).arg(size));
-        run_ok(Command::new("qemu-img").args(["create", "-q", "-f", "qcow2"]).arg(&theirs).arg(size));
-        assert!(fs::read(&ours).unwrap() == fs::read(&theirs).unwrap(), "size {size}: bytes differ");
+        run_ok(
+            Command::new("qemu-img").args(["create", "-q", "-f", "qcow2"]).arg(&theirs).arg(size),
+        );
+        assert!(
+            fs::read(&ours).unwrap() == fs::read(&theirs).unwrap(),
+            "size {size}: bytes differ"
+        );
         run_ok(Command::new("qemu-img").arg("check").arg(&ours));
     }
 }
@@ -63,7 +68,8 @@ fn errors_name_the_file() {
     fs::write(&not_qcow2, vec![0u8; 4096]).unwrap();
     let err = run_err(secretvm().args(["qcow2", "info"]).arg(&not_qcow2));
     assert!(err.contains(&not_qcow2.display().to_string()), "{err}");
-    let err = run_err(secretvm().args(["qcow2", "create"]).arg(dir.path().join("x.qcow2")).arg("12Q"));
+    let err =
+        run_err(secretvm().args(["qcow2", "create"]).arg(dir.path().join("x.qcow2")).arg("12Q"));
     assert!(err.contains("invalid size \"12Q\""), "{err}");
     assert!(!dir.path().join("x.qcow2").exists());
 }

@@ -247,7 +247,8 @@ fn plan<S>(nodes: Vec<Node<S>>) -> Result<Vec<Planned<S>>> {
             *subdirs.entry(parent).or_default() += 1;
         }
     }
-    let subdirs: HashMap<String, u32> = subdirs.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+    let subdirs: HashMap<String, u32> =
+        subdirs.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
 
     // Hard-link sets: members in path order, emitted together at the last member's position.
     let mut groups: HashMap<u64, Vec<String>> = HashMap::new();

@@ -44,7 +44,11 @@ pub fn parse(text: &str, mtime: u64) -> Result<Vec<Node<String>>, Error> {
         let fields: Vec<&str> = line.split_whitespace().collect();
         let (keyword, args) = (fields[0], &fields[1..]);
         let expect = |n: usize, usage: &str| {
-            if args.len() == n { Ok(()) } else { Err(fail(format!("expected `{keyword} {usage}`"))) }
+            if args.len() == n {
+                Ok(())
+            } else {
+                Err(fail(format!("expected `{keyword} {usage}`")))
+            }
         };
         let octal = |s: &str, what: &str| {
             u32::from_str_radix(s, 8)
@@ -77,7 +81,7 @@ pub fn parse(text: &str, mtime: u64) -> Result<Vec<Node<String>>, Error> {
                 let kind = Kind::File { source: args[1].to_string() };
                 let mut first = node(args[0], kind, args[2], args[3], args[4])?;
                 let links = &args[5..];
-                first.link_group = (!links.is_empty()).then_some(index as u64);
+                first.link_group = (!links.is_empty()).then_some(index as u64 + 1);
                 nodes.push(first.clone());
                 for name in links {
                     nodes.push(Node { path: (*name).to_string(), ..first.clone() });
@@ -137,7 +141,12 @@ sock /run/sock 0600 0 0
         let nodes = parse(text, 7).unwrap();
         let summary: Vec<String> = nodes
             .iter()
-            .map(|n| format!("{} {:?} {:o} {}:{} {} {:?}", n.path, n.kind, n.permissions, n.uid, n.gid, n.mtime, n.link_group))
+            .map(|n| {
+                format!(
+                    "{} {:?} {:o} {}:{} {} {:?}",
+                    n.path, n.kind, n.permissions, n.uid, n.gid, n.mtime, n.link_group
+                )
+            })
             .collect();
         expect_test::expect![[r#"
             [
@@ -145,9 +154,10 @@ sock /run/sock 0600 0 0
                 "/dev/console CharDevice { major: 5, minor: 1 } 600 0:0 7 None",
                 "/dev/sda BlockDevice { major: 8, minor: 0 } 660 0:6 7 None",
                 "/init File { source: \"init.sh\" } 755 0:0 7 None",
-                "/bin/a File { source: \"src/a\" } 4755 1000:1000 7 Some(4)",
-                "/bin/b File { source: \"src/a\" } 4755 1000:1000 7 Some(4)",
-                "/sbin/c File { source: \"src/a\" } 4755 1000:1000 7 Some(4)",
+                "/bin/a File { source: \"src/a\" } 4755 1000:1000 7 Some(6)",
+                "/bin/b File { source: \"src/a\" } 4755 1000:1000 7 Some(6)",
+                "/sbin/c File { source: \"src/a\" } 4755 1000:1000 7 Some(6)",
+                "/bin/sh Symlink { target: \"busybox\" } 777 0:0 7 None",
                 "/run/fifo Fifo 644 0:0 7 None",
                 "/run/sock Socket 600 0:0 7 None",
             ]
@@ -163,8 +173,16 @@ sock /run/sock 0600 0 0
             ("dir /a 0758 0 0", 1, "mode \"0758\" is not an octal mode of at most 7777"),
             ("dir /a 17777 0 0", 1, "mode \"17777\" is not an octal mode of at most 7777"),
             ("file /a", 1, "expected `file <name> <location> <mode> <uid> <gid> [<hard links>]`"),
-            ("slink /a b 0777 x 0", 1, "uid \"x\" is not a 32-bit number: invalid digit found in string"),
-            ("# c\nfifo /a 0644 0 0", 2, "unknown entry type \"fifo\" (expected file, dir, nod, slink, pipe or sock)"),
+            (
+                "slink /a b 0777 x 0",
+                1,
+                "uid \"x\" is not a 32-bit number: invalid digit found in string",
+            ),
+            (
+                "# c\nfifo /a 0644 0 0",
+                2,
+                "unknown entry type \"fifo\" (expected file, dir, nod, slink, pipe or sock)",
+            ),
         ];
         for (text, line, problem) in cases {
             let err = parse(text, 0).unwrap_err();
