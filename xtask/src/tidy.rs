@@ -6,6 +6,7 @@
 //! - the crate graph is one-way: a crate depends only on crates of a lower tier;
 //! - library crates (leaf and edge tiers) depend on neither clap nor anyhow, and their non-test
 //!   code neither prints nor starts processes;
+//! - the test-support crate is only ever a dev-dependency;
 //! - no test is marked to be skipped or to expect a panic.
 
 use std::fs;
@@ -20,6 +21,8 @@ enum Tier {
     Edge,
     /// Thin binaries.
     Bin,
+    /// Test support: allowed only as a dev-dependency, it may read vectors and print skips.
+    Test,
 }
 
 /// Every workspace crate under `crates/` and its tier.
@@ -28,6 +31,7 @@ const TIERS: &[(&str, Tier)] = &[
     ("secretvm-qcow2", Tier::Leaf),
     ("secretvm-artifact", Tier::Edge),
     ("secretvm-cli", Tier::Bin),
+    ("secretvm-testkit", Tier::Test),
 ];
 
 /// Dependencies only binaries and xtask may have.
@@ -66,10 +70,11 @@ fn all_rust_files() -> Vec<PathBuf> {
     files
 }
 
-/// The code of a file that is not test code: files named `tests.rs` or under `tests/` are
-/// entirely test code; elsewhere, everything from the first `#[cfg(test)]` on is.
+/// The code of a file that is not test code: files whose name ends in `tests.rs` or that sit
+/// under a `tests/` directory are entirely test code; elsewhere, everything from the first
+/// `#[cfg(test)]` on is.
 fn non_test_code(path: &Path, text: &str) -> String {
-    let is_test_file = path.file_name().is_some_and(|n| n == "tests.rs")
+    let is_test_file = path.file_name().is_some_and(|n| n.to_string_lossy().ends_with("tests.rs"))
         || path.components().any(|c| c.as_os_str() == "tests");
     if is_test_file {
         return String::new();
@@ -103,21 +108,26 @@ fn crate_manifests() -> Vec<Manifest> {
     manifests
 }
 
-/// Names of the dependencies declared in any dependency table of a manifest.
-fn dependencies(manifest: &str) -> Vec<String> {
+/// The dependencies declared in a manifest, each with whether it is a dev-dependency.
+fn dependencies(manifest: &str) -> Vec<(String, bool)> {
     let mut deps = Vec::new();
-    let mut in_deps = false;
+    let mut table: Option<bool> = None;
     for line in manifest.lines().map(str::trim) {
         if line.starts_with('[') {
-            in_deps = line.ends_with("dependencies]");
+            table = match line {
+                "[dependencies]" | "[build-dependencies]" => Some(false),
+                "[dev-dependencies]" => Some(true),
+                _ => None,
+            };
             continue;
         }
-        if !in_deps || line.is_empty() || line.starts_with('#') {
+        let Some(dev) = table else { continue };
+        if line.is_empty() || line.starts_with('#') {
             continue;
         }
         let key = line.split(['=', '.']).next().unwrap_or("").trim();
         if !key.is_empty() {
-            deps.push(key.to_string());
+            deps.push((key.to_string(), dev));
         }
     }
     deps
@@ -156,11 +166,19 @@ fn crates_are_named_tiered_and_linted() {
     }
 }
 
+fn dep_tier_is_test(package: &str) -> bool {
+    tier_of(package) == Some(Tier::Test)
+}
+
 #[test]
 fn crate_graph_is_one_way() {
     for m in crate_manifests() {
         let Some(tier) = tier_of(&m.name) else { continue };
-        for dep in dependencies(&m.text) {
+        for (dep, dev) in dependencies(&m.text) {
+            if dep_tier_is_test(&dep) {
+                assert!(dev, "{} may use {dep} only as a dev-dependency", m.name);
+                continue;
+            }
             if let Some(dep_tier) = tier_of(&dep) {
                 assert!(
                     dep_tier < tier,
@@ -169,7 +187,7 @@ fn crate_graph_is_one_way() {
                     m.name
                 );
             }
-            if tier < Tier::Bin {
+            if tier < Tier::Bin && !dev {
                 assert!(
                     !BIN_ONLY_DEPENDENCIES.contains(&dep.as_str()),
                     "library crate {} must not depend on {dep}: that belongs to binaries",
@@ -184,7 +202,7 @@ fn crate_graph_is_one_way() {
 fn library_crates_neither_print_nor_spawn() {
     let forbidden = ["println!", "eprintln!", "print!(", "eprint!(", "dbg!(", "process::Command"];
     for m in crate_manifests() {
-        if tier_of(&m.name).is_none_or(|t| t == Tier::Bin) {
+        if tier_of(&m.name).is_none_or(|t| t >= Tier::Bin) {
             continue;
         }
         let mut files = Vec::new();

@@ -45,8 +45,6 @@ mod size;
 #[cfg(test)]
 mod qemu_tests;
 #[cfg(test)]
-mod test_util;
-#[cfg(test)]
 mod tests;
 
 pub use create::{MAX_VIRTUAL_SIZE, empty_image, empty_image_len, write_empty_image};

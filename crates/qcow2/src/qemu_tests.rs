@@ -8,45 +8,30 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::atomic::{AtomicU32, Ordering};
 
 use serde_json::Value;
 
-use crate::test_util::skip;
 use crate::{Error, empty_image, parse_size, read_header};
 
-/// Finds `qemu-img` on `PATH`, or calls [`skip`].
+/// Finds `qemu-img` on `PATH`, or skips.
 fn qemu_img() -> Option<PathBuf> {
-    let found = std::env::var_os("PATH").and_then(|path| {
-        std::env::split_paths(&path).map(|dir| dir.join("qemu-img")).find(|p| p.is_file())
-    });
-    if found.is_none() {
-        skip("qemu-img is not on PATH");
-    }
-    found
+    secretvm_testkit::tool_on_path("qemu-img")
 }
 
 /// A scratch directory, removed on drop.
-struct Scratch(PathBuf);
+struct Scratch(tempfile::TempDir);
 
 impl Scratch {
-    fn new(test: &str) -> Scratch {
-        static NEXT: AtomicU32 = AtomicU32::new(0);
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let dir =
-            std::env::temp_dir().join(format!("secretvm-qcow2-{test}-{}-{n}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        Scratch(dir)
+    fn new() -> Scratch {
+        Scratch(tempfile::tempdir().unwrap())
+    }
+
+    fn dir(&self) -> &Path {
+        self.0.path()
     }
 
     fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+        self.0.path().join(name)
     }
 }
 
@@ -61,7 +46,7 @@ fn run(qemu_img: &Path, args: &[&str], cwd: &Path) -> Output {
 
 /// `qemu-img create -f qcow2 -- NAME SIZE` in `dir`.
 fn create(qemu_img: &Path, dir: &Scratch, name: &str, size: &str) -> Output {
-    run(qemu_img, &["create", "-f", "qcow2", "--", name, size], &dir.0)
+    run(qemu_img, &["create", "-f", "qcow2", "--", name, size], dir.dir())
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -93,7 +78,7 @@ const SIZES: &[&str] = &[
 #[test]
 fn create_matches_qemu_img() {
     let Some(qemu_img) = qemu_img() else { return };
-    let dir = Scratch::new("create");
+    let dir = Scratch::new();
     for (i, size) in SIZES.iter().enumerate() {
         let name = format!("qemu-{i}.qcow2");
         let out = create(&qemu_img, &dir, &name, size);
@@ -112,11 +97,11 @@ fn create_matches_qemu_img() {
 #[test]
 fn qemu_img_check_accepts_ours() {
     let Some(qemu_img) = qemu_img() else { return };
-    let dir = Scratch::new("check");
+    let dir = Scratch::new();
     for (i, size) in SIZES.iter().enumerate() {
         let name = format!("ours-{i}.qcow2");
         std::fs::write(dir.path(&name), empty_image(parse_size(size).unwrap()).unwrap()).unwrap();
-        let out = run(&qemu_img, &["check", "-f", "qcow2", &name], &dir.0);
+        let out = run(&qemu_img, &["check", "-f", "qcow2", &name], dir.dir());
         assert!(
             out.status.success()
                 && text(&out.stdout).contains("No errors were found on the image."),
@@ -133,7 +118,7 @@ fn compare_info(qemu_img: &Path, dir: &Scratch, name: &str) {
     let bytes = std::fs::read(dir.path(name)).unwrap();
     let info = read_header(&bytes, bytes.len() as u64)
         .unwrap_or_else(|e| panic!("read_header({name}): {e}"));
-    let out = run(qemu_img, &["info", "--output=json", "-f", "qcow2", name], &dir.0);
+    let out = run(qemu_img, &["info", "--output=json", "-f", "qcow2", name], dir.dir());
     assert!(out.status.success(), "qemu-img info {name}: {}", text(&out.stderr));
     let json: Value = serde_json::from_slice(&out.stdout).unwrap();
     let data = &json["format-specific"]["data"];
@@ -166,7 +151,7 @@ fn compare_info(qemu_img: &Path, dir: &Scratch, name: &str) {
 #[test]
 fn info_matches_qemu_img() {
     let Some(qemu_img) = qemu_img() else { return };
-    let dir = Scratch::new("info");
+    let dir = Scratch::new();
     // Our own images.
     for (i, size) in SIZES.iter().enumerate() {
         let name = format!("ours-{i}.qcow2");
@@ -190,7 +175,7 @@ fn info_matches_qemu_img() {
     for (name, args) in variants {
         let mut full = vec!["create", "-f", "qcow2"];
         full.extend_from_slice(args);
-        let out = run(&qemu_img, &full, &dir.0);
+        let out = run(&qemu_img, &full, dir.dir());
         assert!(out.status.success(), "qemu-img {full:?}: {}", text(&out.stderr));
         compare_info(&qemu_img, &dir, name);
     }
@@ -229,7 +214,7 @@ fn qemu_parse(qemu_img: &Path, dir: &Scratch, input: &str) -> Parsed {
 #[test]
 fn parse_size_matches_qemu_img() {
     let Some(qemu_img) = qemu_img() else { return };
-    let dir = Scratch::new("parse");
+    let dir = Scratch::new();
     let inputs = [
         "0",
         "1",
@@ -310,7 +295,7 @@ fn parse_size_matches_qemu_img() {
 #[test]
 fn rejections_match_qemu_img() {
     let Some(qemu_img) = qemu_img() else { return };
-    let dir = Scratch::new("reject");
+    let dir = Scratch::new();
     for input in [
         "2251799813685248",
         "2251799813685249",

@@ -9,7 +9,13 @@
 use expect_test::{Expect, expect};
 
 use crate::format::offset;
-use crate::test_util::{sha256_hex, vector};
+use secretvm_testkit::vector;
+
+/// The SHA-256 digest of `data`, as lowercase hex.
+fn sha256_hex(data: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(data))
+}
 use crate::{
     CompressionType, Encryption, Error, FeatureKind, FeatureName, empty_image, read_header,
 };

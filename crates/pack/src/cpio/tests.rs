@@ -22,28 +22,10 @@ use super::{
     checksum,
 };
 
-/// Whether missing optional inputs must fail the test instead of skipping it.
-fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|value| value == "true")
-}
-
-/// Fails in CI, else prints why the test is skipped.
-fn skip(reason: &str) {
-    assert!(!in_ci(), "{reason}, and CI=true requires it");
-    eprintln!("skipping: {reason}");
-}
-
 /// The shared vectors directory, or `None` (after saying why) when it is missing.
 fn vectors_dir() -> Option<PathBuf> {
-    let dir = match std::env::var_os("SECRETVM_VECTORS") {
-        Some(dir) => PathBuf::from(dir),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/vectors"),
-    };
-    if dir.join("packing/sample.cpio").is_file() {
-        return Some(dir);
-    }
-    skip(&format!("no packing/sample.cpio under {} (set SECRETVM_VECTORS)", dir.display()));
-    None
+    secretvm_testkit::vector("packing/sample.cpio")?;
+    secretvm_testkit::vectors()
 }
 
 /// Rounds `len` up to a multiple of 4, as the format pads names and data.

@@ -5,38 +5,14 @@
 #![allow(clippy::disallowed_methods)]
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-use super::{read_data, skip, small_tree, write_tree};
+use super::{read_data, small_tree, write_tree};
 use crate::cpio::{FileType, Format, Reader};
 
 fn cpio_available() -> bool {
-    let found =
-        Command::new("cpio").arg("--version").output().is_ok_and(|output| output.status.success());
-    if !found {
-        skip("GNU cpio is not on PATH");
-    }
-    found
-}
-
-/// A fresh, empty scratch directory, removed on drop.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(tag: &str) -> Scratch {
-        let dir =
-            std::env::temp_dir().join(format!("secretvm-pack-cpio-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Scratch(dir)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+    secretvm_testkit::tool_on_path("cpio").is_some()
 }
 
 /// Runs `cpio` with `args` in `dir`, feeding it `stdin`.
@@ -59,8 +35,8 @@ fn we_read_gnu_cpio_crc_archives() {
     if !cpio_available() {
         return;
     }
-    let scratch = Scratch::new("gnu-out");
-    let tree = &scratch.0;
+    let scratch = tempfile::tempdir().unwrap();
+    let tree = scratch.path();
     std::fs::create_dir(tree.join("d")).unwrap();
     std::fs::write(tree.join("f"), "hello").unwrap();
     std::fs::write(tree.join("d/g"), "crc data\n").unwrap();
@@ -107,27 +83,27 @@ fn gnu_cpio_reads_our_crc_archives() {
     let tree: Vec<_> = tree.into_iter().filter(|(header, _)| header.name != "null").collect();
     let archive = write_tree(Format::Crc, &tree);
 
-    let scratch = Scratch::new("gnu-in");
-    let listing = run_cpio(&scratch.0, &["-i", "-t"], &archive);
+    let scratch = tempfile::tempdir().unwrap();
+    let listing = run_cpio(scratch.path(), &["-i", "-t"], &archive);
     assert!(listing.status.success(), "{}", String::from_utf8_lossy(&listing.stderr));
     let names: Vec<_> = tree.iter().map(|(header, _)| format!("{}\n", header.name)).collect();
     assert_eq!(String::from_utf8(listing.stdout).unwrap(), names.concat());
 
     // Extraction verifies the checksums.
-    let extract = run_cpio(&scratch.0, &["-i", "-d", "--no-absolute-filenames"], &archive);
+    let extract = run_cpio(scratch.path(), &["-i", "-d", "--no-absolute-filenames"], &archive);
     let stderr = String::from_utf8_lossy(&extract.stderr);
     assert!(extract.status.success() && !stderr.contains("checksum"), "{stderr}");
-    assert_eq!(std::fs::read(scratch.0.join("d/f")).unwrap(), b"hello");
-    assert_eq!(std::fs::read(scratch.0.join("d/empty")).unwrap(), b"");
-    assert_eq!(std::fs::read_link(scratch.0.join("l")).unwrap(), Path::new("d/f"));
+    assert_eq!(std::fs::read(scratch.path().join("d/f")).unwrap(), b"hello");
+    assert_eq!(std::fs::read(scratch.path().join("d/empty")).unwrap(), b"");
+    assert_eq!(std::fs::read_link(scratch.path().join("l")).unwrap(), Path::new("d/f"));
 
     // A wrong check field makes GNU cpio complain, so the extraction above did check them.
     let position = archive.windows(6).position(|window| window == b"d/f\0\0\0").unwrap();
     let check_field = position - 8;
     let mut corrupted = archive.clone();
     corrupted[check_field..position].copy_from_slice(b"00000215");
-    let scratch = Scratch::new("gnu-in-bad");
-    let extract = run_cpio(&scratch.0, &["-i", "-d", "--no-absolute-filenames"], &corrupted);
+    let scratch = tempfile::tempdir().unwrap();
+    let extract = run_cpio(scratch.path(), &["-i", "-d", "--no-absolute-filenames"], &corrupted);
     let stderr = String::from_utf8_lossy(&extract.stderr);
     assert!(stderr.contains("checksum error"), "{stderr}");
 }
