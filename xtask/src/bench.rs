@@ -63,14 +63,7 @@ fn initramfs(root: &Path, args: &Args) -> Result<()> {
     if cmd::on_path("cpio").is_none() || cmd::on_path("gzip").is_none() {
         bail!("the peer pipeline needs GNU cpio and gzip: run `cargo xtask deps`");
     }
-    cmd::run(cmd::new("cargo", root).args([
-        "build",
-        "--release",
-        "--locked",
-        "-p",
-        "secretvm-cli",
-    ]))?;
-    let secretvm = root.join("target/release/secretvm");
+    let secretvm = crate::build::release_binary(root)?;
     let work = root.join("target/bench");
     fs::create_dir_all(&work)?;
     let entries = cmd::output(cmd::new("sh", &tree).args(["-c", "find . | wc -l"]))?;

@@ -31,14 +31,7 @@ const NOT_YET: &[&str] = &[
 pub(crate) fn run(root: &Path, args: &Args) -> Result<()> {
     let out = root.join(&args.out);
     std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
-    cmd::run(cmd::new("cargo", root).args([
-        "build",
-        "--release",
-        "--locked",
-        "-p",
-        "secretvm-cli",
-    ]))?;
-    let secretvm = root.join("target/release/secretvm");
+    let secretvm = crate::build::release_binary(root)?;
     let qcow2 = out.join("encryptedfs.qcow2");
     cmd::run(cmd::new(&secretvm, root).args(["qcow2", "create"]).arg(&qcow2).arg("300G"))?;
     eprintln!();
@@ -51,4 +44,16 @@ pub(crate) fn run(root: &Path, args: &Args) -> Result<()> {
         eprintln!("  - {name}");
     }
     Ok(())
+}
+
+/// Builds the `secretvm` binary with the release profile and returns its path.
+pub(crate) fn release_binary(root: &Path) -> Result<std::path::PathBuf> {
+    cmd::run(cmd::new("cargo", root).args([
+        "build",
+        "--release",
+        "--locked",
+        "-p",
+        "secretvm-cli",
+    ]))?;
+    Ok(root.join("target/release/secretvm"))
 }
