@@ -49,3 +49,36 @@ pub(crate) fn on_path(program: &str) -> Option<std::path::PathBuf> {
     let path = std::env::var_os("PATH")?;
     std::env::split_paths(&path).map(|dir| dir.join(program)).find(|p| p.is_file())
 }
+
+/// Runs `cargo test` (or anything printing libtest's `test result:` lines) with its standard
+/// output passed through line by line, and returns the passed and failed counts summed over every
+/// test binary; fails like [`run`] when the command fails.
+pub(crate) fn run_counting_tests(cmd: &mut Command) -> Result<(u64, u64)> {
+    use std::io::{BufRead, BufReader};
+    let shown = display(cmd);
+    eprintln!("$ {shown}");
+    let mut child =
+        cmd.stdout(Stdio::piped()).spawn().with_context(|| format!("cannot start `{shown}`"))?;
+    let (mut passed, mut failed) = (0, 0);
+    if let Some(stdout) = child.stdout.take() {
+        for line in BufReader::new(stdout).lines() {
+            let line = line.context("cannot read the test output")?;
+            println!("{line}");
+            if let Some(counts) = line.strip_prefix("test result: ") {
+                for part in counts.split(['.', ';']).map(str::trim) {
+                    let mut words = part.split(' ');
+                    match (words.next().map(str::parse::<u64>), words.next()) {
+                        (Some(Ok(n)), Some("passed")) => passed += n,
+                        (Some(Ok(n)), Some("failed")) => failed += n,
+                        _ => {}
+                    }
+                }
+            }
+        }
+    }
+    let status = child.wait().with_context(|| format!("cannot wait for `{shown}`"))?;
+    if !status.success() {
+        bail!("`{shown}` failed with {status} ({passed} passed, {failed} failed)");
+    }
+    Ok((passed, failed))
+}
