@@ -91,14 +91,15 @@ pub(crate) fn ensure(root: &Path, install: bool) -> Result<Tools> {
             missing.join(" ")
         );
         if !install || !is_root {
-            let why: Vec<String> = PACKAGES
+            let why: Vec<String> = missing
                 .iter()
-                .filter(|(p, _)| missing.iter().any(|m| m == p))
-                .map(|(p, reason)| format!("  {p}: {reason}"))
+                .map(|m| match PACKAGES.iter().find(|(p, _)| p == m) {
+                    Some((p, reason)) => format!("  {p}: {reason}"),
+                    None => format!("  {m}: a shared library of the emulator"),
+                })
                 .collect();
             bail!(
-                "the tests need Debian packages that are not installed:\n{}\n  (the rest are \
-                 libraries of the emulator)\nrun as root:\n  {line}",
+                "the tests need Debian packages that are not installed:\n{}\nrun as root:\n  {line}",
                 why.join("\n")
             );
         }
