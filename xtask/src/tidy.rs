@@ -29,6 +29,8 @@ enum Tier {
 const TIERS: &[(&str, Tier)] = &[
     ("secretvm-pack", Tier::Leaf),
     ("secretvm-qcow2", Tier::Leaf),
+    ("secretvm-measure", Tier::Leaf),
+    ("secretvm-provenance", Tier::Leaf),
     ("secretvm-artifact", Tier::Edge),
     ("secretvm-cli", Tier::Bin),
     ("secretvm-testkit", Tier::Test),
