@@ -4,7 +4,7 @@
 //!   formatting, clippy, the whole test suite (including the tests that drive real external tools
 //!   and boot a Linux kernel under QEMU) and a build of the fuzz targets.
 //! - `cargo xtask build` is the main job: it produces the release artifacts (see [`build`]).
-//! - `cargo xtask bench initramfs` compares our writers with the peer tools (see [`bench`]).
+//! - `cargo xtask bench initramfs` compares our writers with the peer tools (see [`mod@bench`]).
 //! - `cargo xtask deps` only provisions (or, with `--check`, reports) the test dependencies.
 //!
 //! Errors end the process with exit code 1 and a one-paragraph message; nothing here panics on

@@ -1,7 +1,8 @@
 //! `cargo xtask test`: the README's test command and the only thing `.ci/run` calls.
 //!
 //! It provisions the tools (see [`crate::deps`]), then runs, in order and stopping at the first
-//! failure: `cargo fmt --check`, `cargo clippy -D warnings`, the whole test suite with the tool
+//! failure: `cargo fmt --check`, `cargo clippy -D warnings`, `cargo doc` with warnings denied,
+//! the whole test suite with the tool
 //! paths in the environment, and `cargo check` of the fuzz targets. With `CI=true` in the
 //! environment, the tests that need a tool fail instead of skipping when it is missing.
 
@@ -39,6 +40,14 @@ pub(crate) fn run(root: &Path, args: &Args) -> Result<()> {
             "-D",
             "warnings",
         ]))?;
+    }
+    if !args.quick {
+        cmd::run(
+            cmd::new("cargo", root)
+                .args(["doc", "--workspace", "--no-deps", "--locked", "--quiet"])
+                .env("RUSTDOCFLAGS", "-D warnings"),
+        )
+        .context("the API docs have broken links or other rustdoc warnings")?;
     }
     let mut test = cmd::new("cargo", root);
     test.args(["test", "--workspace", "--locked"]).args(&args.cargo_args);
