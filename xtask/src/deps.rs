@@ -12,8 +12,12 @@
 //!   the backported `qemu-utils` 10 that provides `qemu-img`: the latter declares
 //!   `Breaks: qemu-system-common (<< 8.0)`.
 //!
+//! - sev-snp-measure, pinned, from PyPI into a virtualenv under `target/tools/` (the reference
+//!   for the SEV-SNP differential test).
+//!
 //! The result is a set of environment variables (`SECRETVM_QEMU`, `SECRETVM_KERNEL`,
-//! `SECRETVM_KERNEL_MODULES`, `SECRETVM_BUSYBOX`) that the tests read.
+//! `SECRETVM_KERNEL_MODULES`, `SECRETVM_BUSYBOX`, `SECRETVM_SEV_SNP_MEASURE`) that the tests
+//! read.
 
 use std::fs;
 use std::os::unix::fs::MetadataExt;
@@ -38,6 +42,9 @@ const PACKAGES: &[(&str, &str)] = &[
     ("busybox-static", "the userland of the initramfs that the boot test runs"),
     ("qemu-utils", "qemu-img is the reference for qcow2 images"),
     ("dpkg", "dpkg-deb unpacks the downloaded kernel and emulator"),
+    ("xorriso", "xorriso reads our ISO images independently (`-find / -exec lsdl`)"),
+    ("genisoimage", "isoinfo lists our ISO images independently (`isoinfo -R -l`)"),
+    ("python3-venv", "sev-snp-measure, the SEV-SNP reference, runs from a virtualenv"),
 ];
 
 /// Packages unpacked (not installed) to provide the emulator, with its firmware.
@@ -117,14 +124,38 @@ pub(crate) fn ensure(root: &Path, install: bool) -> Result<Tools> {
     };
     let (kernel, modules) = unpack_kernel(root, &tools_dir, is_root, install)?;
     let busybox = cmd::on_path("busybox").context("busybox is not on PATH after installation")?;
-    Ok(Tools {
-        env: vec![
-            ("SECRETVM_QEMU", qemu),
-            ("SECRETVM_KERNEL", kernel),
-            ("SECRETVM_KERNEL_MODULES", modules),
-            ("SECRETVM_BUSYBOX", busybox),
-        ],
-    })
+    let mut env = vec![
+        ("SECRETVM_QEMU", qemu),
+        ("SECRETVM_KERNEL", kernel),
+        ("SECRETVM_KERNEL_MODULES", modules),
+        ("SECRETVM_BUSYBOX", busybox),
+    ];
+    env.extend(
+        sev_snp_measure(root, &tools_dir, install)?.map(|p| ("SECRETVM_SEV_SNP_MEASURE", p)),
+    );
+    Ok(Tools { env })
+}
+
+/// The reference SEV-SNP calculator the differential test of `secretvm measure snp` runs:
+/// sev-snp-measure from PyPI, pinned, in a virtualenv under `target/tools/`. `None` without
+/// python3 (the test then skips, or fails under `CI=true`).
+fn sev_snp_measure(root: &Path, tools: &Path, install: bool) -> Result<Option<PathBuf>> {
+    const PINNED: &str = "sev-snp-measure==0.0.13";
+    let dir = tools.join("sev-snp-measure");
+    let bin = dir.join("bin/sev-snp-measure");
+    if !dir.join(".complete").exists() {
+        let python = cmd::on_path("python3").context(
+            "python3 is not on PATH: install python3-venv (or run `cargo xtask deps` as root)",
+        )?;
+        if !install {
+            bail!("sev-snp-measure is not installed yet: run `cargo xtask deps`");
+        }
+        cmd::run(cmd::new(python, root).args(["-m", "venv"]).arg(&dir))?;
+        cmd::run(cmd::new(dir.join("bin/pip"), root).args(["install", "-q", PINNED]))
+            .with_context(|| format!("cannot pip install {PINNED}"))?;
+        fs::write(dir.join(".complete"), "")?;
+    }
+    Ok(Some(bin))
 }
 
 /// Off Debian we cannot install anything: check that the tools are there and say what is not.

@@ -5,6 +5,7 @@
 //!   and boot a Linux kernel under QEMU) and a build of the fuzz targets.
 //! - `cargo xtask build` is the main job: it produces the release artifacts (see [`build`]).
 //! - `cargo xtask bench initramfs` compares our writers with the peer tools (see [`mod@bench`]).
+//! - `cargo xtask fuzz` runs every fuzz target for a bounded time (see [`mod@fuzz`]).
 //! - `cargo xtask deps` only provisions (or, with `--check`, reports) the test dependencies.
 //!
 //! Errors end the process with exit code 1 and a one-paragraph message; nothing here panics on
@@ -16,6 +17,7 @@ mod bench;
 mod build;
 mod cmd;
 mod deps;
+mod fuzz;
 mod test;
 #[cfg(test)]
 mod tidy;
@@ -43,6 +45,8 @@ enum Cmd {
     Deps(deps::Args),
     /// Measure our writers against the peer tools on the same input and print the ratios.
     Bench(bench::Args),
+    /// Run every cargo-fuzz target for a bounded time.
+    Fuzz(fuzz::Args),
 }
 
 fn main() -> ExitCode {
@@ -53,6 +57,7 @@ fn main() -> ExitCode {
         Cmd::Test(args) => test::run(&root, &args),
         Cmd::Deps(args) => deps::run(&root, &args).map(|_| ()),
         Cmd::Bench(args) => bench::run(&root, &args),
+        Cmd::Fuzz(args) => fuzz::run(&root, &args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -256,5 +256,7 @@ impl<W: Write> Write for CountingWriter<W> {
     }
 }
 
+pub mod iso;
+
 #[cfg(test)]
 mod tests;

@@ -15,12 +15,19 @@ pub(crate) struct Cli {
 
 #[derive(Subcommand)]
 pub(crate) enum Command {
-    /// Archives and boot images: cpio, initramfs.
+    /// Archives and boot images: cpio, initramfs, the root file system ISO, the GCP tarball.
     #[command(subcommand)]
     Pack(Pack),
     /// The qcow2 disk the guest encrypts.
     #[command(subcommand)]
     Qcow2(Qcow2),
+    /// Expected TEE launch measurements: OVMF info, SEV-SNP/SEV-ES/SEV, TDX, RTMR3, event-log
+    /// replay.
+    #[command(subcommand)]
+    Measure(crate::measure::Measure),
+    /// Verify signed provenance offline, as `gh attestation verify` does.
+    #[command(subcommand)]
+    Verify(crate::verify::Verify),
 }
 
 #[derive(Subcommand)]
@@ -33,6 +40,14 @@ pub(crate) enum Pack {
     Initramfs(InitramfsArgs),
     /// List a cpio archive (newc or crc, optionally gzip-compressed) like `cpio -tv`.
     CpioList(CpioListArgs),
+    /// Build the root file system ISO (ISO 9660 level 3 + Rock Ridge) straight from a newc cpio.
+    ///
+    /// No extraction and no root needed: the image depends only on the archive's entries and
+    /// the flags, not on their order, the machine, the clock or the locale.
+    Iso(crate::iso::IsoArgs),
+    /// Build the Google Compute Engine import tarball: DISK.raw as `disk.raw` in a tar.gz with
+    /// fixed mtime, owner and mode, and a gzip header without name or time.
+    GcpTar(crate::iso::GcpTarArgs),
 }
 
 #[derive(Args)]

@@ -1,10 +1,13 @@
 //! `secretvm`: parse the command line, turn it into library calls, print the result, and map
-//! errors to exit codes (0 success, 1 failure, 2 usage error).
+//! errors to exit codes (0 success, 1 failure or a negative verdict, 2 usage error).
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod cli;
+mod iso;
 mod list;
+mod measure;
+mod verify;
 
 use std::io::{self, Write};
 use std::process::ExitCode;
@@ -17,7 +20,7 @@ use secretvm_pack::initramfs;
 
 fn main() -> ExitCode {
     match run(Cli::parse()) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("secretvm: error: {err:#}");
@@ -33,7 +36,8 @@ fn is_broken_pipe(err: &anyhow::Error) -> bool {
     })
 }
 
-fn run(cli: Cli) -> Result<()> {
+/// Runs one command; the exit code is 0 unless the command reports a negative verdict (1).
+fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Pack(Pack::Initramfs(args)) => {
             let nodes = match (&args.from_dir, &args.spec) {
@@ -59,6 +63,8 @@ fn run(cli: Cli) -> Result<()> {
             list::list(file, args.format, stdout)
                 .with_context(|| format!("cannot list {}", args.archive.display()))?;
         }
+        Command::Pack(Pack::Iso(args)) => iso::run_iso(&args)?,
+        Command::Pack(Pack::GcpTar(args)) => iso::run_gcp_tar(&args)?,
         Command::Qcow2(Qcow2::Create(args)) => {
             let size = secretvm_qcow2::parse_size(&args.size)
                 .with_context(|| format!("invalid size {:?}", args.size))?;
@@ -84,6 +90,8 @@ fn run(cli: Cli) -> Result<()> {
                 }
             }
         }
+        Command::Measure(cmd) => measure::run(cmd)?,
+        Command::Verify(cmd) => return verify::run(cmd),
     }
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }

@@ -33,7 +33,7 @@ const EPOCH: u32 = 1_700_000_000;
 const DISK_SIZE: u64 = 300 << 30;
 
 /// What a boot test needs from the host.
-struct Guest {
+pub(crate) struct Guest {
     qemu: PathBuf,
     kernel: PathBuf,
     modules: PathBuf,
@@ -41,7 +41,7 @@ struct Guest {
 }
 
 impl Guest {
-    fn from_env() -> Option<Guest> {
+    pub(crate) fn from_env() -> Option<Guest> {
         Some(Guest {
             qemu: tool_from_env("SECRETVM_QEMU")?,
             kernel: tool_from_env("SECRETVM_KERNEL")?,
@@ -52,7 +52,7 @@ impl Guest {
 
     /// The gen_init_cpio description of a minimal busybox system with the virtio modules, plus
     /// `extra` lines; `/init` comes from `init`.
-    fn spec(&self, dir: &Path, init: &str, extra: &str) -> PathBuf {
+    pub(crate) fn spec(&self, dir: &Path, init: &str, extra: &str) -> PathBuf {
         fs::write(dir.join("init.sh"), init).unwrap();
         let mut spec = String::from(
             "dir /bin 0755 0 0\ndir /dev 0755 0 0\ndir /proc 0755 0 0\ndir /sys 0755 0 0\n\
@@ -73,8 +73,19 @@ impl Guest {
         path
     }
 
-    /// Boots `initrd` with `disk` as a virtio disk and returns the console output.
+    /// Boots `initrd` with the qcow2 image `disk` as a virtio disk and returns the console output.
     fn boot(&self, initrd: &Path, disk: &Path) -> String {
+        self.boot_with_drive(initrd, &format!("file={},if=virtio,format=qcow2", disk.display()))
+    }
+
+    /// The kernel modules directory, to add more modules to a [`Guest::spec`].
+    pub(crate) fn modules(&self) -> &Path {
+        &self.modules
+    }
+
+    /// Boots `initrd` with one disk described by the QEMU `-drive` option `drive`, and returns
+    /// the console output.
+    pub(crate) fn boot_with_drive(&self, initrd: &Path, drive: &str) -> String {
         let log = initrd.with_extension("console.log");
         let mut child = Command::new(&self.qemu)
             .args(["-machine", "q35,accel=tcg", "-cpu", "max", "-m", "512", "-smp", "1"])
@@ -84,7 +95,7 @@ impl Guest {
             .arg(initrd)
             .args(["-append", "console=ttyS0 panic=-1 quiet"])
             .arg("-drive")
-            .arg(format!("file={},if=virtio,format=qcow2", disk.display()))
+            .arg(drive)
             .stdin(Stdio::null())
             .stdout(fs::File::create(&log).unwrap())
             .stderr(Stdio::inherit())
@@ -113,7 +124,7 @@ impl Guest {
 }
 
 /// Finds `<name>.ko` below a kernel's modules directory.
-fn find_module(dir: &Path, name: &str) -> Option<PathBuf> {
+pub(crate) fn find_module(dir: &Path, name: &str) -> Option<PathBuf> {
     let wanted = format!("{name}.ko");
     for entry in fs::read_dir(dir).ok()?.flatten() {
         let path = entry.path();
@@ -130,7 +141,7 @@ fn find_module(dir: &Path, name: &str) -> Option<PathBuf> {
 
 /// The lines between `BEGIN name` and `END name` in the console output.
 /// (busybox `stat` quotes a name with `%N` only for symbolic links.)
-fn section<'a>(console: &'a str, name: &str) -> Vec<&'a str> {
+pub(crate) fn section<'a>(console: &'a str, name: &str) -> Vec<&'a str> {
     let begin = format!("BEGIN {name}");
     let end = format!("END {name}");
     console

@@ -9,5 +9,8 @@
 
 mod boot;
 mod initramfs;
+mod iso;
+mod measure;
 mod qcow2;
 mod support;
+mod verify;

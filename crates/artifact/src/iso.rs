@@ -1,0 +1,118 @@
+//! The file edge of the ISO writer and of the GCP disk tarball: open the input, lay out, and
+//! write the artifact atomically.
+//!
+//! The ISO is made in two passes over the same open cpio file: [`secretvm_pack::iso::plan`]
+//! streams the headers through a buffered reader, then [`secretvm_pack::iso::write`] seeks to
+//! each file's data and copies it with `std::io::copy`, which uses `copy_file_range` between
+//! files on Linux.
+
+use std::io::{self, BufReader};
+use std::path::{Path, PathBuf};
+
+use secretvm_pack::cpio;
+use secretvm_pack::iso;
+
+use crate::{open_file, write_atomically};
+
+/// Why an ISO image or a GCP tarball could not be made.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The input could not be opened or read.
+    #[error("cannot {op} {path}")]
+    Io {
+        /// What we tried to do.
+        op: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// The operating system's error.
+        #[source]
+        source: io::Error,
+    },
+    /// The cpio archive cannot become an ISO image.
+    #[error("{path}: cannot make an ISO image")]
+    Iso {
+        /// The cpio archive.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: iso::Error,
+    },
+    /// Writing the artifact failed (nothing is left at the output path).
+    #[error(transparent)]
+    Artifact(#[from] crate::Error),
+}
+
+/// What [`write_iso`] made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IsoSummary {
+    /// The number of entries, the root included.
+    pub entries: usize,
+    /// The image size in bytes.
+    pub image_len: u64,
+    /// The bytes of file data copied from the cpio.
+    pub data_len: u64,
+}
+
+/// Makes the ISO image of the newc cpio archive at `cpio_path` and writes it atomically to `out`.
+///
+/// `progress` is called with the bytes written so far and the image size.
+pub fn write_iso(
+    cpio_path: &Path,
+    options: &iso::Options,
+    out: &Path,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<IsoSummary, Error> {
+    let (_, file) = open_file(cpio_path).map_err(|source| Error::Io {
+        op: "open",
+        path: cpio_path.to_path_buf(),
+        source,
+    })?;
+    let reader = cpio::Reader::new(BufReader::with_capacity(1 << 20, &file));
+    let layout = iso::plan(reader, options)
+        .map_err(|source| Error::Iso { path: cpio_path.to_path_buf(), source })?;
+    let summary = IsoSummary {
+        entries: layout.entry_count(),
+        image_len: layout.image_len(),
+        data_len: layout.data_len(),
+    };
+    write_atomically(out, |sink| {
+        // An unbuffered `&File`: `io::copy` then moves each file's data with `copy_file_range`
+        // (measured faster here than a buffered reader on a 560 MB, 50k-entry cpio).
+        let mut source = &file;
+        let total = layout.image_len();
+        iso::write_with_progress(&layout, &mut source, sink, &mut |done| progress(done, total))
+            .map(|_| ())
+            .map_err(|err| crate::Error::Io {
+                op: "write the ISO image",
+                path: out.to_path_buf(),
+                source: io::Error::other(err),
+            })
+    })?;
+    Ok(summary)
+}
+
+/// Writes the GCP import tarball of the raw disk at `disk`: a `tar.gz` holding `disk.raw`
+/// (see [`secretvm_pack::gcp`], sparse by default) written atomically to `out`; returns the disk
+/// size in bytes.
+pub fn write_gcp_tar(
+    disk: &Path,
+    options: &secretvm_pack::gcp::Options,
+    out: &Path,
+) -> Result<u64, Error> {
+    let (len, file) = open_file(disk).map_err(|source| Error::Io {
+        op: "open",
+        path: disk.to_path_buf(),
+        source,
+    })?;
+    write_atomically(out, |sink| {
+        secretvm_pack::gcp::write(len, &file, options, &mut *sink).map(|_| len).map_err(|err| {
+            crate::Error::Io {
+                op: "write the GCP tarball",
+                path: out.to_path_buf(),
+                source: io::Error::other(err),
+            }
+        })
+    })
+    .map_err(Error::from)
+}

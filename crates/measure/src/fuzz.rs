@@ -1,0 +1,40 @@
+//! Entry points for the cargo-fuzz targets in `fuzz/`: each runs a parser and everything that
+//! consumes its output on arbitrary bytes. Errors are fine; panics, overflows and unbounded
+//! work are the bugs.
+
+use crate::ovmf::Ovmf;
+use crate::pe::{SetupPatch, authenticode_sha384, qemu_patch_setup_header};
+use crate::sha384;
+use crate::snp::{self, KernelHashes, SnpParams, Vcpu};
+use crate::tdx::{self, AcpiDigests, MrtdOrder, Rtmr0Layout};
+
+/// Parses `data` as OVMF and computes everything that reads the metadata.
+pub fn check_ovmf(data: &[u8]) {
+    let Ok(ovmf) = Ovmf::parse(data) else { return };
+    let _ = ovmf.info();
+    let params = SnpParams { vcpus: 2, vcpu: Vcpu::Type("EPYC-v4".into()), guest_features: 1 };
+    let hashes = KernelHashes::new(b"kernel", None, Some("console=ttyS0"));
+    let _ = snp::launch_digest(&ovmf, Some(sha384(b"seed")), &params, Some(&hashes));
+    let _ = snp::launch_digest(&ovmf, Some(sha384(b"seed")), &params, None);
+    let _ = tdx::mrtd(&ovmf, MrtdOrder::SinglePass);
+    let _ = tdx::mrtd(&ovmf, MrtdOrder::TwoPass);
+    let d = sha384(b"acpi");
+    let acpi = AcpiDigests { loader: d, rsdp: d, tables: d };
+    for memory in [0, 1 << 20, 2 << 30, 8 << 30] {
+        let _ = tdx::rtmr0_events(&ovmf, Rtmr0Layout::Pre202505, memory, &acpi);
+    }
+}
+
+/// Hashes `data` as a PE/COFF image, plain and with QEMU's setup-header patch.
+pub fn check_pe(data: &[u8]) {
+    let _ = authenticode_sha384(data);
+    for (memory_bytes, initrd_len) in
+        [(2 << 30, Some(221)), (8 << 30, None), (1 << 20, Some(1 << 40))]
+    {
+        let patch =
+            SetupPatch { memory_bytes, initrd_len, append: "vga=0x317", acpi_data_size: 0x28000 };
+        if let Ok(patched) = qemu_patch_setup_header(data, &patch) {
+            let _ = authenticode_sha384(&patched);
+        }
+    }
+}
