@@ -6,42 +6,13 @@
 //! each file's data and copies it with `std::io::copy`, which uses `copy_file_range` between
 //! files on Linux.
 
-use std::io::{self, BufReader};
-use std::path::{Path, PathBuf};
+use std::io::BufReader;
+use std::path::Path;
 
 use secretvm_pack::cpio;
 use secretvm_pack::iso;
 
-use crate::{open_file, write_atomically};
-
-/// Why an ISO image or a GCP tarball could not be made.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum Error {
-    /// The input could not be opened or read.
-    #[error("cannot {op} {path}")]
-    Io {
-        /// What we tried to do.
-        op: &'static str,
-        /// The file.
-        path: PathBuf,
-        /// The operating system's error.
-        #[source]
-        source: io::Error,
-    },
-    /// The cpio archive cannot become an ISO image.
-    #[error("{path}: cannot make an ISO image")]
-    Iso {
-        /// The cpio archive.
-        path: PathBuf,
-        /// Why.
-        #[source]
-        source: iso::Error,
-    },
-    /// Writing the artifact failed (nothing is left at the output path).
-    #[error(transparent)]
-    Artifact(#[from] crate::Error),
-}
+use crate::{Error, Result, io_error, open_file, write_atomically};
 
 /// What [`write_iso`] made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,12 +33,8 @@ pub fn write_iso(
     options: &iso::Options,
     out: &Path,
     progress: &mut dyn FnMut(u64, u64),
-) -> Result<IsoSummary, Error> {
-    let (_, file) = open_file(cpio_path).map_err(|source| Error::Io {
-        op: "open",
-        path: cpio_path.to_path_buf(),
-        source,
-    })?;
+) -> Result<IsoSummary> {
+    let (_, file) = open_file(cpio_path).map_err(io_error("open", cpio_path))?;
     let reader = cpio::Reader::new(BufReader::with_capacity(1 << 20, &file));
     let layout = iso::plan(reader, options)
         .map_err(|source| Error::Iso { path: cpio_path.to_path_buf(), source })?;
@@ -83,11 +50,7 @@ pub fn write_iso(
         let total = layout.image_len();
         iso::write_with_progress(&layout, &mut source, sink, &mut |done| progress(done, total))
             .map(|_| ())
-            .map_err(|err| crate::Error::Io {
-                op: "write the ISO image",
-                path: out.to_path_buf(),
-                source: io::Error::other(err),
-            })
+            .map_err(|source| Error::Iso { path: cpio_path.to_path_buf(), source })
     })?;
     Ok(summary)
 }
@@ -99,20 +62,11 @@ pub fn write_gcp_tar(
     disk: &Path,
     options: &secretvm_pack::gcp::Options,
     out: &Path,
-) -> Result<u64, Error> {
-    let (len, file) = open_file(disk).map_err(|source| Error::Io {
-        op: "open",
-        path: disk.to_path_buf(),
-        source,
-    })?;
+) -> Result<u64> {
+    let (len, file) = open_file(disk).map_err(io_error("open", disk))?;
     write_atomically(out, |sink| {
-        secretvm_pack::gcp::write(len, &file, options, &mut *sink).map(|_| len).map_err(|err| {
-            crate::Error::Io {
-                op: "write the GCP tarball",
-                path: out.to_path_buf(),
-                source: io::Error::other(err),
-            }
-        })
+        secretvm_pack::gcp::write(len, &file, options, &mut *sink)
+            .map(|_| len)
+            .map_err(|source| Error::GcpTar { path: disk.to_path_buf(), source })
     })
-    .map_err(Error::from)
 }

@@ -63,6 +63,24 @@ pub enum Error {
         #[source]
         source: initramfs::Error,
     },
+    /// The cpio archive cannot become an ISO image, or its data could not be copied.
+    #[error("{path}: cannot make an ISO image")]
+    Iso {
+        /// The cpio archive.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: secretvm_pack::iso::Error,
+    },
+    /// The raw disk could not be packed into the GCP tarball.
+    #[error("{path}: cannot make the GCP tarball")]
+    GcpTar {
+        /// The raw disk image.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: secretvm_pack::gcp::Error,
+    },
     /// The qcow2 image could not be made or read.
     #[error("{path}")]
     Qcow2 {

@@ -116,25 +116,12 @@ fn mode_string(mode: u32) -> String {
     .collect()
 }
 
-/// Seconds since the Unix epoch as `YYYY-MM-DD HH:MM:SS` in UTC (proleptic Gregorian calendar,
-/// converted with the days-to-civil algorithm from Howard Hinnant's "chrono-Compatible Low-Level
-/// Date Algorithms").
-fn utc(seconds: i64) -> String {
-    let (days, secs) = (seconds.div_euclid(86_400), seconds.rem_euclid(86_400));
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
+/// Seconds since the Unix epoch as `YYYY-MM-DD HH:MM:SS` in UTC.
+fn utc(seconds: u64) -> String {
+    let c = secretvm_pack::time::civil(seconds);
     format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}",
-        secs / 3600,
-        secs % 3600 / 60,
-        secs % 60
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
+        c.year, c.month, c.day, c.hour, c.minute, c.second
     )
 }
 

@@ -490,6 +490,12 @@ pub fn sev_launch_digest(
     ovmf: &Ovmf<'_>,
     kernel_hashes: Option<&KernelHashes>,
 ) -> Result<Sha256Digest> {
+    Ok(Sha256Digest(sev_firmware_hash(ovmf, kernel_hashes)?.finalize().into()))
+}
+
+/// The part SEV and SEV-ES launch digests share: the firmware image, then the kernel hashes
+/// table when a kernel is measured (which the firmware must have a table for).
+fn sev_firmware_hash(ovmf: &Ovmf<'_>, kernel_hashes: Option<&KernelHashes>) -> Result<Sha256> {
     let mut h = Sha256::new();
     h.update(ovmf.bytes());
     if let Some(hashes) = kernel_hashes {
@@ -498,7 +504,7 @@ pub fn sev_launch_digest(
         }
         h.update(hashes.table());
     }
-    Ok(Sha256Digest(h.finalize().into()))
+    Ok(h)
 }
 
 /// The SEV-ES launch digest: as [`sev_launch_digest`], then one VMSA per vCPU with
@@ -517,14 +523,7 @@ pub fn sev_es_launch_digest(
         });
     }
     let sig = vcpu.signature()?;
-    let mut h = Sha256::new();
-    h.update(ovmf.bytes());
-    if let Some(hashes) = kernel_hashes {
-        if !matches!(ovmf.sev_hashes_table(), Some((gpa, _)) if gpa != 0) {
-            return Err(Error::NoSevHashesTable);
-        }
-        h.update(hashes.table());
-    }
+    let mut h = sev_firmware_hash(ovmf, kernel_hashes)?;
     let ap_eip = ovmf.sev_es_reset_eip().unwrap_or(0);
     if vcpus > 1 && ap_eip == 0 {
         return Err(Error::MissingEntry { what: "SEV-ES reset block (needed for APs)" });

@@ -7,6 +7,7 @@
 //!   timestamps) from a tree description.
 //! - [`iso`]: an ISO 9660 level-3 image with Rock Ridge, laid out from a cpio archive's headers
 //!   and filled with data copied straight from the archive (no extraction, byte-stable).
+//! - [`time`]: UTC calendar dates from Unix seconds.
 //! - [`spec`]: the Linux kernel's `gen_init_cpio` description format.
 //!
 //! This crate never touches the file system, never spawns processes and never prints:
@@ -17,3 +18,4 @@ pub mod gcp;
 pub mod initramfs;
 pub mod iso;
 pub mod spec;
+pub mod time;

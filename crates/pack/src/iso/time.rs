@@ -5,42 +5,7 @@
 //! ASCII digits plus the offset).
 
 use super::{Error, Result};
-
-/// A broken-down UTC time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Civil {
-    year: u64,
-    month: u8,
-    day: u8,
-    hour: u8,
-    minute: u8,
-    second: u8,
-}
-
-/// Splits `seconds` into a UTC calendar date and time (proleptic Gregorian calendar).
-fn civil(seconds: u64) -> Civil {
-    let days = seconds / 86_400;
-    let rest = seconds % 86_400;
-    // Howard Hinnant's `civil_from_days`, shifted so that every value stays non-negative.
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let doe = z % 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + u64::from(month <= 2);
-    Civil {
-        year,
-        // The casts cannot truncate: month is 1..=12, day 1..=31, the time parts below 60.
-        month: month as u8,
-        day: day as u8,
-        hour: (rest / 3600) as u8,
-        minute: (rest / 60 % 60) as u8,
-        second: (rest % 60) as u8,
-    }
-}
+use crate::time::civil;
 
 /// The 7-byte directory record date of `seconds` (ECMA-119 9.1.5), for years 1970 to 2155.
 pub(super) fn record_date(what: &'static str, seconds: u64) -> Result<[u8; 7]> {
