@@ -32,6 +32,7 @@ const TIERS: &[(&str, Tier)] = &[
     ("secretvm-measure", Tier::Leaf),
     ("secretvm-provenance", Tier::Leaf),
     ("secretvm-artifact", Tier::Edge),
+    ("secretvm-yocto", Tier::Edge),
     ("secretvm-cli", Tier::Bin),
     ("secretvm-testkit", Tier::Test),
 ];
