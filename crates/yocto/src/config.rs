@@ -1,0 +1,619 @@
+//! The build config (`yocto/secretvm.toml`): layer repositories, BBLAYERS order, builder
+//! container, machines with their targets and artifacts, optional team caches.
+//!
+//! [`parse`] reads the TOML text and validates everything once; errors name the file, the key,
+//! the line, what was found and what was expected. Order is meaning here: repositories, layers
+//! (BBLAYERS order, which drives BBPATH and bbappend order), machines (BBMULTICONFIG order),
+//! targets and artifacts keep the order of the file and are never sorted.
+
+use std::collections::HashMap;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::error::{COMMIT, Error, Result, is_commit, line_col, syntax};
+
+/// The config format version this crate reads.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// A validated build config. Produced only by [`parse`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// The DISTRO, written into `conf/auto.conf` (never taken from the environment).
+    pub distro: String,
+    /// The directory the workspace is mounted at inside the builder; layer paths are absolute
+    /// under it.
+    pub workdir: String,
+    /// Layer repositories, in the file's order.
+    pub repos: Vec<Repo>,
+    /// Layers in BBLAYERS order.
+    pub layers: Vec<Layer>,
+    /// The builder container.
+    pub container: Container,
+    /// Machines in BBMULTICONFIG order.
+    pub machines: Vec<Machine>,
+    /// Team caches; all `None` by default.
+    pub cache: Cache,
+}
+
+/// A git repository that provides layers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Repo {
+    /// The name layers refer to it by, and its key in the lock file.
+    pub name: String,
+    /// The clone URL.
+    pub url: String,
+    /// The branch the commit is on; `None` when upstream names none (the commit is fetched
+    /// without a branch).
+    pub branch: Option<String>,
+    /// The exact commit, 40 hex digits.
+    pub commit: String,
+    /// The checkout directory, relative to the workspace root.
+    pub path: String,
+}
+
+/// One entry of BBLAYERS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Layer {
+    /// The repository the layer is in; `None` for a layer committed in this workspace.
+    pub repo: Option<String>,
+    /// The layer directory, relative to the repository checkout (`.` for its root), or to the
+    /// workspace root for a layer of this workspace.
+    pub path: String,
+}
+
+/// Which container engine runs bitbake.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    /// Docker if reachable, else podman.
+    Auto,
+    /// Docker.
+    Docker,
+    /// Podman (rootless, `--userns=keep-id`).
+    Podman,
+    /// No container: bitbake runs on the host (or inside a CI container).
+    Native,
+}
+
+impl Engine {
+    const NAMES: [&str; 4] = ["auto", "docker", "podman", "native"];
+
+    fn from_name(name: &str) -> Option<Engine> {
+        match name {
+            "auto" => Some(Engine::Auto),
+            "docker" => Some(Engine::Docker),
+            "podman" => Some(Engine::Podman),
+            "native" => Some(Engine::Native),
+            _ => None,
+        }
+    }
+}
+
+/// The builder container.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Container {
+    /// The default engine.
+    pub engine: Engine,
+    /// The Dockerfile, relative to the workspace root.
+    pub dockerfile: String,
+    /// The base image the Dockerfile starts from, pinned by digest (`name:tag@sha256:<64 hex>`).
+    pub base_image: String,
+}
+
+/// What is done with an artifact after it is copied out of the deploy directory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Post {
+    /// Nothing: the copy is the artifact.
+    Copy,
+    /// A cpio root file system that is also turned into an ISO (`rootfs-dev.cpio` →
+    /// `rootfs-dev.iso`).
+    Iso,
+    /// A wic disk image that becomes the GCP import tarball (`rootfs-dev.wic` →
+    /// `rootfs-dev.wic.tar.gz`).
+    GcpTar,
+}
+
+impl Post {
+    const NAMES: [&str; 3] = ["copy", "iso", "gcp-tar"];
+
+    fn from_name(name: &str) -> Option<Post> {
+        match name {
+            "copy" => Some(Post::Copy),
+            "iso" => Some(Post::Iso),
+            "gcp-tar" => Some(Post::GcpTar),
+            _ => None,
+        }
+    }
+}
+
+/// One file collected from a machine's deploy directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Artifact {
+    /// The upstream file name under `artifacts/<machine>/`.
+    pub name: String,
+    /// The stable (link) name in the deploy directory; timestamped names are never used.
+    pub deploy: String,
+    /// The post-processing step.
+    pub post: Post,
+}
+
+/// One multiconfig.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Machine {
+    /// The multiconfig name (`tdx`), also the `artifacts/` subdirectory.
+    pub name: String,
+    /// The MACHINE (`secret-vm-tdx`).
+    pub machine: String,
+    /// The TMPDIR, as bitbake reads it (`${TOPDIR}/tmp-tdx`).
+    pub tmpdir: String,
+    /// The deploy directory relative to the build directory (TMPDIR plus the distro's
+    /// TCLIBCAPPEND, then `deploy/images/<MACHINE>`).
+    pub deploy_dir: String,
+    /// The bitbake targets, in order (without the `mc:<name>:` prefix).
+    pub targets: Vec<String>,
+    /// The artifacts, in order.
+    pub artifacts: Vec<Artifact>,
+}
+
+/// Optional team caches (yocto.md §2.4).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Cache {
+    /// DL_DIR, a shared download directory.
+    pub dl_dir: Option<String>,
+    /// SSTATE_DIR, a shared sstate cache.
+    pub sstate_dir: Option<String>,
+    /// SSTATE_MIRRORS, for example `file://.* https://host/sstate/PATH;downloadfilename=PATH`.
+    pub sstate_mirrors: Option<String>,
+    /// BB_HASHSERVE (`host:port`, `unix://path` or `auto`); setting it also sets
+    /// `BB_SIGNATURE_HANDLER = "OEEquivHash"`.
+    pub hashserve: Option<String>,
+    /// BB_HASHSERVE_UPSTREAM, only with `hashserve = "auto"`.
+    pub hashserve_upstream: Option<String>,
+}
+
+impl Config {
+    /// The machine called `name`, or [`Error::UnknownMachine`].
+    pub fn machine(&self, name: &str) -> Result<&Machine> {
+        self.machines.iter().find(|m| m.name == name).ok_or_else(|| Error::UnknownMachine {
+            name: name.to_owned(),
+            known: self.machines.iter().map(|m| m.name.clone()).collect(),
+        })
+    }
+
+    /// The machines called `names`, in the config's order (as `--machine` selects them); all
+    /// machines when `names` is empty.
+    pub fn select_machines(&self, names: &[&str]) -> Result<Vec<&Machine>> {
+        for name in names {
+            self.machine(name)?;
+        }
+        Ok(self
+            .machines
+            .iter()
+            .filter(|m| names.is_empty() || names.contains(&m.name.as_str()))
+            .collect())
+    }
+
+    /// The repository called `name`.
+    pub fn repo(&self, name: &str) -> Option<&Repo> {
+        self.repos.iter().find(|r| r.name == name)
+    }
+
+    /// The path of `layer` relative to the workspace root.
+    pub fn layer_path(&self, layer: &Layer) -> String {
+        match layer.repo.as_deref().and_then(|name| self.repo(name)) {
+            Some(repo) if layer.path == "." => repo.path.clone(),
+            Some(repo) => format!("{}/{}", repo.path, layer.path),
+            None => layer.path.clone(),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    version: Spanned<u32>,
+    distro: Spanned<String>,
+    workdir: Spanned<String>,
+    #[serde(default)]
+    repo: Vec<RawRepo>,
+    #[serde(default)]
+    layer: Vec<RawLayer>,
+    container: RawContainer,
+    #[serde(default)]
+    machine: Vec<RawMachine>,
+    #[serde(default)]
+    cache: RawCache,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRepo {
+    name: Spanned<String>,
+    url: Spanned<String>,
+    branch: Option<Spanned<String>>,
+    commit: Spanned<String>,
+    path: Spanned<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLayer {
+    repo: Option<Spanned<String>>,
+    path: Spanned<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawContainer {
+    engine: Spanned<String>,
+    dockerfile: Spanned<String>,
+    base_image: Spanned<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMachine {
+    name: Spanned<String>,
+    machine: Spanned<String>,
+    tmpdir: Spanned<String>,
+    deploy_dir: Spanned<String>,
+    targets: Spanned<Vec<Spanned<String>>>,
+    #[serde(default)]
+    artifact: Vec<RawArtifact>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawArtifact {
+    name: Spanned<String>,
+    deploy: Spanned<String>,
+    post: Spanned<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawCache {
+    dl_dir: Option<Spanned<String>>,
+    sstate_dir: Option<Spanned<String>>,
+    sstate_mirrors: Option<Spanned<String>>,
+    hashserve: Option<Spanned<String>>,
+    hashserve_upstream: Option<Spanned<String>>,
+}
+
+/// Builds errors for one file.
+struct Check<'a> {
+    file: &'a str,
+    text: &'a str,
+}
+
+impl Check<'_> {
+    fn line<T>(&self, v: &Spanned<T>) -> usize {
+        line_col(self.text, v.span().start).0
+    }
+
+    fn invalid<T>(&self, v: &Spanned<T>, key: String, found: &str, expected: &str) -> Error {
+        Error::Invalid {
+            file: self.file.to_owned(),
+            line: self.line(v),
+            key,
+            found: found.to_owned(),
+            expected: expected.to_owned(),
+        }
+    }
+
+    /// A value that is written into a bitbake configuration file between double quotes.
+    fn conf_value(&self, v: &Spanned<String>, key: String) -> Result<String> {
+        let s = v.get_ref();
+        if s.is_empty() || s.contains(['"', '\\', '\n', '\r']) {
+            return Err(self.invalid(
+                v,
+                key,
+                s,
+                "a non-empty value without double quotes, backslashes or line breaks",
+            ));
+        }
+        Ok(s.clone())
+    }
+
+    /// A name: lowercase ASCII letters, digits, `-`, `_` and `.`, starting with a letter or digit.
+    fn name(&self, v: &Spanned<String>, key: String) -> Result<String> {
+        let s = v.get_ref();
+        let ok = s.bytes().next().is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+            && s.bytes().all(|b| {
+                b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'_' | b'.')
+            });
+        if !ok {
+            return Err(self.invalid(
+                v,
+                key,
+                s,
+                "a name of lowercase letters, digits, '-', '_' and '.'",
+            ));
+        }
+        Ok(s.clone())
+    }
+
+    /// A relative path without `.`/`..` or empty components.
+    fn rel_path(&self, v: &Spanned<String>, key: String) -> Result<String> {
+        let s = v.get_ref();
+        let ok = !s.is_empty()
+            && !s.starts_with('/')
+            && s.split('/').all(|c| !c.is_empty() && c != "." && c != "..")
+            && !s.contains(['"', '\\', '\n', '\r', ' ']);
+        if !ok {
+            return Err(self.invalid(
+                v,
+                key,
+                s,
+                "a relative path without '.', '..', empty components, spaces or quotes",
+            ));
+        }
+        Ok(s.clone())
+    }
+
+    fn unique(
+        &self,
+        seen: &mut HashMap<String, usize>,
+        v: &Spanned<String>,
+        key: &str,
+    ) -> Result<()> {
+        let line = self.line(v);
+        if let Some(&first_line) = seen.get(v.get_ref()) {
+            return Err(Error::Duplicate {
+                file: self.file.to_owned(),
+                line,
+                key: key.to_owned(),
+                name: v.get_ref().clone(),
+                first_line,
+            });
+        }
+        seen.insert(v.get_ref().clone(), line);
+        Ok(())
+    }
+
+    fn optional(&self, v: Option<&Spanned<String>>, key: &str) -> Result<Option<String>> {
+        v.map(|v| self.conf_value(v, format!("cache.{key}"))).transpose()
+    }
+}
+
+/// Parses and validates a build config. `file` names the text in error messages only.
+pub fn parse(file: &str, text: &str) -> Result<Config> {
+    let raw: RawConfig = toml::from_str(text).map_err(|e| syntax(file, text, &e))?;
+    let c = Check { file, text };
+
+    if *raw.version.get_ref() != FORMAT_VERSION {
+        return Err(c.invalid(
+            &raw.version,
+            "version".into(),
+            &raw.version.get_ref().to_string(),
+            "1",
+        ));
+    }
+    let distro = c.name(&raw.distro, "distro".into())?;
+    let workdir = raw.workdir.get_ref();
+    if !workdir.starts_with('/') || workdir.len() < 2 || workdir.ends_with('/') {
+        return Err(c.invalid(
+            &raw.workdir,
+            "workdir".into(),
+            workdir,
+            "an absolute path without a trailing '/'",
+        ));
+    }
+    let workdir = c.conf_value(&raw.workdir, "workdir".into())?;
+
+    let mut repos = Vec::new();
+    let mut names = HashMap::new();
+    let mut paths = HashMap::new();
+    for (i, r) in raw.repo.iter().enumerate() {
+        let key = |field: &str| format!("repo[{i}].{field}");
+        let name = c.name(&r.name, key("name"))?;
+        c.unique(&mut names, &r.name, "repo name")?;
+        let url = r.url.get_ref();
+        if !(url.starts_with("https://") || url.starts_with("git://") || url.starts_with("ssh://"))
+            || url.contains(char::is_whitespace)
+        {
+            return Err(c.invalid(&r.url, key("url"), url, "an https://, git:// or ssh:// URL"));
+        }
+        let branch = match &r.branch {
+            Some(b) => Some(c.conf_value(b, key("branch"))?),
+            None => None,
+        };
+        if !is_commit(r.commit.get_ref()) {
+            return Err(c.invalid(&r.commit, key("commit"), r.commit.get_ref(), COMMIT));
+        }
+        let path = c.rel_path(&r.path, key("path"))?;
+        c.unique(&mut paths, &r.path, "repo path")?;
+        repos.push(Repo {
+            name,
+            url: url.clone(),
+            branch,
+            commit: r.commit.get_ref().clone(),
+            path,
+        });
+    }
+    if raw.repo.is_empty() {
+        return Err(Error::Invalid {
+            file: file.to_owned(),
+            line: 1,
+            key: "repo".into(),
+            found: "nothing".into(),
+            expected: "at least one [[repo]]".into(),
+        });
+    }
+
+    let repo_names: Vec<String> = repos.iter().map(|r| r.name.clone()).collect();
+    let mut layers = Vec::new();
+    let mut seen_layers = HashMap::new();
+    for (i, l) in raw.layer.iter().enumerate() {
+        let repo = match &l.repo {
+            Some(r) if !repo_names.contains(r.get_ref()) => {
+                return Err(Error::Unknown {
+                    file: file.to_owned(),
+                    line: c.line(r),
+                    key: format!("layer[{i}].repo"),
+                    name: r.get_ref().clone(),
+                    known: repo_names,
+                });
+            }
+            Some(r) => Some(r.get_ref().clone()),
+            None => None,
+        };
+        // "." is the repository's root, for repositories that are one layer.
+        let path = if repo.is_some() && l.path.get_ref() == "." {
+            ".".to_owned()
+        } else {
+            c.rel_path(&l.path, format!("layer[{i}].path"))?
+        };
+        let full = Spanned::new(
+            l.path.span(),
+            match &repo {
+                Some(r) => format!("{r}:{path}"),
+                None => path.clone(),
+            },
+        );
+        c.unique(&mut seen_layers, &full, "layer")?;
+        layers.push(Layer { repo, path });
+    }
+    for (r, raw_repo) in repos.iter().zip(&raw.repo) {
+        if !layers.iter().any(|l| l.repo.as_deref() == Some(r.name.as_str())) {
+            return Err(c.invalid(
+                &raw_repo.name,
+                "repo.name".into(),
+                &r.name,
+                "a repository that at least one [[layer]] uses",
+            ));
+        }
+    }
+
+    let engine_name = raw.container.engine.get_ref();
+    let engine = Engine::from_name(engine_name).ok_or_else(|| {
+        c.invalid(
+            &raw.container.engine,
+            "container.engine".into(),
+            engine_name,
+            &Engine::NAMES.join(", "),
+        )
+    })?;
+    let dockerfile = c.rel_path(&raw.container.dockerfile, "container.dockerfile".into())?;
+    let base = raw.container.base_image.get_ref();
+    let pinned = base.split_once("@sha256:").is_some_and(|(name, digest)| {
+        !name.is_empty()
+            && digest.len() == 64
+            && digest.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    });
+    if !pinned {
+        return Err(c.invalid(
+            &raw.container.base_image,
+            "container.base_image".into(),
+            base,
+            "an image pinned by digest: name:tag@sha256:<64 lowercase hex digits>",
+        ));
+    }
+    let container = Container { engine, dockerfile, base_image: base.clone() };
+
+    let mut machines = Vec::new();
+    let mut mnames = HashMap::new();
+    let mut tmpdirs = HashMap::new();
+    for (i, m) in raw.machine.iter().enumerate() {
+        let key = |field: &str| format!("machine[{i}].{field}");
+        let name = c.name(&m.name, key("name"))?;
+        c.unique(&mut mnames, &m.name, "machine name")?;
+        let machine = c.name(&m.machine, key("machine"))?;
+        let tmpdir = c.conf_value(&m.tmpdir, key("tmpdir"))?;
+        c.unique(&mut tmpdirs, &m.tmpdir, "machine tmpdir")?;
+        let deploy_dir = c.rel_path(&m.deploy_dir, key("deploy_dir"))?;
+        if m.targets.get_ref().is_empty() {
+            return Err(c.invalid(&m.targets, key("targets"), "[]", "at least one bitbake target"));
+        }
+        let mut targets = Vec::new();
+        let mut seen = HashMap::new();
+        for (j, t) in m.targets.get_ref().iter().enumerate() {
+            let s = t.get_ref();
+            if s.is_empty() || s.starts_with("mc:") || !s.bytes().all(|b| b.is_ascii_graphic()) {
+                return Err(c.invalid(
+                    t,
+                    format!("machine[{i}].targets[{j}]"),
+                    s,
+                    "a recipe or provider name without spaces and without an mc: prefix",
+                ));
+            }
+            c.unique(&mut seen, t, &format!("machine[{i}].targets entry"))?;
+            targets.push(s.clone());
+        }
+        if m.artifact.is_empty() {
+            return Err(c.invalid(&m.name, key("artifact"), "nothing", "at least one artifact"));
+        }
+        let mut artifacts = Vec::new();
+        let mut anames = HashMap::new();
+        for (j, a) in m.artifact.iter().enumerate() {
+            let akey = |field: &str| format!("machine[{i}].artifact[{j}].{field}");
+            let aname = a.name.get_ref();
+            if aname.is_empty() || aname.contains(['/', '\\', '"', '\n']) || aname.starts_with('.')
+            {
+                return Err(c.invalid(&a.name, akey("name"), aname, "a plain file name"));
+            }
+            c.unique(&mut anames, &a.name, &format!("machine[{i}] artifact"))?;
+            let deploy = c.rel_path(&a.deploy, akey("deploy"))?;
+            let post_name = a.post.get_ref();
+            let post = Post::from_name(post_name).ok_or_else(|| {
+                c.invalid(&a.post, akey("post"), post_name, &Post::NAMES.join(", "))
+            })?;
+            let suffix = match post {
+                Post::Copy => None,
+                Post::Iso => Some(".cpio"),
+                Post::GcpTar => Some(".wic"),
+            };
+            if let Some(suffix) = suffix.filter(|s| !aname.ends_with(s)) {
+                return Err(c.invalid(
+                    &a.name,
+                    akey("name"),
+                    aname,
+                    &format!("a name ending in {suffix} for post = {post_name:?}"),
+                ));
+            }
+            artifacts.push(Artifact { name: aname.clone(), deploy, post });
+        }
+        machines.push(Machine { name, machine, tmpdir, deploy_dir, targets, artifacts });
+    }
+    if machines.is_empty() {
+        return Err(Error::Invalid {
+            file: file.to_owned(),
+            line: 1,
+            key: "machine".into(),
+            found: "nothing".into(),
+            expected: "at least one [[machine]]".into(),
+        });
+    }
+
+    let rc = &raw.cache;
+    let cache = Cache {
+        dl_dir: c.optional(rc.dl_dir.as_ref(), "dl_dir")?,
+        sstate_dir: c.optional(rc.sstate_dir.as_ref(), "sstate_dir")?,
+        sstate_mirrors: c.optional(rc.sstate_mirrors.as_ref(), "sstate_mirrors")?,
+        hashserve: c.optional(rc.hashserve.as_ref(), "hashserve")?,
+        hashserve_upstream: c.optional(rc.hashserve_upstream.as_ref(), "hashserve_upstream")?,
+    };
+    if let Some(hs) = &rc.hashserve
+        && cache.sstate_dir.is_none()
+        && cache.sstate_mirrors.is_none()
+    {
+        return Err(c.invalid(
+            hs,
+            "cache.hashserve".into(),
+            hs.get_ref(),
+            "sstate_dir or sstate_mirrors set as well (one hash server per sstate cache)",
+        ));
+    }
+    if let Some(up) = &rc.hashserve_upstream
+        && cache.hashserve.as_deref() != Some("auto")
+    {
+        return Err(c.invalid(
+            up,
+            "cache.hashserve_upstream".into(),
+            up.get_ref(),
+            "only together with cache.hashserve = \"auto\"",
+        ));
+    }
+
+    Ok(Config { distro, workdir, repos, layers, container, machines, cache })
+}

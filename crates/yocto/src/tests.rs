@@ -1,0 +1,724 @@
+//! Tests against the committed config and hand-checked expectations.
+//!
+//! Sources: the pins, BBLAYERS order, machines, targets and artifact names come from
+//! `shared/docs/yocto.md` §1.1 and §1.3 (upstream secret-vm-build at 1859e90); the conf
+//! semantics from poky's `bitbake.conf` include order and its `bblayers.conf.sample` template
+//! (yocto.md §4); the bitbake output lines are written by hand in the formats of bitbake 2.8's
+//! knotty UI (`lib/bb/ui/knotty.py`, yocto.md §3), not captured from a real build.
+
+use expect_test::{Expect, expect};
+
+use crate::config::{self, Engine, Post};
+use crate::lock::{self, Lock, LockedRepo, Mismatch};
+use crate::progress::{Event, Parser, TaskKind, TaskRef};
+use crate::{Error, conf};
+
+const FILE: &str = "yocto/secretvm.toml";
+const TEXT: &str = include_str!("../../../yocto/secretvm.toml");
+
+fn committed() -> config::Config {
+    match config::parse(FILE, TEXT) {
+        Ok(c) => c,
+        Err(e) => panic!("the committed config does not parse: {e}"),
+    }
+}
+
+/// The error of the committed config with the first `from` replaced by `to`.
+fn mutated(from: &str, to: &str) -> String {
+    assert!(TEXT.contains(from), "{from:?} is not in the committed config");
+    match config::parse(FILE, &TEXT.replacen(from, to, 1)) {
+        Ok(_) => panic!("replacing {from:?} by {to:?} was accepted"),
+        Err(e) => e.to_string(),
+    }
+}
+
+/// The line (1-based) of the first occurrence of `needle` in the committed config.
+fn line_of(needle: &str) -> usize {
+    let at = TEXT.find(needle).unwrap_or_else(|| panic!("{needle:?} not found"));
+    TEXT[..at].matches('\n').count() + 1
+}
+
+#[test]
+fn committed_config_has_the_upstream_pins() {
+    let c = committed();
+    let repos: Vec<(&str, Option<&str>, &str)> =
+        c.repos.iter().map(|r| (r.name.as_str(), r.branch.as_deref(), r.commit.as_str())).collect();
+    // yocto.md §1.1.
+    assert_eq!(
+        repos,
+        [
+            ("poky", Some("scarthgap"), "d243dbc41b52d3bb5a6037c40aa0c502a1800b64"),
+            ("meta-openembedded", Some("scarthgap"), "6c9f1f8d4538119803bf793747b65e4d23c33544"),
+            (
+                "meta-virtualization",
+                Some("reproducible"),
+                "bce9962c515089d62082953b795c0e80083c96e2"
+            ),
+            ("meta-rust-bin", None, "b8df9acaa750d6583a16c3dc59eaf45b1c03ae82"),
+        ]
+    );
+    assert!(c.repos[2].url.contains("Dstack-TEE/meta-virtualization"));
+    assert_eq!(c.distro, "secret-vm");
+    assert_eq!(c.container.engine, Engine::Auto);
+    assert!(c.container.base_image.starts_with("ubuntu:22.04@sha256:0e5e4a57"));
+    assert_eq!(c.cache, config::Cache::default());
+}
+
+#[test]
+fn committed_config_keeps_upstream_bblayers_order() {
+    let c = committed();
+    let layers: Vec<String> = c.layers.iter().map(|l| c.layer_path(l)).collect();
+    // yocto.md §1.1: the template's three poky layers, then add-layer's order.
+    assert_eq!(
+        layers,
+        [
+            "yocto/poky/meta",
+            "yocto/poky/meta-poky",
+            "yocto/poky/meta-yocto-bsp",
+            "yocto/meta-nvidia",
+            "yocto/meta-rust-bin",
+            "yocto/meta-openembedded/meta-oe",
+            "yocto/meta-openembedded/meta-python",
+            "yocto/meta-openembedded/meta-networking",
+            "yocto/meta-openembedded/meta-filesystems",
+            "yocto/meta-virtualization",
+            "meta-secret",
+        ]
+    );
+}
+
+#[test]
+fn committed_config_has_the_upstream_machines_and_artifacts() {
+    let c = committed();
+    let names: Vec<&str> = c.machines.iter().map(|m| m.name.as_str()).collect();
+    assert_eq!(names, ["tdx", "sev", "gcp-tdx"]);
+    for m in &c.machines {
+        // yocto.md §1.3: MACHINE, TMPDIR and the deploy directory per multiconfig.
+        assert_eq!(m.machine, format!("secret-vm-{}", m.name));
+        assert_eq!(m.tmpdir, format!("${{TOPDIR}}/tmp-{}", m.name));
+        assert_eq!(m.deploy_dir, format!("tmp-{0}-glibc/deploy/images/secret-vm-{0}", m.name));
+    }
+    for m in &c.machines[..2] {
+        assert_eq!(
+            m.targets,
+            [
+                "secret-vm-initramfs",
+                "secret-vm-rootfs-dev",
+                "secret-vm-rootfs-prod",
+                "secret-vm-rootfs-gpu-dev",
+                "secret-vm-rootfs-gpu-prod",
+                "virtual/kernel",
+                "virtual/ovmf",
+            ]
+        );
+        let arts: Vec<(&str, &str, Post)> =
+            m.artifacts.iter().map(|a| (a.name.as_str(), a.deploy.as_str(), a.post)).collect();
+        let rootfs = |v: &str| format!("secret-vm-rootfs-{v}-secret-vm-{}.rootfs.cpio", m.name);
+        let initramfs = format!("secret-vm-initramfs-secret-vm-{}.rootfs.cpio.gz", m.name);
+        assert_eq!(
+            arts,
+            [
+                ("bzImage", "bzImage", Post::Copy),
+                ("initramfs.cpio.gz", initramfs.as_str(), Post::Copy),
+                ("ovmf.fd", "ovmf.fd", Post::Copy),
+                ("rootfs-dev.cpio", rootfs("dev").as_str(), Post::Iso),
+                ("rootfs-prod.cpio", rootfs("prod").as_str(), Post::Iso),
+                ("rootfs-gpu-dev.cpio", rootfs("gpu-dev").as_str(), Post::Iso),
+                ("rootfs-gpu-prod.cpio", rootfs("gpu-prod").as_str(), Post::Iso),
+            ]
+        );
+    }
+    let gcp = &c.machines[2];
+    assert_eq!(
+        gcp.targets,
+        ["secret-vm-initramfs", "secret-vm-rootfs-dev", "secret-vm-rootfs-prod", "virtual/kernel"]
+    );
+    let arts: Vec<(&str, &str, Post)> =
+        gcp.artifacts.iter().map(|a| (a.name.as_str(), a.deploy.as_str(), a.post)).collect();
+    assert_eq!(
+        arts,
+        [
+            ("rootfs-dev.wic", "secret-vm-rootfs-dev-secret-vm-gcp-tdx.rootfs.wic", Post::GcpTar),
+            ("rootfs-prod.wic", "secret-vm-rootfs-prod-secret-vm-gcp-tdx.rootfs.wic", Post::GcpTar),
+        ]
+    );
+}
+
+#[test]
+fn machines_are_selected_in_config_order() {
+    let c = committed();
+    let picked: Vec<&str> = c
+        .select_machines(&["gcp-tdx", "tdx"])
+        .unwrap_or_default()
+        .iter()
+        .map(|m| m.name.as_str())
+        .collect();
+    assert_eq!(picked, ["tdx", "gcp-tdx"]);
+    assert_eq!(c.select_machines(&[]).map(|m| m.len()), Ok(3));
+    let err = c.select_machines(&["tdx", "snp"]).err().map(|e| e.to_string());
+    assert_eq!(err.as_deref(), Some("unknown machine \"snp\", expected one of tdx, sev, gcp-tdx"));
+}
+
+#[test]
+fn bad_commit_names_file_key_line_and_expectation() {
+    let line = line_of("commit = \"6c9f1f8d");
+    assert_eq!(
+        mutated("6c9f1f8d4538119803bf793747b65e4d23c33544", "6c9f1f8d45"),
+        format!(
+            "yocto/secretvm.toml:{line}: repo[1].commit is \"6c9f1f8d45\", expected a full commit id: 40 lowercase hex digits (no branch, tag or short id)"
+        )
+    );
+    let e = mutated("d243dbc41b52d3bb5a6037c40aa0c502a1800b64", "scarthgap");
+    assert!(e.contains("repo[0].commit is \"scarthgap\""), "{e}");
+}
+
+#[test]
+fn duplicates_point_at_both_lines() {
+    // The second meta-oe layer replaces meta-python.
+    let first = line_of("path = \"meta-oe\"");
+    let second = line_of("path = \"meta-python\"");
+    assert_eq!(
+        mutated("path = \"meta-python\"", "path = \"meta-oe\""),
+        format!(
+            "yocto/secretvm.toml:{second}: layer \"meta-openembedded:meta-oe\" is already defined on line {first}"
+        )
+    );
+    let (tdx, sev) = (line_of("name = \"tdx\""), line_of("name = \"sev\""));
+    assert_eq!(
+        mutated("name = \"sev\"", "name = \"tdx\""),
+        format!("yocto/secretvm.toml:{sev}: machine name \"tdx\" is already defined on line {tdx}")
+    );
+    let e = mutated("tmpdir = \"${TOPDIR}/tmp-sev\"", "tmpdir = \"${TOPDIR}/tmp-tdx\"");
+    assert!(e.contains("machine tmpdir \"${TOPDIR}/tmp-tdx\" is already defined"), "{e}");
+    let e = mutated("name = \"meta-rust-bin\"", "name = \"poky\"");
+    assert!(e.contains("repo name \"poky\" is already defined"), "{e}");
+}
+
+#[test]
+fn references_and_enumerations_list_what_is_known() {
+    let line = line_of("repo = \"meta-rust-bin\"");
+    assert_eq!(
+        mutated("repo = \"meta-rust-bin\"", "repo = \"meta-rust\""),
+        format!(
+            "yocto/secretvm.toml:{line}: layer[4].repo is \"meta-rust\", expected one of poky, meta-openembedded, meta-virtualization, meta-rust-bin"
+        )
+    );
+    let e = mutated("engine = \"auto\"", "engine = \"lxc\"");
+    assert!(
+        e.ends_with("container.engine is \"lxc\", expected auto, docker, podman, native"),
+        "{e}"
+    );
+    let e = mutated("post = \"iso\"", "post = \"squashfs\"");
+    assert!(e.ends_with("post is \"squashfs\", expected copy, iso, gcp-tar"), "{e}");
+}
+
+#[test]
+fn values_are_checked_for_what_they_mean() {
+    let e = mutated(
+        "\"virtual/kernel\",\n    \"virtual/ovmf\",\n]",
+        "\"virtual/kernel\",\n    \"virtual/kernel\",\n]",
+    );
+    assert!(e.contains("machine[0].targets entry \"virtual/kernel\" is already defined"), "{e}");
+    let gcp_targets = "targets = [\n    \"secret-vm-initramfs\",\n    \"secret-vm-rootfs-dev\",\n    \"secret-vm-rootfs-prod\",\n    \"virtual/kernel\",\n]";
+    let line = line_of(gcp_targets);
+    assert_eq!(
+        mutated(gcp_targets, "targets = []"),
+        format!(
+            "yocto/secretvm.toml:{line}: machine[2].targets is \"[]\", expected at least one bitbake target"
+        )
+    );
+    let e = mutated("\"virtual/ovmf\"", "\"mc:tdx:virtual/ovmf\"");
+    assert!(e.contains("without an mc: prefix"), "{e}");
+    let e = mutated("@sha256:0e5e4a57c2499249aafc3b40fcd541e9a456aab7296681a3994d631587203f97", "");
+    assert!(
+        e.contains("container.base_image is \"ubuntu:22.04\", expected an image pinned by digest"),
+        "{e}"
+    );
+    let e = mutated("name = \"rootfs-dev.cpio\"", "name = \"rootfs-dev.img\"");
+    assert!(e.ends_with("expected a name ending in .cpio for post = \"iso\""), "{e}");
+    let e = mutated("distro = \"secret-vm\"", "distro = \"Secret VM\"");
+    assert!(e.contains("distro is \"Secret VM\", expected a name"), "{e}");
+    let e = mutated("tmpdir = \"${TOPDIR}/tmp-tdx\"", "tmpdir = '${TOPDIR}/\"x'");
+    assert!(e.contains("without double quotes, backslashes or line breaks"), "{e}");
+    let e = mutated("path = \"yocto/poky\"", "path = \"../poky\"");
+    assert!(e.contains("repo[0].path is \"../poky\", expected a relative path"), "{e}");
+    let e =
+        mutated("url = \"https://github.com/yoctoproject/poky.git\"", "url = \"file:///tmp/poky\"");
+    assert!(e.contains("expected an https://, git:// or ssh:// URL"), "{e}");
+    let e = mutated("version = 1", "version = 2");
+    assert!(e.ends_with("version is \"2\", expected 1"), "{e}");
+}
+
+#[test]
+fn toml_errors_carry_line_and_column() {
+    let line = line_of("distro = \"secret-vm\"");
+    assert_eq!(
+        mutated("distro = \"secret-vm\"", "distro = secret-vm"),
+        format!(
+            "yocto/secretvm.toml:{line}:10: string values must be quoted, expected literal string"
+        )
+    );
+    let line = line_of("deploy_dir = \"tmp-sev");
+    let e = mutated("deploy_dir = \"tmp-sev", "deploydir = \"tmp-sev");
+    assert!(
+        e.starts_with(&format!("yocto/secretvm.toml:{line}:1: unknown field `deploydir`")),
+        "{e}"
+    );
+}
+
+const CACHES: &str = "
+[cache]
+dl_dir = \"/srv/yocto/downloads\"
+sstate_dir = \"/srv/yocto/sstate-cache\"
+sstate_mirrors = \"file://.* https://sstate.example.org/PATH;downloadfilename=PATH\"
+hashserve = \"auto\"
+hashserve_upstream = \"hashserv.example.org:8686\"
+";
+
+#[test]
+fn caches_are_validated_together() {
+    let text = format!("{TEXT}{CACHES}");
+    assert!(config::parse(FILE, &text).is_ok());
+    let no_sstate = text.replace("sstate_dir = \"/srv/yocto/sstate-cache\"\n", "").replace(
+        "sstate_mirrors = \"file://.* https://sstate.example.org/PATH;downloadfilename=PATH\"\n",
+        "",
+    );
+    let e = config::parse(FILE, &no_sstate).err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(
+        e.contains(
+            "cache.hashserve is \"auto\", expected sstate_dir or sstate_mirrors set as well"
+        ),
+        "{e}"
+    );
+    let e = config::parse(FILE, &text.replace("hashserve = \"auto\"", "hashserve = \"h:1\""))
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(
+        e.contains(
+            "cache.hashserve_upstream is \"hashserv.example.org:8686\", expected only together"
+        ),
+        "{e}"
+    );
+}
+
+fn check(actual: &str, expect: Expect) {
+    expect.assert_eq(actual);
+}
+
+#[test]
+fn auto_conf_without_caches() {
+    check(
+        &conf::auto_conf(&committed()),
+        expect![[r#"
+            # Generated by secretvm from yocto/secretvm.toml on every build: edits here are lost.
+            DISTRO = "secret-vm"
+            BBMULTICONFIG = "tdx sev gcp-tdx"
+            require conf/srcrev-lock.inc
+        "#]],
+    );
+}
+
+#[test]
+fn auto_conf_with_team_caches() {
+    let c = config::parse(FILE, &format!("{TEXT}{CACHES}")).ok();
+    check(
+        &c.map(|c| conf::auto_conf(&c)).unwrap_or_default(),
+        expect![[r#"
+            # Generated by secretvm from yocto/secretvm.toml on every build: edits here are lost.
+            DISTRO = "secret-vm"
+            BBMULTICONFIG = "tdx sev gcp-tdx"
+            require conf/srcrev-lock.inc
+            DL_DIR = "/srv/yocto/downloads"
+            SSTATE_DIR = "/srv/yocto/sstate-cache"
+            SSTATE_MIRRORS = "file://.* https://sstate.example.org/PATH;downloadfilename=PATH"
+            BB_SIGNATURE_HANDLER = "OEEquivHash"
+            BB_HASHSERVE = "auto"
+            BB_HASHSERVE_UPSTREAM = "hashserv.example.org:8686"
+        "#]],
+    );
+}
+
+#[test]
+fn bbmulticonfig_follows_declared_order() {
+    // Moving gcp-tdx first changes BBMULTICONFIG accordingly: nothing is sorted.
+    let gcp_at = TEXT.find("# The GCP kernel").unwrap_or(0);
+    let cache_at = TEXT.find("# Team caches").unwrap_or(TEXT.len());
+    let tdx_at = TEXT.find("[[machine]]\nname = \"tdx\"").unwrap_or(0);
+    let reordered = format!(
+        "{}{}{}{}",
+        &TEXT[..tdx_at],
+        &TEXT[gcp_at..cache_at],
+        &TEXT[tdx_at..gcp_at],
+        &TEXT[cache_at..]
+    );
+    let c = config::parse(FILE, &reordered).ok();
+    let auto = c.map(|c| conf::auto_conf(&c)).unwrap_or_default();
+    assert!(auto.contains("BBMULTICONFIG = \"gcp-tdx tdx sev\"\n"), "{auto}");
+}
+
+#[test]
+fn multiconfig_files() {
+    let c = committed();
+    let all: String = c.machines.iter().map(conf::multiconfig_conf).collect();
+    check(
+        &all,
+        expect![[r#"
+            # Generated by secretvm from yocto/secretvm.toml on every build: edits here are lost.
+            MACHINE = "secret-vm-tdx"
+            TMPDIR = "${TOPDIR}/tmp-tdx"
+            # Generated by secretvm from yocto/secretvm.toml on every build: edits here are lost.
+            MACHINE = "secret-vm-sev"
+            TMPDIR = "${TOPDIR}/tmp-sev"
+            # Generated by secretvm from yocto/secretvm.toml on every build: edits here are lost.
+            MACHINE = "secret-vm-gcp-tdx"
+            TMPDIR = "${TOPDIR}/tmp-gcp-tdx"
+        "#]],
+    );
+}
+
+/// poky's `meta-poky/conf/templates/default/bblayers.conf.sample` (scarthgap).
+const POKY_BBLAYERS_SAMPLE: &str = r#"# POKY_BBLAYERS_CONF_VERSION is increased each time build/conf/bblayers.conf
+# changes incompatibly
+POKY_BBLAYERS_CONF_VERSION = "2"
+
+BBPATH = "${TOPDIR}"
+BBFILES ?= ""
+
+BBLAYERS ?= " \
+  ##OEROOT##/meta \
+  ##OEROOT##/meta-poky \
+  ##OEROOT##/meta-yocto-bsp \
+  "
+"#;
+
+#[test]
+fn bblayers_conf_from_poky_template() {
+    check(
+        &conf::bblayers_conf(POKY_BBLAYERS_SAMPLE, &committed()).unwrap_or_default(),
+        expect![[r#"
+            # POKY_BBLAYERS_CONF_VERSION is increased each time build/conf/bblayers.conf
+            # changes incompatibly
+            POKY_BBLAYERS_CONF_VERSION = "2"
+
+            BBPATH = "${TOPDIR}"
+            BBFILES ?= ""
+
+            BBLAYERS = " \
+              /secret-vm-build/yocto/poky/meta \
+              /secret-vm-build/yocto/poky/meta-poky \
+              /secret-vm-build/yocto/poky/meta-yocto-bsp \
+              /secret-vm-build/yocto/meta-nvidia \
+              /secret-vm-build/yocto/meta-rust-bin \
+              /secret-vm-build/yocto/meta-openembedded/meta-oe \
+              /secret-vm-build/yocto/meta-openembedded/meta-python \
+              /secret-vm-build/yocto/meta-openembedded/meta-networking \
+              /secret-vm-build/yocto/meta-openembedded/meta-filesystems \
+              /secret-vm-build/yocto/meta-virtualization \
+              /secret-vm-build/meta-secret \
+              "
+        "#]],
+    );
+}
+
+#[test]
+fn bblayers_conf_rejects_a_template_without_bblayers() {
+    let err = conf::bblayers_conf("BBPATH = \"${TOPDIR}\"\n", &committed()).err();
+    assert_eq!(
+        err.map(|e| e.to_string()).as_deref(),
+        Some("bblayers.conf.sample: expected a line starting with `BBLAYERS ?=`")
+    );
+    let err = conf::bblayers_conf("BBLAYERS ?= \" \\\n  a \\\n", &committed()).err();
+    assert!(matches!(err, Some(Error::Template { .. })));
+}
+
+const LOCK: &str = r#"# Generated by `cargo xtask lock --update`; checked by `cargo xtask lock --check`.
+version = 1
+builder_image = "sha256:1111111111111111111111111111111111111111111111111111111111111111"
+
+[[repo]]
+name = "poky"
+commit = "d243dbc41b52d3bb5a6037c40aa0c502a1800b64"
+
+[[repo]]
+name = "meta-openembedded"
+commit = "6c9f1f8d4538119803bf793747b65e4d23c33544"
+
+[[repo]]
+name = "meta-virtualization"
+commit = "bce9962c515089d62082953b795c0e80083c96e2"
+
+[[repo]]
+name = "meta-rust-bin"
+commit = "b8df9acaa750d6583a16c3dc59eaf45b1c03ae82"
+
+[[srcrev]]
+recipe = "fluent-bit"
+variable = "SRCREV"
+commit = "2222222222222222222222222222222222222222"
+
+[[srcrev]]
+recipe = "linux-yocto-dev"
+variable = "SRCREV_machine"
+commit = "3333333333333333333333333333333333333333"
+
+[[srcrev]]
+recipe = "linux-yocto-dev"
+variable = "SRCREV_meta"
+commit = "4444444444444444444444444444444444444444"
+"#;
+
+fn lock() -> Lock {
+    match lock::parse("yocto/secretvm.lock", LOCK) {
+        Ok(l) => l,
+        Err(e) => panic!("{e}"),
+    }
+}
+
+#[test]
+fn lock_round_trips_in_canonical_form() {
+    let l = lock();
+    assert_eq!(lock::render(&l), LOCK);
+    let mut shuffled = l.clone();
+    shuffled.srcrevs.reverse();
+    assert_eq!(lock::render(&shuffled), LOCK);
+    assert_eq!(lock::parse("x", &lock::render(&shuffled)), Ok(l));
+}
+
+#[test]
+fn lock_agrees_with_the_committed_config() {
+    assert_eq!(lock::check(&committed(), &lock()), []);
+}
+
+#[test]
+fn lock_check_lists_every_mismatch() {
+    let mut l = lock();
+    l.builder_image = None;
+    l.repos.retain(|r| r.name != "meta-rust-bin");
+    l.repos[0].commit = "0".repeat(40);
+    l.repos.push(LockedRepo { name: "meta-security".into(), commit: "5".repeat(40) });
+    let found: Vec<String> = lock::check(&committed(), &l).iter().map(|m| m.to_string()).collect();
+    assert_eq!(
+        found,
+        [
+            "repository \"poky\" is at d243dbc41b52d3bb5a6037c40aa0c502a1800b64 in the config but 0000000000000000000000000000000000000000 in the lock",
+            "repository \"meta-rust-bin\" is in the config but not in the lock",
+            "repository \"meta-security\" is in the lock but not in the config",
+            "the lock records no builder image digest",
+        ]
+    );
+    assert!(matches!(lock::check(&committed(), &l)[1], Mismatch::MissingRepo { .. }));
+}
+
+#[test]
+fn lock_errors() {
+    let err = |from: &str, to: &str| {
+        lock::parse("yocto/secretvm.lock", &LOCK.replacen(from, to, 1))
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default()
+    };
+    assert_eq!(
+        err("3333333333333333333333333333333333333333", "v6.9"),
+        "yocto/secretvm.lock:29: srcrev[1].commit is \"v6.9\", expected a full commit id: 40 lowercase hex digits (no branch, tag or short id)"
+    );
+    assert_eq!(
+        err("SRCREV_meta", "SRCREV_machine"),
+        "yocto/secretvm.lock:32: srcrev \"linux-yocto-dev:SRCREV_machine\" is already defined on line 27"
+    );
+    assert!(
+        err("variable = \"SRCREV\"", "variable = \"PV\"")
+            .contains("expected SRCREV or SRCREV_<name>")
+    );
+    assert!(err("sha256:1111", "sha512:1111").contains("builder_image is"));
+    assert!(
+        err("name = \"meta-rust-bin\"", "name = \"poky\"")
+            .contains("repo name \"poky\" is already defined on line 6")
+    );
+}
+
+#[test]
+fn srcrev_include() {
+    check(
+        &conf::srcrev_inc(&lock()),
+        expect![[r#"
+            # Generated by secretvm from yocto/secretvm.lock on every build: edits here are lost.
+            SRCREV:pn-fluent-bit = "2222222222222222222222222222222222222222"
+            SRCREV_machine:pn-linux-yocto-dev = "3333333333333333333333333333333333333333"
+            SRCREV_meta:pn-linux-yocto-dev = "4444444444444444444444444444444444444444"
+        "#]],
+    );
+    let empty = Lock { builder_image: None, repos: vec![], srcrevs: vec![] };
+    assert_eq!(conf::srcrev_inc(&empty).lines().count(), 1);
+}
+
+/// A failing multiconfig build, written in bitbake 2.8 knotty's non-TTY format.
+const BUILD_LOG: &str = "\
+Loading cache...done.
+Loaded 0 entries from dependency cache.
+Parsing recipes...done.
+Parsing of 2104 .bb files complete (0 cached, 2104 parsed). 3217 targets, 172 skipped, 0 masked, 0 errors.
+NOTE: Resolving any missing task queue dependencies
+
+Build Configuration:
+BB_VERSION           = \"2.8.0\"
+DISTRO               = \"secret-vm\"
+
+NOTE: Executing Tasks
+NOTE: Running setscene task 12 of 340 (mc:tdx:virtual:native:/secret-vm-build/yocto/poky/meta/recipes-core/zlib/zlib_1.3.1.bb:do_populate_sysroot_setscene)
+NOTE: Running task 1 of 4521 (mc:tdx:/secret-vm-build/meta-secret/recipes-core/images/secret-vm-initramfs.bb:do_fetch)
+NOTE: Running noexec task 2 of 4521 (mc:tdx:/secret-vm-build/meta-secret/recipes-core/images/secret-vm-initramfs.bb:do_unpack)
+NOTE: mc:tdx:secret-vm-initramfs-1.0-r0 do_fetch: Started
+WARNING: mc:tdx:linux-yocto-dev-6.9+git-r0 do_kernel_configcheck: [kernel config]: specified values did not make it into the kernel's final configuration:
+ERROR: mc:sev:linux-amdese-6.16-r0 do_compile: oe_runmake failed
+ERROR: Logfile of failure stored in: /secret-vm-build/build/tmp-sev-glibc/work/secret_vm_sev-oe-linux/linux-amdese/6.16-r0/temp/log.do_compile.48213
+ERROR: Task (mc:sev:/secret-vm-build/meta-secret/recipes-kernel/linux/linux-amdese_git.bb:do_compile) failed with exit code '1'
+NOTE: Tasks Summary: Attempted 4390 tasks of which 4021 didn't need to be rerun and 1 failed.
+
+Summary: 1 task failed:
+  mc:sev:/secret-vm-build/meta-secret/recipes-kernel/linux/linux-amdese_git.bb:do_compile
+    log: /secret-vm-build/build/tmp-sev-glibc/work/secret_vm_sev-oe-linux/linux-amdese/6.16-r0/temp/log.do_compile.48213
+Summary: There was 1 WARNING message.
+Summary: There were 3 ERROR messages, returning a non-zero exit code.
+";
+
+fn events(log: &str) -> Vec<Event> {
+    let mut p = Parser::default();
+    let mut out: Vec<Event> = log.lines().flat_map(|l| p.line(l)).collect();
+    out.extend(p.finish());
+    out
+}
+
+fn task(mc: &str, variant: Option<&str>, file: &str, recipe: &str, t: &str) -> TaskRef {
+    TaskRef {
+        mc: Some(mc.into()),
+        variant: variant.map(Into::into),
+        file: file.into(),
+        recipe: recipe.into(),
+        task: t.into(),
+    }
+}
+
+#[test]
+fn progress_of_a_failing_build() {
+    let initramfs = "/secret-vm-build/meta-secret/recipes-core/images/secret-vm-initramfs.bb";
+    let kernel = "/secret-vm-build/meta-secret/recipes-kernel/linux/linux-amdese_git.bb";
+    let log = "/secret-vm-build/build/tmp-sev-glibc/work/secret_vm_sev-oe-linux/linux-amdese/6.16-r0/temp/log.do_compile.48213";
+    let expected = vec![
+        Event::CacheLoaded { entries: 0 },
+        Event::ParseComplete {
+            files: 2104,
+            cached: 0,
+            parsed: 2104,
+            targets: 3217,
+            skipped: 172,
+            masked: 0,
+            errors: 0,
+        },
+        Event::TaskStarted {
+            kind: TaskKind::Setscene,
+            current: 12,
+            total: 340,
+            task: task(
+                "tdx",
+                Some("native"),
+                "/secret-vm-build/yocto/poky/meta/recipes-core/zlib/zlib_1.3.1.bb",
+                "zlib",
+                "do_populate_sysroot_setscene",
+            ),
+        },
+        Event::TaskStarted {
+            kind: TaskKind::Task,
+            current: 1,
+            total: 4521,
+            task: task("tdx", None, initramfs, "secret-vm-initramfs", "do_fetch"),
+        },
+        Event::TaskStarted {
+            kind: TaskKind::Noexec,
+            current: 2,
+            total: 4521,
+            task: task("tdx", None, initramfs, "secret-vm-initramfs", "do_unpack"),
+        },
+        Event::Warning {
+            message: "mc:tdx:linux-yocto-dev-6.9+git-r0 do_kernel_configcheck: [kernel config]: specified values did not make it into the kernel's final configuration:".into(),
+        },
+        Event::Error { message: "mc:sev:linux-amdese-6.16-r0 do_compile: oe_runmake failed".into() },
+        Event::FailureLog { path: log.into() },
+        Event::TaskFailed {
+            task: task("sev", None, kernel, "linux-amdese", "do_compile"),
+            exit_code: "1".into(),
+        },
+        Event::TasksSummary { attempted: 4390, not_rerun: 4021, failed: 1 },
+        Event::FailedTask {
+            task: task("sev", None, kernel, "linux-amdese", "do_compile"),
+            log: Some(log.into()),
+        },
+        Event::WarningCount { count: 1 },
+        Event::ErrorCount { count: 3 },
+    ];
+    assert_eq!(events(BUILD_LOG), expected);
+}
+
+#[test]
+fn progress_summary_edge_cases() {
+    // Two failures, the first without a log line, and the output ending inside the list.
+    let log = "\
+NOTE: Tasks Summary: Attempted 10 tasks of which 0 didn't need to be rerun and all succeeded.
+ERROR: Nothing PROVIDES 'virtual/ovmf'
+
+Summary: 2 tasks failed:
+  /l/a_1.0.bb:do_fetch
+  mc:gcp-tdx:/l/b.bb:do_install
+";
+    let got = events(log);
+    assert_eq!(
+        got,
+        vec![
+            Event::TasksSummary { attempted: 10, not_rerun: 0, failed: 0 },
+            Event::Error { message: "Nothing PROVIDES 'virtual/ovmf'".into() },
+            Event::FailedTask {
+                task: TaskRef {
+                    mc: None,
+                    variant: None,
+                    file: "/l/a_1.0.bb".into(),
+                    recipe: "a".into(),
+                    task: "do_fetch".into()
+                },
+                log: None,
+            },
+            Event::FailedTask {
+                task: task("gcp-tdx", None, "/l/b.bb", "b", "do_install"),
+                log: None
+            },
+        ]
+    );
+}
+
+#[test]
+fn parse_percent_from_a_terminal_bar_or_teamcity() {
+    let got = events(
+        "Parsing recipes:  12% |####      | ETA:  0:00:40\rParsing recipes:  45% |#####     | ETA:  0:00:10\n\
+         ##teamcity[progressMessage 'Parsing recipes: 50%']\n\
+         Parsing recipes: 250% |\n\
+         NOTE: Running task x of 3 (/l/a.bb:do_fetch)\n\
+         some unrelated line\n",
+    );
+    assert_eq!(
+        got,
+        vec![Event::ParseProgress { percent: 45 }, Event::ParseProgress { percent: 50 }]
+    );
+}
+
+#[test]
+fn truncated_input_is_an_error_or_a_value_never_a_panic() {
+    for (at, _) in TEXT.char_indices().step_by(7) {
+        let _ = config::parse(FILE, &TEXT[..at]);
+    }
+    for (at, _) in LOCK.char_indices() {
+        let _ = lock::parse("x", &LOCK[..at]);
+    }
+    for (at, _) in BUILD_LOG.char_indices() {
+        let _ = events(&BUILD_LOG[..at]);
+        let _ = events(&BUILD_LOG[at..]);
+    }
+}
