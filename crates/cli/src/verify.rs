@@ -34,7 +34,7 @@ pub(crate) enum Verify {
 /// `secretvm verify provenance`: the artifacts, then gh's flags.
 #[derive(Args)]
 pub(crate) struct ProvenanceArgs {
-    /// Files to verify, or digests written sha256:<hex> or sha512:<hex>.
+    /// Files to verify, or digests written `sha256:<hex>` or `sha512:<hex>`.
     #[arg(value_name = "ARTIFACT", required = true)]
     pub(crate) artifacts: Vec<String>,
     #[command(flatten)]
