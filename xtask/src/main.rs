@@ -4,7 +4,8 @@
 //!   formatting, clippy, the whole test suite (including the tests that drive real external tools
 //!   and boot a Linux kernel under QEMU) and a build of the fuzz targets.
 //! - `cargo xtask build` is the main job: it produces the release artifacts (see [`build`]).
-//! - `cargo xtask bench initramfs` compares our writers with the peer tools (see [`mod@bench`]).
+//! - `cargo xtask bench initramfs|measure|provenance|pack` compares our commands with the peer
+//!   tools on the same inputs in one run and prints the ratios (see [`mod@bench`]).
 //! - `cargo xtask fuzz` runs every fuzz target for a bounded time (see [`mod@fuzz`]).
 //! - `cargo xtask deps` only provisions (or, with `--check`, reports) the test dependencies.
 //!
