@@ -81,12 +81,7 @@ fn initramfs(root: &Path, args: &Args) -> Result<()> {
         Some(tree) => tree.clone(),
         None => {
             let tools = deps::ensure(root, true)?;
-            let modules = tools
-                .env
-                .iter()
-                .find(|(k, _)| *k == "SECRETVM_KERNEL_MODULES")
-                .map(|(_, v)| v.clone())
-                .context("no kernel modules tree")?;
+            let modules = tools.get("SECRETVM_KERNEL_MODULES")?;
             modules.parent().context("modules dir has no parent")?.to_path_buf()
         }
     };
@@ -281,12 +276,7 @@ fn measure_bench(root: &Path, args: &Args) -> Result<()> {
         println!("input: {} ({len} bytes)", file.display());
     }
     let tools = deps::ensure(root, true)?;
-    let peer = tools
-        .env
-        .iter()
-        .find(|(k, _)| *k == "SECRETVM_SEV_SNP_MEASURE")
-        .map(|(_, v)| v.clone())
-        .context("sev-snp-measure is not provisioned: run `cargo xtask deps`")?;
+    let peer = tools.get("SECRETVM_SEV_SNP_MEASURE")?.to_path_buf();
     let secretvm = crate::build::release_binary(root)?;
     let work = root.join("target/bench");
     fs::create_dir_all(&work)?;

@@ -60,6 +60,17 @@ pub(crate) struct Tools {
     pub(crate) env: Vec<(&'static str, PathBuf)>,
 }
 
+impl Tools {
+    /// The path provisioned under the environment variable `key`.
+    pub(crate) fn get(&self, key: &str) -> Result<&Path> {
+        self.env
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| v.as_path())
+            .with_context(|| format!("{key} is not provisioned: run `cargo xtask deps`"))
+    }
+}
+
 pub(crate) fn run(root: &Path, args: &Args) -> Result<Tools> {
     let tools = ensure(root, !args.check)?;
     for (key, value) in &tools.env {
@@ -124,22 +135,21 @@ pub(crate) fn ensure(root: &Path, install: bool) -> Result<Tools> {
     };
     let (kernel, modules) = unpack_kernel(root, &tools_dir, is_root, install)?;
     let busybox = cmd::on_path("busybox").context("busybox is not on PATH after installation")?;
-    let mut env = vec![
-        ("SECRETVM_QEMU", qemu),
-        ("SECRETVM_KERNEL", kernel),
-        ("SECRETVM_KERNEL_MODULES", modules),
-        ("SECRETVM_BUSYBOX", busybox),
-    ];
-    env.extend(
-        sev_snp_measure(root, &tools_dir, install)?.map(|p| ("SECRETVM_SEV_SNP_MEASURE", p)),
-    );
-    Ok(Tools { env })
+    let sev_snp_measure = sev_snp_measure(root, &tools_dir, install)?;
+    Ok(Tools {
+        env: vec![
+            ("SECRETVM_QEMU", qemu),
+            ("SECRETVM_KERNEL", kernel),
+            ("SECRETVM_KERNEL_MODULES", modules),
+            ("SECRETVM_BUSYBOX", busybox),
+            ("SECRETVM_SEV_SNP_MEASURE", sev_snp_measure),
+        ],
+    })
 }
 
 /// The reference SEV-SNP calculator the differential test of `secretvm measure snp` runs:
-/// sev-snp-measure from PyPI, pinned, in a virtualenv under `target/tools/`. `None` without
-/// python3 (the test then skips, or fails under `CI=true`).
-fn sev_snp_measure(root: &Path, tools: &Path, install: bool) -> Result<Option<PathBuf>> {
+/// sev-snp-measure from PyPI, pinned, in a virtualenv under `target/tools/`.
+fn sev_snp_measure(root: &Path, tools: &Path, install: bool) -> Result<PathBuf> {
     const PINNED: &str = "sev-snp-measure==0.0.13";
     let dir = tools.join("sev-snp-measure");
     let bin = dir.join("bin/sev-snp-measure");
@@ -155,7 +165,7 @@ fn sev_snp_measure(root: &Path, tools: &Path, install: bool) -> Result<Option<Pa
             .with_context(|| format!("cannot pip install {PINNED}"))?;
         fs::write(dir.join(".complete"), "")?;
     }
-    Ok(Some(bin))
+    Ok(bin)
 }
 
 /// Off Debian we cannot install anything: check that the tools are there and say what is not.

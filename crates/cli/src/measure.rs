@@ -346,7 +346,7 @@ fn rtmr3(args: Rtmr3Args) -> Result<()> {
         let Some((name, payload)) = e.split_once('=') else {
             bail!("--event {e:?}: expected NAME=PAYLOAD_HEX");
         };
-        let payload = decode_hex(payload).with_context(|| format!("--event {name}: payload"))?;
+        let payload = hex::decode(payload).with_context(|| format!("--event {name}: payload"))?;
         events.push(tdx::dstack_event(name, &payload));
     }
     let rtmr3 = tdx::replay(&events)?[3];
@@ -360,24 +360,13 @@ fn rtmr3(args: Rtmr3Args) -> Result<()> {
     }
 }
 
-/// Hex digits to bytes.
-fn decode_hex(s: &str) -> Result<Vec<u8>> {
-    if !s.len().is_multiple_of(2) || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
-        bail!("not an even number of hex digits");
-    }
-    Ok((0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap_or_default())
-        .collect())
-}
-
 fn replay(args: ReplayArgs) -> Result<()> {
     let doc: serde_json::Value = serde_json::from_slice(&read(&args.getquote)?)
         .with_context(|| format!("{} is not JSON", args.getquote.display()))?;
     let (Some(quote), Some(event_log)) = (doc["quote"].as_str(), doc["event_log"].as_str()) else {
         bail!("{} has no `quote` and `event_log` strings", args.getquote.display());
     };
-    let quote = decode_hex(quote).context("quote")?;
+    let quote = hex::decode(quote).context("quote")?;
     let q = tdx::quote_measurements(&quote)?;
     let log: Vec<tdx::CcEventLogEntry> =
         serde_json::from_str(event_log).context("event_log is not an event log")?;

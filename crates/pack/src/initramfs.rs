@@ -226,7 +226,7 @@ fn plan<S>(nodes: Vec<Node<S>>) -> Result<Vec<Planned<S>>> {
     }
 
     // Subdirectory counts, and a check that every parent exists as a directory.
-    let mut subdirs: HashMap<&str, u32> = HashMap::new();
+    let mut subdirs: HashMap<String, u32> = HashMap::new();
     for (path, node) in &by_path {
         if path == "." {
             continue;
@@ -244,11 +244,9 @@ fn plan<S>(nodes: Vec<Node<S>>) -> Result<Vec<Planned<S>>> {
             }
         }
         if matches!(node.kind, Kind::Directory) {
-            *subdirs.entry(parent).or_default() += 1;
+            *subdirs.entry(parent.to_string()).or_default() += 1;
         }
     }
-    let subdirs: HashMap<String, u32> =
-        subdirs.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
 
     // Hard-link sets: members in path order, emitted together at the last member's position.
     let mut groups: HashMap<u64, Vec<String>> = HashMap::new();
