@@ -2,7 +2,7 @@
 //! write the artifact atomically.
 //!
 //! The ISO is made in two passes over the same open cpio file: [`secretvm_pack::iso::plan`]
-//! streams the headers through a buffered reader, then [`secretvm_pack::iso::write`] seeks to
+//! walks the headers through a small buffered reader that seeks over file data, then [`secretvm_pack::iso::write`] seeks to
 //! each file's data and copies it with `std::io::copy`, which uses `copy_file_range` between
 //! files on Linux.
 
@@ -13,6 +13,9 @@ use secretvm_pack::cpio;
 use secretvm_pack::iso;
 
 use crate::{Error, Result, io_error, open_file, write_atomically};
+
+/// The read buffer of the planning pass over the cpio headers.
+const PLAN_BUFFER_LEN: usize = 16 * 1024;
 
 /// What [`write_iso`] made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,7 +38,10 @@ pub fn write_iso(
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<IsoSummary> {
     let (_, file) = open_file(cpio_path).map_err(io_error("open", cpio_path))?;
-    let reader = cpio::Reader::new(BufReader::with_capacity(1 << 20, &file));
+    // Seekable: the planning pass skips file data by seeking, so it reads little more than the
+    // headers; a small buffer keeps each refill after a skip cheap.
+    let reader = cpio::Reader::new_seekable(BufReader::with_capacity(PLAN_BUFFER_LEN, &file))
+        .map_err(io_error("seek in", cpio_path))?;
     let layout = iso::plan(reader, options)
         .map_err(|source| Error::Iso { path: cpio_path.to_path_buf(), source })?;
     let summary = IsoSummary {

@@ -1,7 +1,7 @@
 //! The streaming reader: [`Reader`] yields one [`Entry`] at a time, and the entry streams its data.
 
 use std::collections::HashMap;
-use std::io::{self, Read};
+use std::io::{self, Read, Seek, SeekFrom};
 
 use super::header::{self, FIELDS_LEN, HEADER_LEN, MAGIC_LEN, Name};
 use super::{
@@ -33,8 +33,22 @@ pub struct Reader<R> {
 #[derive(Debug)]
 struct Input<R> {
     inner: R,
-    /// Counts bytes actually read, so unlike lengths taken from the input it cannot overflow.
+    /// Counts bytes actually read or skipped, so unlike lengths taken from the input it cannot
+    /// overflow.
     offset: u64,
+    /// For a seekable source ([`Reader::new_seekable`]): how to move forward without reading,
+    /// and how many bytes the source held from where the archive starts.
+    seek: Option<SeekSkip<R>>,
+}
+
+/// Forward skipping by seeking, for sources whose length is known.
+#[derive(Debug)]
+struct SeekSkip<R> {
+    /// Moves the source forward by the given number of bytes (`Seek::seek_relative`, which
+    /// keeps a `BufReader`'s buffer when the target is inside it).
+    forward: fn(&mut R, i64) -> io::Result<()>,
+    /// The length of the source from the archive's first byte.
+    len: u64,
 }
 
 /// Where the reader is in the archive.
@@ -108,7 +122,20 @@ impl<R: Read> Input<R> {
 
     /// Reads and drops up to `len` bytes, adding them to `checksum` if given, and returns how
     /// many bytes were there.
+    ///
+    /// A seekable source is moved forward instead of read when no checksum is needed; a skip
+    /// past the end of the source stops at the end, exactly as reading would.
     fn skip(&mut self, len: u64, checksum: &mut Option<u32>) -> io::Result<u64> {
+        if checksum.is_none()
+            && let Some(seek) = &self.seek
+        {
+            let left = seek.len.saturating_sub(self.offset);
+            let skip = len.min(left);
+            let step = i64::try_from(skip).map_err(|_| io::Error::other("skip too large"))?;
+            (seek.forward)(&mut self.inner, step)?;
+            self.offset += skip;
+            return Ok(skip);
+        }
         let mut buf = [0u8; SKIP_BUFFER_LEN];
         let mut skipped = 0u64;
         while skipped < len {
@@ -126,11 +153,32 @@ impl<R: Read> Input<R> {
     }
 }
 
+impl<R: Read + Seek> Reader<R> {
+    /// Creates a reader over a seekable source, starting at its current position.
+    ///
+    /// Data the caller does not read is skipped by seeking instead of reading, so walking the
+    /// headers of an archive reads little more than the headers (crc file data is still read,
+    /// to verify its checksum). A source that is shorter than its headers claim is reported as
+    /// truncated exactly as with [`Reader::new`]; the source must not change length while it is
+    /// read.
+    pub fn new_seekable(mut inner: R) -> io::Result<Self> {
+        let start = inner.stream_position()?;
+        let end = inner.seek(SeekFrom::End(0))?;
+        inner.seek(SeekFrom::Start(start))?;
+        let seek = SeekSkip { forward: R::seek_relative, len: end.saturating_sub(start) };
+        Ok(Reader::with_input(Input { inner, offset: 0, seek: Some(seek) }))
+    }
+}
+
 impl<R: Read> Reader<R> {
     /// Creates a reader that takes the archive from `inner`, starting at its current position.
     pub fn new(inner: R) -> Self {
+        Reader::with_input(Input { inner, offset: 0, seek: None })
+    }
+
+    fn with_input(input: Input<R>) -> Self {
         Reader {
-            input: Input { inner, offset: 0 },
+            input,
             current: Current::default(),
             status: Status::Ready,
             format: None,

@@ -544,6 +544,65 @@ fn large_entries_stream_through_bounded_buffers() {
     assert!(reader.into_inner().largest_request <= 8192);
 }
 
+/// An in-memory seekable source that counts the bytes actually read from it.
+struct CountingCursor {
+    inner: io::Cursor<Vec<u8>>,
+    bytes_read: u64,
+}
+
+impl Read for CountingCursor {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.bytes_read += n as u64;
+        Ok(n)
+    }
+}
+
+impl io::Seek for CountingCursor {
+    fn seek(&mut self, pos: io::SeekFrom) -> io::Result<u64> {
+        self.inner.seek(pos)
+    }
+}
+
+#[test]
+fn seekable_sources_skip_data_without_reading_it() {
+    const SIZE: u32 = 10_000_000;
+    for format in [Format::Newc, Format::Crc] {
+        // Seven bytes before the archive: the reader starts at the source's current position.
+        let mut archive = b"prefix!".to_vec();
+        big_archive(format, SIZE).read_to_end(&mut archive).unwrap();
+        let len = archive.len() as u64 - 7;
+        let mut source = CountingCursor { inner: io::Cursor::new(archive), bytes_read: 0 };
+        source.inner.set_position(7);
+        let mut reader = Reader::new_seekable(source).unwrap();
+        assert_eq!(reader.next_entry().unwrap().unwrap().header().file_size, SIZE);
+        assert!(reader.next_entry().unwrap().is_none());
+        assert_eq!(reader.offset(), len);
+        let source = reader.into_inner();
+        match format {
+            // Only the headers, the names and their padding are read.
+            Format::Newc => assert!(source.bytes_read < 300, "read {} bytes", source.bytes_read),
+            // crc data is read to verify its checksum.
+            Format::Crc => assert_eq!(source.bytes_read, len),
+        }
+    }
+
+    // A seekable source shorter than its headers claim is truncated, as when reading.
+    let mut archive = Vec::new();
+    big_archive(Format::Newc, SIZE).read_to_end(&mut archive).unwrap();
+    archive.truncate(1000);
+    let mut reader = Reader::new_seekable(io::Cursor::new(&archive[..])).unwrap();
+    assert!(reader.next_entry().unwrap().is_some());
+    let err = reader.next_entry().unwrap_err();
+    assert_eq!(
+        format!("{:?}", err.kind()),
+        format!(
+            "{:?}",
+            ErrorKind::Truncated { what: "data", expected: u64::from(SIZE), got: 1000 - 120 }
+        )
+    );
+}
+
 #[test]
 fn fuzz_failures_replay() {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("test_data/cpio/fuzz-failures");
