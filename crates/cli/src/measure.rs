@@ -4,7 +4,7 @@
 //! the same.
 
 use std::fs;
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
@@ -149,6 +149,18 @@ pub(crate) struct Rtmr3Args {
     /// Files whose SHA-256 is extended, in order (instead of --value).
     #[arg(long = "file", value_name = "FILE", conflicts_with = "event")]
     pub(crate) files: Vec<PathBuf>,
+    /// A VM's config directory, read as the TDX initramfs init reads it: `secret-vm.json`
+    /// (`KMS` selects the mode: `dstack` or `gramine` give dstack events with `dstack_app_id`
+    /// as the app-id, anything else SecretVM native values), `docker-compose.yaml`, and
+    /// `docker-files.tar` when present. Needs --rootfs or --rootfs-hash.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["values", "files", "event"])]
+    pub(crate) config_dir: Option<PathBuf>,
+    /// The rootfs ISO the VM boots from (the init hashes the whole device), with --config-dir.
+    #[arg(long, value_name = "FILE", requires = "config_dir", conflicts_with = "rootfs_hash")]
+    pub(crate) rootfs: Option<PathBuf>,
+    /// The rootfs ISO's SHA-256 instead of the file, with --config-dir.
+    #[arg(long, value_name = "SHA256_HEX", requires = "config_dir")]
+    pub(crate) rootfs_hash: Option<String>,
     /// dstack-mode events NAME=PAYLOAD_HEX in order (app-id, compose-hash, os-image-hash,
     /// docker-files-hash).
     #[arg(long = "event", value_name = "NAME=HEX")]
@@ -174,6 +186,24 @@ fn parse_u64(s: &str) -> std::result::Result<u64, String> {
         None => s.parse(),
     }
     .map_err(|e| format!("{s:?}: {e}"))
+}
+
+/// SHA-256 of a file, streamed through a fixed buffer.
+fn sha256_file(path: &Path) -> Result<Sha256Digest> {
+    use sha2::Digest as _;
+    let mut file =
+        fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let mut hasher = sha2::Sha256::new();
+    let mut buf = vec![0u8; 1 << 18];
+    loop {
+        match file.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => hasher.update(&buf[..n]),
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+            Err(err) => return Err(err).with_context(|| format!("cannot read {}", path.display())),
+        }
+    }
+    Ok(Sha256Digest(hasher.finalize().into()))
 }
 
 fn read(path: &Path) -> Result<Vec<u8>> {
@@ -228,14 +258,19 @@ fn snp(args: SnpArgs) -> Result<()> {
             _ => bail!("give exactly one of --vcpu-type, --vcpu-sig, --vcpu-family"),
         };
         let Some(ovmf_path) = &args.ovmf else { bail!("--ovmf is required") };
-        // The kernel is read and hashed on a second thread while the firmware is hashed here.
+        // The kernel and initrd are streamed through SHA-256 on a second thread (never held
+        // in memory whole) while the firmware is read and hashed here.
         let (hashes, firmware) = std::thread::scope(|s| -> Result<_> {
             let kernel_hashes = s.spawn(|| -> Result<Option<KernelHashes>> {
-                let Some(kernel) = args.kernel.as_deref().map(read).transpose()? else {
+                let Some(kernel) = args.kernel.as_deref().map(sha256_file).transpose()? else {
                     return Ok(None);
                 };
-                let initrd = args.initrd.as_deref().map(read).transpose()?;
-                Ok(Some(KernelHashes::new(&kernel, initrd.as_deref(), args.append.as_deref())))
+                let initrd = match args.initrd.as_deref() {
+                    Some(path) => sha256_file(path)?,
+                    None => secretvm_measure::sha256(&[]),
+                };
+                let cmdline = snp::cmdline_sha256(args.append.as_deref().unwrap_or_default());
+                Ok(Some(KernelHashes { kernel, initrd, cmdline }))
             });
             let firmware = read(ovmf_path).and_then(|firmware| {
                 let seed = match &args.snp_ovmf_hash {
@@ -332,14 +367,69 @@ fn parse_version(s: &str) -> Result<[u16; 2]> {
     }
 }
 
+/// The RTMR3 events the TDX init extends for a config directory (see [`Rtmr3Args::config_dir`]).
+fn config_dir_events(dir: &Path, args: &Rtmr3Args) -> Result<Vec<tdx::Event>> {
+    let config_path = dir.join("secret-vm.json");
+    let config: serde_json::Value = serde_json::from_slice(&read(&config_path)?)
+        .with_context(|| format!("{} is not JSON", config_path.display()))?;
+    let compose = sha256_file(&dir.join("docker-compose.yaml"))?;
+    let rootfs = match (&args.rootfs, &args.rootfs_hash) {
+        (Some(path), None) => sha256_file(path)?,
+        (None, Some(hex)) => Sha256Digest::from_hex("--rootfs-hash", hex)?,
+        _ => bail!("--config-dir needs --rootfs ISO or --rootfs-hash SHA256_HEX"),
+    };
+    let docker_files_path = dir.join("docker-files.tar");
+    let docker_files = match fs::metadata(&docker_files_path) {
+        Ok(_) => Some(sha256_file(&docker_files_path)?),
+        Err(err) if err.kind() == io::ErrorKind::NotFound => None,
+        Err(err) => {
+            return Err(err)
+                .with_context(|| format!("cannot read {}", docker_files_path.display()));
+        }
+    };
+    let kms = config.get("KMS").and_then(serde_json::Value::as_str).unwrap_or_default();
+    if matches!(kms, "dstack" | "gramine") {
+        let Some(app_id) = config.get("dstack_app_id").and_then(serde_json::Value::as_str) else {
+            bail!(
+                "{}: KMS is {kms:?}, so the init extends a dstack app-id event, but there is no \
+                 `dstack_app_id` string",
+                config_path.display()
+            );
+        };
+        let app_id = hex::decode(app_id).with_context(|| {
+            format!("{}: dstack_app_id {app_id:?} is not hex", config_path.display())
+        })?;
+        let mut events = vec![
+            tdx::dstack_event("app-id", &app_id),
+            tdx::dstack_event("compose-hash", compose.as_bytes()),
+            tdx::dstack_event("os-image-hash", rootfs.as_bytes()),
+        ];
+        if let Some(d) = docker_files {
+            events.push(tdx::dstack_event("docker-files-hash", d.as_bytes()));
+        }
+        return Ok(events);
+    }
+    let mut events = vec![
+        tdx::secretvm_native_event("docker-compose.yaml", &compose),
+        tdx::secretvm_native_event("rootfs", &rootfs),
+    ];
+    if let Some(d) = docker_files {
+        events.push(tdx::secretvm_native_event("docker-files.tar", &d));
+    }
+    Ok(events)
+}
+
 fn rtmr3(args: Rtmr3Args) -> Result<()> {
-    let mut events = Vec::new();
+    let mut events = match &args.config_dir {
+        Some(dir) => config_dir_events(dir, &args)?,
+        None => Vec::new(),
+    };
     for v in &args.values {
         let digest = Sha256Digest::from_hex("--value", v)?;
         events.push(tdx::secretvm_native_event("value", &digest));
     }
     for f in &args.files {
-        let digest = secretvm_measure::sha256(&read(f)?);
+        let digest = sha256_file(f)?;
         events.push(tdx::secretvm_native_event(&f.display().to_string(), &digest));
     }
     for e in &args.event {

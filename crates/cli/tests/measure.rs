@@ -162,6 +162,89 @@ fn rtmr3_native_and_dstack_modes() {
     assert_eq!(stdout(&run_ok(&mut cmd)).trim(), c["expected"]["rtmr3"].as_str().unwrap());
 }
 
+/// SHA-256 of a file as the real `sha256sum` prints it.
+fn sha256sum(path: &Path) -> String {
+    let Some(tool) = crate::support::tool_on_path("sha256sum") else {
+        panic!("sha256sum (coreutils) is missing");
+    };
+    #[allow(clippy::disallowed_methods)]
+    let out = Command::new(tool).arg(path).output().expect("sha256sum runs");
+    assert!(out.status.success());
+    stdout(&out).split_whitespace().next().expect("a digest").to_owned()
+}
+
+#[test]
+fn rtmr3_from_a_config_dir_extends_what_the_init_extends() {
+    // The values come from the real sha256sum; the fold of values and of dstack events is
+    // checked against rtmr_ext.sh and dstack by `rtmr3_native_and_dstack_modes`.
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config");
+    fs::create_dir(&config).unwrap();
+    let compose = config.join("docker-compose.yaml");
+    fs::write(&compose, "services:\n  app:\n    image: busybox\n").unwrap();
+    let iso = dir.path().join("rootfs.iso");
+    fs::write(&iso, vec![0x42u8; 70_000]).unwrap();
+    let tar = config.join("docker-files.tar");
+    let rtmr3 = |extra: &[&str]| -> String {
+        let mut cmd = secretvm();
+        cmd.args(["measure", "rtmr3", "--config-dir"]).arg(&config).args(extra);
+        stdout(&run_ok(&mut cmd)).trim().to_owned()
+    };
+    let by_values = |values: &[String]| -> String {
+        let mut cmd = secretvm();
+        cmd.args(["measure", "rtmr3"]);
+        for v in values {
+            cmd.args(["--value", v]);
+        }
+        stdout(&run_ok(&mut cmd)).trim().to_owned()
+    };
+    let iso_arg = ["--rootfs", iso.to_str().unwrap()];
+
+    // Native mode (KMS "contract"): compose, rootfs, then docker-files.tar when present.
+    fs::write(config.join("secret-vm.json"), r#"{"KMS": "contract"}"#).unwrap();
+    let want = by_values(&[sha256sum(&compose), sha256sum(&iso)]);
+    assert_eq!(rtmr3(&iso_arg), want);
+    let rootfs_hash = sha256sum(&iso);
+    assert_eq!(rtmr3(&["--rootfs-hash", &rootfs_hash]), want);
+    fs::write(&tar, b"not really a tar, hashed as bytes").unwrap();
+    assert_eq!(
+        rtmr3(&iso_arg),
+        by_values(&[sha256sum(&compose), sha256sum(&iso), sha256sum(&tar)])
+    );
+
+    // dstack mode: app-id, compose-hash, os-image-hash, docker-files-hash events.
+    let app_id = "86b0e55f2fa8e4fb69d890f14f54d5612707646e";
+    fs::write(
+        config.join("secret-vm.json"),
+        format!(r#"{{"KMS": "dstack", "dstack_app_id": "{app_id}"}}"#),
+    )
+    .unwrap();
+    let mut cmd = secretvm();
+    cmd.args(["measure", "rtmr3"]);
+    for (name, payload) in [
+        ("app-id", app_id.to_owned()),
+        ("compose-hash", sha256sum(&compose)),
+        ("os-image-hash", sha256sum(&iso)),
+        ("docker-files-hash", sha256sum(&tar)),
+    ] {
+        cmd.arg("--event").arg(format!("{name}={payload}"));
+    }
+    assert_eq!(rtmr3(&iso_arg), stdout(&run_ok(&mut cmd)).trim());
+
+    // Clear errors: no app id in dstack mode, no rootfs, no compose file.
+    fs::write(config.join("secret-vm.json"), r#"{"KMS": "gramine"}"#).unwrap();
+    let err =
+        run_err(secretvm().args(["measure", "rtmr3", "--config-dir"]).arg(&config).args(iso_arg));
+    assert!(err.contains("dstack_app_id"), "{err}");
+    let err = run_err(secretvm().args(["measure", "rtmr3", "--config-dir"]).arg(&config));
+    assert!(err.contains("--rootfs"), "{err}");
+    fs::remove_file(&compose).unwrap();
+    fs::write(config.join("secret-vm.json"), r#"{"KMS": "contract"}"#).unwrap();
+    let err =
+        run_err(secretvm().args(["measure", "rtmr3", "--config-dir"]).arg(&config).args(iso_arg));
+    assert!(err.contains("docker-compose.yaml"), "{err}");
+}
+
 /// splitmix64: a small deterministic generator, so a failing parameter set can be replayed from
 /// the printed seed.
 struct Rng(u64);

@@ -3,7 +3,10 @@
 //! work are the bugs.
 
 use crate::ovmf::Ovmf;
-use crate::pe::{SetupPatch, authenticode_sha384, qemu_patch_setup_header};
+use crate::pe::{
+    SetupPatch, authenticode_sha384, authenticode_sha384_with_head, qemu_patch_setup_header,
+    qemu_patched_head,
+};
 use crate::sha384;
 use crate::snp::{self, KernelHashes, SnpParams, Vcpu};
 use crate::tdx::{self, AcpiDigests, MrtdOrder, Rtmr0Layout};
@@ -25,7 +28,8 @@ pub fn check_ovmf(data: &[u8]) {
     }
 }
 
-/// Hashes `data` as a PE/COFF image, plain and with QEMU's setup-header patch.
+/// Hashes `data` as a PE/COFF image, plain and with QEMU's setup-header patch; hashing the
+/// patched head over the unchanged image must agree with hashing a patched copy.
 pub fn check_pe(data: &[u8]) {
     let _ = authenticode_sha384(data);
     for (memory_bytes, initrd_len) in
@@ -34,7 +38,12 @@ pub fn check_pe(data: &[u8]) {
         let patch =
             SetupPatch { memory_bytes, initrd_len, append: "vga=0x317", acpi_data_size: 0x28000 };
         if let Ok(patched) = qemu_patch_setup_header(data, &patch) {
-            let _ = authenticode_sha384(&patched);
+            let head = qemu_patched_head(data, &patch).expect("the copy was patched");
+            assert_eq!(
+                format!("{:?}", authenticode_sha384_with_head(data, &head)),
+                format!("{:?}", authenticode_sha384(&patched)),
+                "hashing over a replaced head differs from hashing a patched copy"
+            );
         }
     }
 }

@@ -160,23 +160,31 @@ pub fn measure(desc: &LaunchDescription, bytes: &LaunchBytes<'_>) -> Result<Meas
                 actual: "none".into(),
             })?;
             let params = SnpParams { vcpus: desc.vcpus, vcpu, guest_features: desc.guest_features };
-            let hashes =
-                bytes.kernel.map(|k| KernelHashes::new(k, bytes.initrd, Some(&desc.cmdline)));
-            snp::launch_digest(&ovmf, None, &params, hashes.as_ref()).map(Measurement::SevSnp)
+            // The kernel hashes and the firmware pages are independent streams.
+            let (hashes, ovmf_hash) = crate::par::join(
+                || bytes.kernel.map(|k| KernelHashes::new(k, bytes.initrd, Some(&desc.cmdline))),
+                || ovmf.snp_ovmf_hash(),
+            );
+            snp::launch_digest(&ovmf, Some(ovmf_hash?), &params, hashes.as_ref())
+                .map(Measurement::SevSnp)
         }
         Tee::Tdx => {
-            let mrtd = tdx::mrtd(&ovmf, desc.qemu.mrtd_order())?;
-            let mut events = Vec::new();
-            let mut rtmr0 = None;
-            if let Some(TdxFirmware { rtmr0_layout, acpi: Some(acpi) }) = &desc.tdx {
-                let e = tdx::rtmr0_events(&ovmf, *rtmr0_layout, desc.memory_bytes, acpi)?;
-                rtmr0 = Some(tdx::replay(&e)?[0]);
-                events.extend(e);
-            }
-            let (mut rtmr1, mut rtmr2) = (None, None);
-            if let Some(kernel) = bytes.kernel {
+            // The firmware registers and the kernel registers hash independent inputs: they
+            // run side by side where threads exist (see `par::join`).
+            let firmware_side = || -> Result<_> {
+                let mrtd = tdx::mrtd(&ovmf, desc.qemu.mrtd_order())?;
+                let mut rtmr0 = None;
+                let mut events = Vec::new();
+                if let Some(TdxFirmware { rtmr0_layout, acpi: Some(acpi) }) = &desc.tdx {
+                    events = tdx::rtmr0_events(&ovmf, *rtmr0_layout, desc.memory_bytes, acpi)?;
+                    rtmr0 = Some(tdx::replay(&events)?[0]);
+                }
+                Ok((mrtd, rtmr0, events))
+            };
+            let kernel_side = || -> Result<_> {
+                let Some(kernel) = bytes.kernel else { return Ok((None, None, Vec::new())) };
                 let initrd_len = bytes.initrd.map(|i| i.len() as u64);
-                let e1 = tdx::rtmr1_events(
+                let mut events = tdx::rtmr1_events(
                     kernel,
                     initrd_len,
                     &desc.cmdline,
@@ -185,11 +193,15 @@ pub fn measure(desc: &LaunchDescription, bytes: &LaunchBytes<'_>) -> Result<Meas
                 )?;
                 let cmdline = tdx::measured_cmdline(&desc.cmdline, bytes.initrd.is_some());
                 let e2 = tdx::rtmr2_events(&cmdline, bytes.initrd);
-                rtmr1 = Some(tdx::replay(&e1)?[1]);
-                rtmr2 = Some(tdx::replay(&e2)?[2]);
-                events.extend(e1);
+                let rtmr1 = Some(tdx::replay(&events)?[1]);
+                let rtmr2 = Some(tdx::replay(&e2)?[2]);
                 events.extend(e2);
-            }
+                Ok((rtmr1, rtmr2, events))
+            };
+            let (firmware, kernel) = crate::par::join(firmware_side, kernel_side);
+            let (mrtd, rtmr0, mut events) = firmware?;
+            let (rtmr1, rtmr2, kernel_events) = kernel?;
+            events.extend(kernel_events);
             Ok(Measurement::Tdx(TdxMeasurement { mrtd, rtmr0, rtmr1, rtmr2, events }))
         }
     }

@@ -77,6 +77,7 @@ mod error;
 pub mod fuzz;
 mod launch;
 pub mod ovmf;
+mod par;
 pub mod pe;
 pub mod snp;
 pub mod tdx;

@@ -41,6 +41,19 @@ pub struct SetupPatch<'a> {
 /// Only "high and recent" kernels (boot protocol 2.02 or later with LOADED_HIGH) are
 /// modelled; others return an error.
 pub fn qemu_patch_setup_header(kernel: &[u8], p: &SetupPatch<'_>) -> Result<Vec<u8>> {
+    let mut k = qemu_patched_head(kernel, p)?;
+    k.extend_from_slice(&kernel[k.len()..]);
+    Ok(k)
+}
+
+/// The number of leading kernel bytes QEMU's setup-header patch can change (it writes nothing
+/// at or after `xloadflags`).
+pub const PATCHED_HEAD_LEN: usize = HDR_XLOADFLAGS as usize;
+
+/// The first [`PATCHED_HEAD_LEN`] bytes of the kernel as [`qemu_patch_setup_header`] patches
+/// them; the rest of the kernel is served unchanged, so callers need not copy it (see
+/// [`authenticode_sha384_with_head`]).
+pub fn qemu_patched_head(kernel: &[u8], p: &SetupPatch<'_>) -> Result<Vec<u8>> {
     let protocol = u16_at(kernel, HDR_VERSION, "setup header version")?;
     let loadflags = slice(kernel, HDR_LOADFLAGS, 1, "setup header loadflags")?[0];
     if protocol < 0x202 || loadflags & 1 == 0 {
@@ -51,10 +64,10 @@ pub fn qemu_patch_setup_header(kernel: &[u8], p: &SetupPatch<'_>) -> Result<Vec<
             actual: u64::from(protocol),
         });
     }
-    let mut k = kernel.to_vec();
-    // Bounds are checked above for 0x211; the fields written below end before 0x238, which
-    // the xloadflags read checks.
+    // The xloadflags read checks that the kernel holds the whole head; the fields written
+    // below all end before it.
     let xloadflags = u16_at(kernel, HDR_XLOADFLAGS, "setup header xloadflags")?;
+    let mut k = kernel[..PATCHED_HEAD_LEN].to_vec();
     let (real_addr, cmdline_addr) = (0x10000u32, 0x20000u32);
     k[0x210] = 0xb0; // type_of_loader: QEMU
     k[0x211] |= 0x80; // CAN_USE_HEAP
@@ -123,9 +136,66 @@ fn vga_mode(s: &str) -> u16 {
 /// certificate-table directory entry, the sections' raw data in file order, then any trailing
 /// bytes except the certificate table.
 pub fn authenticode_sha384(image: &[u8]) -> Result<Sha384Digest> {
-    let len = image.len() as u64;
-    let pe = u64::from(u32_at(image, 0x3c, "DOS header e_lfanew")?);
-    let sig = u32_at(image, pe, "PE signature")?;
+    authenticode(View { head: &[], full: image })
+}
+
+/// [`authenticode_sha384`] of `image` with its first `head.len()` bytes replaced by `head`
+/// (e.g. [`qemu_patched_head`]), without copying the image.
+pub fn authenticode_sha384_with_head(image: &[u8], head: &[u8]) -> Result<Sha384Digest> {
+    if head.len() > image.len() {
+        return Err(Error::Truncated {
+            what: "image under the replaced head",
+            offset: 0,
+            needed: head.len() as u64,
+            len: image.len() as u64,
+        });
+    }
+    authenticode(View { head, full: image })
+}
+
+/// An image whose first `head.len()` bytes are `head` and whose other bytes are `full`'s.
+#[derive(Clone, Copy)]
+struct View<'a> {
+    head: &'a [u8],
+    full: &'a [u8],
+}
+
+impl View<'_> {
+    /// Checks that `len` bytes at `offset` exist, then feeds them to `h`.
+    fn hash(&self, h: &mut Sha384, offset: u64, len: u64, what: &'static str) -> Result<()> {
+        let whole = slice(self.full, offset, len, what)?;
+        // In bounds of `full`, so these fit in usize.
+        let start = offset as usize;
+        let split = self.head.len().clamp(start, start + whole.len());
+        h.update(self.head.get(start..split).unwrap_or_default());
+        h.update(&whole[split - start..]);
+        Ok(())
+    }
+
+    fn u16_at(&self, offset: u64, what: &'static str) -> Result<u16> {
+        self.array(offset, what).map(u16::from_le_bytes)
+    }
+
+    fn u32_at(&self, offset: u64, what: &'static str) -> Result<u32> {
+        self.array(offset, what).map(u32::from_le_bytes)
+    }
+
+    fn array<const N: usize>(&self, offset: u64, what: &'static str) -> Result<[u8; N]> {
+        let mut out = [0u8; N];
+        out.copy_from_slice(slice(self.full, offset, N as u64, what)?);
+        for (i, byte) in out.iter_mut().enumerate() {
+            if let Some(&patched) = self.head.get(offset as usize + i) {
+                *byte = patched;
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn authenticode(image: View<'_>) -> Result<Sha384Digest> {
+    let len = image.full.len() as u64;
+    let pe = u64::from(image.u32_at(0x3c, "DOS header e_lfanew")?);
+    let sig = image.u32_at(pe, "PE signature")?;
     if sig != 0x0000_4550 {
         return Err(Error::BadMagic {
             what: "PE signature",
@@ -135,10 +205,10 @@ pub fn authenticode_sha384(image: &[u8]) -> Result<Sha384Digest> {
         });
     }
     let coff = add(pe, 4, "COFF header offset")?;
-    let sections = u64::from(u16_at(image, coff + 2, "COFF NumberOfSections")?);
-    let opt_size = u64::from(u16_at(image, coff + 16, "COFF SizeOfOptionalHeader")?);
+    let sections = u64::from(image.u16_at(coff + 2, "COFF NumberOfSections")?);
+    let opt_size = u64::from(image.u16_at(coff + 16, "COFF SizeOfOptionalHeader")?);
     let opt = coff + 20;
-    let magic = u16_at(image, opt, "optional header Magic")?;
+    let magic = image.u16_at(opt, "optional header Magic")?;
     let (dirs_count_at, dirs_at) = match magic {
         0x10b => (opt + 92, opt + 96),
         0x20b => (opt + 108, opt + 112),
@@ -152,31 +222,31 @@ pub fn authenticode_sha384(image: &[u8]) -> Result<Sha384Digest> {
         }
     };
     let checksum = opt + 64;
-    let headers_size = u64::from(u32_at(image, opt + 60, "optional header SizeOfHeaders")?);
-    let dirs = u32_at(image, dirs_count_at, "optional header NumberOfRvaAndSizes")?;
+    let headers_size = u64::from(image.u32_at(opt + 60, "optional header SizeOfHeaders")?);
+    let dirs = image.u32_at(dirs_count_at, "optional header NumberOfRvaAndSizes")?;
     let mut h = Sha384::new();
-    h.update(slice(image, 0, checksum, "PE headers before CheckSum")?);
+    image.hash(&mut h, 0, checksum, "PE headers before CheckSum")?;
     let mut cert_size = 0u64;
     if dirs > 4 {
         let cert_dir = dirs_at + 4 * 8;
-        let cert_addr = u32_at(image, cert_dir, "certificate table VirtualAddress")?;
-        cert_size = u64::from(u32_at(image, cert_dir + 4, "certificate table Size")?);
+        let cert_addr = image.u32_at(cert_dir, "certificate table VirtualAddress")?;
+        cert_size = u64::from(image.u32_at(cert_dir + 4, "certificate table Size")?);
         if cert_addr == 0 {
             cert_size = 0;
         }
-        h.update(slice(
-            image,
+        image.hash(
+            &mut h,
             checksum + 4,
             cert_dir - (checksum + 4),
             "PE headers before the certificate table entry",
-        )?);
+        )?;
         let rest = headers_size.checked_sub(cert_dir + 8).ok_or(Error::BadField {
             what: "optional header SizeOfHeaders",
             offset: opt + 60,
             expected: "past the data directories",
             actual: headers_size,
         })?;
-        h.update(slice(image, cert_dir + 8, rest, "PE headers after the certificate table entry")?);
+        image.hash(&mut h, cert_dir + 8, rest, "PE headers after the certificate table entry")?;
     } else {
         let rest = headers_size.checked_sub(checksum + 4).ok_or(Error::BadField {
             what: "optional header SizeOfHeaders",
@@ -184,16 +254,16 @@ pub fn authenticode_sha384(image: &[u8]) -> Result<Sha384Digest> {
             expected: "past the CheckSum field",
             actual: headers_size,
         })?;
-        h.update(slice(image, checksum + 4, rest, "PE headers after CheckSum")?);
+        image.hash(&mut h, checksum + 4, rest, "PE headers after CheckSum")?;
     }
     let table = add(opt, opt_size, "section table offset")?;
     // At most 65535 entries of 40 bytes, all inside the image: checked before allocating.
-    slice(image, table, sections * 40, "PE section table")?;
+    slice(image.full, table, sections * 40, "PE section table")?;
     let mut raw = Vec::new();
     for i in 0..sections {
         let at = table + i * 40;
-        let size = u64::from(u32_at(image, at + 16, "section SizeOfRawData")?);
-        let ptr = u64::from(u32_at(image, at + 20, "section PointerToRawData")?);
+        let size = u64::from(image.u32_at(at + 16, "section SizeOfRawData")?);
+        let ptr = u64::from(image.u32_at(at + 20, "section PointerToRawData")?);
         if size > 0 {
             raw.push((ptr, size));
         }
@@ -201,7 +271,7 @@ pub fn authenticode_sha384(image: &[u8]) -> Result<Sha384Digest> {
     raw.sort_unstable();
     let mut hashed = headers_size;
     for (ptr, size) in raw {
-        h.update(slice(image, ptr, size, "section raw data")?);
+        image.hash(&mut h, ptr, size, "section raw data")?;
         hashed = add(hashed, size, "bytes hashed")?;
     }
     if len > hashed {
@@ -211,7 +281,7 @@ pub fn authenticode_sha384(image: &[u8]) -> Result<Sha384Digest> {
             expected: "at most the bytes after the last section",
             actual: cert_size,
         })?;
-        h.update(slice(image, hashed, extra, "trailing data")?);
+        image.hash(&mut h, hashed, extra, "trailing data")?;
     }
     Ok(Sha384Digest(h.finalize().into()))
 }

@@ -11,7 +11,9 @@ use sha2::{Digest as _, Sha384};
 use crate::bytes::{add, array, guid, slice};
 use crate::digest::{Sha256Digest, Sha384Digest, sha384};
 use crate::ovmf::{Ovmf, TdvfSection, TdvfSectionType};
-use crate::pe::{SetupPatch, authenticode_sha384, qemu_patch_setup_header};
+use crate::pe::{
+    SetupPatch, authenticode_sha384, authenticode_sha384_with_head, qemu_patched_head,
+};
 use crate::snp::PAGE_SIZE;
 use crate::{Error, Result};
 
@@ -488,7 +490,7 @@ pub fn rtmr0_events(
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum KernelLoad {
-    /// QEMU 10.1 and older patch the setup header (see [`qemu_patch_setup_header`]).
+    /// QEMU 10.1 and older patch the setup header (see [`crate::pe::qemu_patch_setup_header`]).
     Patched {
         /// QEMU's `acpi_data_size` (0x28000 by default).
         acpi_data_size: u32,
@@ -510,11 +512,11 @@ pub fn rtmr1_events(
     let digest = match load {
         KernelLoad::Unpatched => authenticode_sha384(kernel)?,
         KernelLoad::Patched { acpi_data_size } => {
-            let patched = qemu_patch_setup_header(
+            let head = qemu_patched_head(
                 kernel,
                 &SetupPatch { memory_bytes, initrd_len, append, acpi_data_size },
             )?;
-            authenticode_sha384(&patched)?
+            authenticode_sha384_with_head(kernel, &head)?
         }
     };
     Ok(vec![
