@@ -695,8 +695,12 @@ fn pack_bench(root: &Path, args: &Args) -> Result<()> {
         cpio = cpio.display(),
         copy = copy.display()
     );
+    // secretvm syncs the image before renaming it into place (no partial or lost artifact after
+    // a crash), so the floor with the same durability also syncs the copy.
+    let synced_floor_script = format!("{floor_script} && sync '{copy}'", copy = copy.display());
     let sh = |script: &str| vec!["-c".to_string(), script.to_string()];
     let (mut upstream, mut ours, mut floor) = (Vec::new(), Vec::new(), Vec::new());
+    let mut synced_floor = Vec::new();
     for _ in 0..args.runs {
         if extract.exists() {
             fs::remove_dir_all(&extract)?;
@@ -708,18 +712,27 @@ fn pack_bench(root: &Path, args: &Args) -> Result<()> {
         ours.push(measure(&base, &base, secretvm.as_os_str(), &ours_args)?);
         let _ = fs::remove_file(&copy);
         floor.push(measure(&base, &base, "sh".as_ref(), &sh(&floor_script))?);
+        let _ = fs::remove_file(&copy);
+        synced_floor.push(measure(&base, &base, "sh".as_ref(), &sh(&synced_floor_script))?);
     }
     fs::remove_dir_all(&extract)?;
     let _ = fs::remove_file(&copy);
     let u = report("upstream: cpio -idm + xorriso", &mut upstream);
     let o = report("secretvm pack iso", &mut ours);
     let f = report("floor: cat rootfs.cpio > /dev/null + cp rootfs.cpio copy", &mut floor);
+    let synced =
+        report("floor with secretvm's durability: the same + sync copy", &mut synced_floor);
     println!(
         "  time ratio secretvm/upstream: {:.3} ({:.1}x faster; issue target: >= 5x)",
         o / u,
         u / o
     );
-    println!("  time ratio secretvm/floor: {:.2} (issue target: <= 1.5)", o / f);
+    println!(
+        "  time ratio secretvm/floor: {:.2} against the synced floor (issue target: <= 1.5), \
+         {:.2} against the unsynced one (secretvm syncs before its rename; cp does not)",
+        o / synced,
+        o / f
+    );
     let sums = cmd::output(cmd::new("sha256sum", &base).arg(&upstream_iso).arg(&ours_iso))?;
     let hashes: Vec<&str> = sums.lines().filter_map(|l| l.split_whitespace().next()).collect();
     println!(

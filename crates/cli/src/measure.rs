@@ -135,6 +135,22 @@ pub(crate) struct TdxArgs {
     /// SHA-384 of etc/acpi/tables.
     #[arg(long, value_name = "HEX")]
     pub(crate) acpi_tables: Option<String>,
+    /// The raw etc/table-loader fw_cfg file instead of its digest (as a guest reads it from
+    /// /sys/firmware/qemu_fw_cfg/by_name/etc/table-loader/raw; OVMF measures these bytes).
+    #[arg(long, value_name = "FILE", conflicts_with = "acpi_loader")]
+    #[arg(requires_all = ["acpi_rsdp_file", "acpi_tables_file"])]
+    pub(crate) acpi_loader_file: Option<PathBuf>,
+    /// The raw etc/acpi/rsdp fw_cfg file instead of its digest.
+    #[arg(long, value_name = "FILE", conflicts_with = "acpi_rsdp", requires = "acpi_loader_file")]
+    pub(crate) acpi_rsdp_file: Option<PathBuf>,
+    /// The raw etc/acpi/tables fw_cfg file instead of its digest.
+    #[arg(
+        long,
+        value_name = "FILE",
+        conflicts_with = "acpi_tables",
+        requires = "acpi_loader_file"
+    )]
+    pub(crate) acpi_tables_file: Option<PathBuf>,
     /// Print the full result with its event log as JSON.
     #[arg(long)]
     pub(crate) json: bool,
@@ -322,7 +338,12 @@ fn tdx(args: TdxArgs) -> Result<()> {
             rsdp: Sha384Digest::from_hex("--acpi-rsdp", r)?,
             tables: Sha384Digest::from_hex("--acpi-tables", t)?,
         }),
-        _ => None,
+        _ => match (&args.acpi_loader_file, &args.acpi_rsdp_file, &args.acpi_tables_file) {
+            (Some(l), Some(r), Some(t)) => {
+                Some(AcpiDigests::from_blobs(&read(l)?, &read(r)?, &read(t)?))
+            }
+            _ => None,
+        },
     };
     let desc = LaunchDescription {
         tee: Tee::Tdx,

@@ -245,6 +245,39 @@ fn rtmr3_from_a_config_dir_extends_what_the_init_extends() {
     assert!(err.contains("docker-compose.yaml"), "{err}");
 }
 
+/// SHA-384 of a file as the real `sha384sum` prints it.
+fn sha384sum(path: &Path) -> String {
+    let Some(tool) = crate::support::tool_on_path("sha384sum") else {
+        panic!("sha384sum (coreutils) is missing");
+    };
+    #[allow(clippy::disallowed_methods)]
+    let out = Command::new(tool).arg(path).output().expect("sha384sum runs");
+    assert!(out.status.success());
+    stdout(&out).split_whitespace().next().expect("a digest").to_owned()
+}
+
+#[test]
+fn rtmr0_from_raw_acpi_blobs_equals_rtmr0_from_their_digests() {
+    let Some((dir, cases)) = cases() else { return };
+    let ovmf = input(&dir, case(&cases, "ovmf-info-inteltdx-ms"), "ovmf");
+    let tmp = tempfile::tempdir().unwrap();
+    // Blob shapes as QEMU serves them: a 4 KiB loader, the 20-byte RSDP, a table blob.
+    let blobs = [("loader", 4096usize, 0x11u8), ("rsdp", 20, 0x22), ("tables", 131_072, 0x33)];
+    let mut by_file = secretvm();
+    by_file.args(["measure", "tdx", "--memory", "2G", "--ovmf"]).arg(&ovmf);
+    let mut by_digest = secretvm();
+    by_digest.args(["measure", "tdx", "--memory", "2G", "--ovmf"]).arg(&ovmf);
+    for (name, len, fill) in blobs {
+        let path = tmp.path().join(name);
+        fs::write(&path, vec![fill; len]).unwrap();
+        by_file.arg(format!("--acpi-{name}-file")).arg(&path);
+        by_digest.arg(format!("--acpi-{name}")).arg(sha384sum(&path));
+    }
+    let from_files = stdout(&run_ok(&mut by_file));
+    assert!(from_files.contains("rtmr0: "), "{from_files}");
+    assert_eq!(from_files, stdout(&run_ok(&mut by_digest)));
+}
+
 /// splitmix64: a small deterministic generator, so a failing parameter set can be replayed from
 /// the printed seed.
 struct Rng(u64);

@@ -293,6 +293,16 @@ pub struct AcpiDigests {
     pub tables: Sha384Digest,
 }
 
+impl AcpiDigests {
+    /// The digests of the three fw_cfg files as QEMU serves them (QEMU already pads them to its
+    /// alignment, so these are the bytes a guest reads from
+    /// `/sys/firmware/qemu_fw_cfg/by_name/etc/.../raw`): OVMF measures each file's bytes as
+    /// downloaded.
+    pub fn from_blobs(table_loader: &[u8], rsdp: &[u8], tables: &[u8]) -> Self {
+        AcpiDigests { loader: sha384(table_loader), rsdp: sha384(rsdp), tables: sha384(tables) }
+    }
+}
+
 /// The firmware's RTMR0 event layout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

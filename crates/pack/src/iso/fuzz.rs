@@ -13,9 +13,12 @@ use crate::cpio::Reader;
 /// walking the directories from the root reaches every entry once, every record stays inside
 /// its block and every SUSP entry (following CE) inside its area; a second write gives the same
 /// bytes.
-pub fn check_iso(data: &[u8]) {
+///
+/// Returns the image and the cpio's entry paths when the input was accepted, so a harness can
+/// also hand the image to an independent reader (the fuzz target runs `isoinfo`).
+pub fn check_iso(data: &[u8]) -> Option<CheckedIso> {
     let options = Options { epoch: 1_700_000_000, allow_long_names: true, ..Options::default() };
-    let Ok(layout) = plan(Reader::new(data), &options) else { return };
+    let layout = plan(Reader::new(data), &options).ok()?;
     let image = write(&layout, &mut Cursor::new(data), Vec::new())
         .expect("an accepted cpio must give an image");
     assert_eq!(image.len() as u64, layout.image_len());
@@ -69,6 +72,22 @@ pub fn check_iso(data: &[u8]) {
     assert_eq!(seen, layout.entry_count(), "entries reached from the root");
     let again = write(&layout, &mut Cursor::new(data), Vec::new()).expect("second write");
     assert!(again == image, "writing is not deterministic");
+    let mut paths = Vec::new();
+    let mut reader = Reader::new(data);
+    while let Some(entry) = reader.next_entry().expect("the planner accepted this archive") {
+        paths.push(entry.header().name.clone());
+    }
+    Some(CheckedIso { image, paths })
+}
+
+/// An image [`check_iso`] built and checked, with what it must contain.
+#[derive(Debug)]
+pub struct CheckedIso {
+    /// The image bytes.
+    pub image: Vec<u8>,
+    /// The path of every cpio entry, in archive order (`.` for the root when the archive has
+    /// one).
+    pub paths: Vec<String>,
 }
 
 /// Checks a System Use area: every entry fits, and CE points to one block inside the image.

@@ -60,7 +60,7 @@ mod tests;
 
 use std::io;
 
-pub use fuzz::check_iso;
+pub use fuzz::{CheckedIso, check_iso};
 pub use layout::{Layout, plan};
 pub use write::{write, write_with_progress};
 
