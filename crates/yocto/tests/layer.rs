@@ -7,6 +7,9 @@
 //!   virtualenv python from `cargo xtask deps`); broken recipes written here must fail it, so the
 //!   check is known to bite.
 //! - shellcheck (POSIX sh, following the sourced files) and `sh -n` on the initramfs scripts.
+//! - The initramfs functions that parse untrusted input (`cmdline_value`, `device_with_label`,
+//!   `sha256_of`), run in the system `sh` and in busybox `sh` (`SECRETVM_BUSYBOX`); the sha256
+//!   expectation is the FIPS 180-2 vector for "abc".
 //!
 //! With `CI=true` a missing tool fails the test; elsewhere the test prints why it skips.
 
@@ -184,5 +187,102 @@ fn init_scripts_are_valid_sh() {
             file.display(),
             String::from_utf8_lossy(&out.stderr)
         );
+    }
+}
+
+/// Runs `body` in `shell` after sourcing the initramfs function file, with `die` replaced (and
+/// `poweroff` shadowed on PATH) so that nothing can power off the test machine. Returns the
+/// exit status and stdout.
+fn with_init_functions(shell: &[&str], body: &str) -> (i32, String) {
+    let lib = layer_dir().join("recipes-core/secret-vm-initramfs-files/files/secret-vm-init.sh");
+    let dir = match tempfile::tempdir() {
+        Ok(d) => d,
+        Err(e) => panic!("cannot create a temporary directory: {e}"),
+    };
+    let stub = dir.path().join("poweroff");
+    let written = fs::write(&stub, "#!/bin/sh\nexit 0\n")
+        .and_then(|()| {
+            fs::set_permissions(&stub, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        })
+        // A file that the word `rootfs_hash=*` would expand to if the cmdline were globbed.
+        .and_then(|()| fs::write(dir.path().join("rootfs_hash=glob-bait"), ""));
+    if let Err(e) = written {
+        panic!("cannot write the test stubs: {e}");
+    }
+    let script = format!(
+        "PATH=\"{stubs}:$PATH\"\n. \"{lib}\"\ndie() {{ echo \"die: $*\"; exit 99; }}\n{body}\n",
+        stubs = dir.path().display(),
+        lib = lib.display(),
+    );
+    let out =
+        run(Command::new(shell[0]).args(&shell[1..]).arg("-c").arg(script).current_dir(dir.path()));
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// The shells to run the functions in: the system `sh`, and busybox's (the initramfs shell).
+fn shells() -> Vec<Vec<String>> {
+    let mut shells = vec![vec!["sh".to_owned()]];
+    if let Some(busybox) = tool_from_env("SECRETVM_BUSYBOX") {
+        shells.push(vec![busybox.to_string_lossy().into_owned(), "sh".to_owned()]);
+    }
+    shells
+}
+
+#[test]
+fn cmdline_values_are_exact_unique_and_not_globbed() {
+    let cmdline = "console=ttyS0 xdocker_compose_hash=evil docker_compose_hash=abc rootfs_hash=* \
+                   twice=1 twice=2 empty= ro";
+    // (key, expected exit status, expected stdout)
+    let cases = [
+        ("docker_compose_hash", 0, "abc\n"),
+        ("rootfs_hash", 0, "*\n"),
+        ("empty", 0, "\n"),
+        ("twice", 1, ""),
+        ("docker_additional_files_hash", 1, ""),
+        ("hash", 1, ""),
+    ];
+    for shell in shells() {
+        let shell: Vec<&str> = shell.iter().map(String::as_str).collect();
+        for (key, status, stdout) in cases {
+            let got = with_init_functions(&shell, &format!("cmdline_value {key} '{cmdline}'"));
+            assert_eq!(got, (status, stdout.to_owned()), "{shell:?}: cmdline_value {key}");
+        }
+    }
+}
+
+#[test]
+fn sha256_of_prints_the_digest_or_fails() {
+    // FIPS 180-2, appendix B.1: SHA-256("abc").
+    let abc = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad\n";
+    for shell in shells() {
+        let shell: Vec<&str> = shell.iter().map(String::as_str).collect();
+        let got = with_init_functions(&shell, "printf abc > f && sha256_of f");
+        assert_eq!(got, (0, abc.to_owned()), "{shell:?}");
+        let got = with_init_functions(&shell, "sha256_of missing 2>/dev/null");
+        assert_eq!(got, (1, String::new()), "{shell:?}");
+    }
+}
+
+#[test]
+fn devices_are_found_by_exact_unique_label() {
+    let blkid = "/dev/sda1: LABEL=\"boot\" UUID=\"5E9A-2C71\" TYPE=\"vfat\" PARTLABEL=\"root\"\n\
+                 /dev/sda2: LABEL=\"root\" UUID=\"0887d390-acd6-49a9-80a3-98612ba54589\" TYPE=\"ext4\"\n\
+                 /dev/sdb: LABEL=\"GUEST_CONFIG\" TYPE=\"ext4\"\n\
+                 /dev/sdc: LABEL=\"rootfs\" TYPE=\"ext4\"\n\
+                 /dev/sdd: LABEL=\"twin\" TYPE=\"ext4\"\n\
+                 /dev/sde: LABEL=\"twin\" TYPE=\"ext4\"";
+    let cases = [
+        ("root", 0, "/dev/sda2\n"),
+        ("GUEST_CONFIG", 0, "/dev/sdb\n"),
+        ("twin", 1, ""),
+        ("absent", 1, ""),
+    ];
+    for shell in shells() {
+        let shell: Vec<&str> = shell.iter().map(String::as_str).collect();
+        for (label, status, stdout) in cases {
+            let body = format!("device_with_label {label} '{blkid}' 2>/dev/null");
+            let got = with_init_functions(&shell, &body);
+            assert_eq!(got, (status, stdout.to_owned()), "{shell:?}: device_with_label {label}");
+        }
     }
 }

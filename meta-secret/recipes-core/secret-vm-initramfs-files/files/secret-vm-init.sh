@@ -41,9 +41,10 @@ mount_config_9p() {
     must mount -t 9p -o trans=virtio,version=9p2000.L guest_config "$CONFIG_DIR"
 }
 
-# Prints the one block device whose file-system label is $1; fails if none or several carry it.
+# Prints the one block device whose file-system label is $1 in $2, the output of blkid
+# (`/dev/sda1: LABEL="root" UUID=...`); fails if no device or several carry the label.
 device_with_label() {
-    found=$(blkid | sed -n "s/^\([^:]*\):.* LABEL=\"$1\".*/\1/p") || return 1
+    found=$(printf '%s\n' "$2" | sed -n "s/^\([^:]*\):.* LABEL=\"$1\".*/\1/p") || return 1
     count=$(printf '%s\n' "$found" | grep -c .)
     if [ "$count" -ne 1 ]; then
         echo "secret-vm init: expected one device labelled $1, found $count: $found" >&2
@@ -73,14 +74,14 @@ kms_of_config() {
     jq -r '.KMS // "contract"' "$CONFIG_DIR/secret-vm.json"
 }
 
-# Prints the value of key $1 on the kernel command line. Fails when the key is absent or
-# appears more than once (two values would leave it open which one was meant).
+# Prints the value of key $1 in the kernel command line $2 (the text of /proc/cmdline). Fails
+# when the key is absent or appears more than once (two values would leave it open which one
+# was meant).
 cmdline_value() {
-    read -r cmdline < /proc/cmdline || return 1
     value=
     seen=0
     set -f
-    for word in $cmdline; do
+    for word in $2; do
         case $word in
             "$1"=*)
                 value=${word#*=}
