@@ -14,10 +14,12 @@
 //!
 //! - sev-snp-measure, pinned, from PyPI into a virtualenv under `target/tools/` (the reference
 //!   for the SEV-SNP differential test).
+//! - bitbake-setup, pinned, from PyPI into a virtualenv under `target/tools/`: its `bb` package
+//!   is BitBake's own parser, which the layer test runs on `meta-secret/`.
 //!
 //! The result is a set of environment variables (`SECRETVM_QEMU`, `SECRETVM_KERNEL`,
-//! `SECRETVM_KERNEL_MODULES`, `SECRETVM_BUSYBOX`, `SECRETVM_SEV_SNP_MEASURE`) that the tests
-//! read.
+//! `SECRETVM_KERNEL_MODULES`, `SECRETVM_BUSYBOX`, `SECRETVM_SEV_SNP_MEASURE`,
+//! `SECRETVM_BITBAKE_PYTHON`) that the tests read.
 
 use std::fs;
 use std::os::unix::fs::MetadataExt;
@@ -45,6 +47,7 @@ const PACKAGES: &[(&str, &str)] = &[
     ("xorriso", "xorriso reads our ISO images independently (`-find / -exec lsdl`)"),
     ("genisoimage", "isoinfo lists our ISO images independently (`isoinfo -R -l`)"),
     ("python3-venv", "sev-snp-measure, the SEV-SNP reference, runs from a virtualenv"),
+    ("shellcheck", "checks the POSIX sh of the initramfs /init scripts in meta-secret"),
 ];
 
 /// Packages unpacked (not installed) to provide the emulator, with its firmware.
@@ -136,6 +139,7 @@ pub(crate) fn ensure(root: &Path, install: bool) -> Result<Tools> {
     let (kernel, modules) = unpack_kernel(root, &tools_dir, is_root, install)?;
     let busybox = cmd::on_path("busybox").context("busybox is not on PATH after installation")?;
     let sev_snp_measure = sev_snp_measure(root, &tools_dir, install)?;
+    let bitbake_python = bitbake_python(root, &tools_dir, install)?;
     Ok(Tools {
         env: vec![
             ("SECRETVM_QEMU", qemu),
@@ -143,6 +147,7 @@ pub(crate) fn ensure(root: &Path, install: bool) -> Result<Tools> {
             ("SECRETVM_KERNEL_MODULES", modules),
             ("SECRETVM_BUSYBOX", busybox),
             ("SECRETVM_SEV_SNP_MEASURE", sev_snp_measure),
+            ("SECRETVM_BITBAKE_PYTHON", bitbake_python),
         ],
     })
 }
@@ -168,10 +173,32 @@ fn sev_snp_measure(root: &Path, tools: &Path, install: bool) -> Result<PathBuf> 
     Ok(bin)
 }
 
+/// The python of a virtualenv with BitBake's `bb` package, which the layer test uses to parse
+/// `meta-secret/`: PyPI `bitbake-setup`, pinned (its wheel carries `bb` without the bitbake
+/// scripts, hashserv or prserv; the test stubs the last two).
+fn bitbake_python(root: &Path, tools: &Path, install: bool) -> Result<PathBuf> {
+    const PINNED: &str = "bitbake-setup==2.19.0";
+    let dir = tools.join("bitbake");
+    let python = dir.join("bin/python");
+    if !dir.join(".complete").exists() {
+        let system = cmd::on_path("python3").context(
+            "python3 is not on PATH: install python3-venv (or run `cargo xtask deps` as root)",
+        )?;
+        if !install {
+            bail!("bitbake-setup is not installed yet: run `cargo xtask deps`");
+        }
+        cmd::run(cmd::new(system, root).args(["-m", "venv"]).arg(&dir))?;
+        cmd::run(cmd::new(dir.join("bin/pip"), root).args(["install", "-q", PINNED]))
+            .with_context(|| format!("cannot pip install {PINNED}"))?;
+        fs::write(dir.join(".complete"), "")?;
+    }
+    Ok(python)
+}
+
 /// Off Debian we cannot install anything: check that the tools are there and say what is not.
 fn without_apt() -> Result<Tools> {
     let mut missing = Vec::new();
-    for tool in ["cpio", "bsdtar", "busybox", "qemu-img", "qemu-system-x86_64"] {
+    for tool in ["cpio", "bsdtar", "busybox", "qemu-img", "qemu-system-x86_64", "shellcheck"] {
         if cmd::on_path(tool).is_none() {
             missing.push(tool);
         }

@@ -9,6 +9,8 @@
 //! - [`conf`] renders `conf/auto.conf`, `conf/multiconfig/<machine>.conf`, the BBLAYERS list
 //!   and the SRCREV include from a config and a lock; the files are regenerated from scratch on
 //!   every run.
+//! - [`layer`] checks the text of the `meta-secret/` layer: pinned SRCREVs, clean production
+//!   images, fixed wks UUIDs, machine confs matching the config, no network during tasks.
 //! - [`progress`] turns bitbake's (knotty, non-TTY) line output into [`progress::Event`]s.
 //!
 //! Nothing here touches the file system, spawns a process or prints: parsers take `&str` (and
@@ -26,6 +28,7 @@
 pub mod conf;
 pub mod config;
 mod error;
+pub mod layer;
 pub mod lock;
 pub mod progress;
 

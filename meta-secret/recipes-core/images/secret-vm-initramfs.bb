@@ -1,0 +1,19 @@
+SUMMARY = "secret-vm initramfs: measures or checks the workload, then boots the rootfs ISO"
+DESCRIPTION = "A busybox initramfs whose /init (secret-vm-initramfs-files) hashes the \
+docker-compose file, the rootfs image and the optional docker-files.tar, records the hashes \
+in RTMR3 (TDX) or compares them with the kernel command line (SEV-SNP), and switches to an \
+overlay root over the read-only rootfs."
+LICENSE = "MIT"
+
+inherit core-image
+
+# Only what /init needs: no package manager, no locales, no kernel in the image.
+PACKAGE_INSTALL = "base-files busybox jq secret-vm-initramfs-files"
+PACKAGE_INSTALL:append:secret-vm-tdx = " attest-tool kernel-module-tdx-guest dstack-util"
+PACKAGE_INSTALL:append:secret-vm-gcp-tdx = " attest-tool-tsm dstack-util"
+
+IMAGE_FEATURES = ""
+IMAGE_LINGUAS = ""
+
+# The deploy link is secret-vm-initramfs-<MACHINE>.rootfs.cpio.gz (yocto/secretvm.toml).
+IMAGE_FSTYPES = "${INITRAMFS_FSTYPES}"

@@ -1,0 +1,5 @@
+require secret-vm-rootfs-common.inc
+require secret-vm-rootfs-gpu.inc
+require secret-vm-rootfs-dev.inc
+
+SUMMARY = "secret-vm root file system with the NVIDIA GPU stack, dev"

@@ -1,0 +1,4 @@
+require secret-vm-rootfs-common.inc
+require secret-vm-rootfs-prod.inc
+
+SUMMARY = "secret-vm root file system, prod"

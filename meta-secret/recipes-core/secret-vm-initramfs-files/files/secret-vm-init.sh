@@ -1,0 +1,119 @@
+# shellcheck shell=sh
+# The functions the secret-vm /init scripts share (installed as /lib/secret-vm-init.sh).
+#
+# Rule for every step: a failure stops the boot. Nothing here falls back to booting without a
+# measurement or a check; `die` prints why on the console and powers the VM off.
+
+# Where the config share (docker-compose.yaml, secret-vm.json, docker-files.tar) is mounted.
+CONFIG_DIR=/mnt
+
+say() {
+    echo "secret-vm init: $*"
+}
+
+die() {
+    echo "secret-vm init: FATAL: $*" >&2
+    echo "secret-vm init: refusing to boot this VM; powering off" >&2
+    sync
+    poweroff -f
+    # Without poweroff, init exiting panics the kernel, which does not boot either.
+    exit 1
+}
+
+# Runs a command; stops the boot if it fails.
+must() {
+    "$@" || die "'$*' failed with exit status $?"
+}
+
+# The kernel API file systems; everything later needs /proc, /sys and /dev.
+mount_api_filesystems() {
+    mkdir -p /dev /proc /sys /run "$CONFIG_DIR"
+    must mount -t devtmpfs devtmpfs /dev
+    must mount -t proc proc /proc
+    must mount -t sysfs sysfs /sys
+    must mount -t tmpfs tmpfs /run
+    mkdir -p /dev/pts
+    must mount -t devpts devpts /dev/pts
+}
+
+# Mounts the host's 9p share with the tag guest_config (QEMU -virtfs) on $CONFIG_DIR.
+mount_config_9p() {
+    must mount -t 9p -o trans=virtio,version=9p2000.L guest_config "$CONFIG_DIR"
+}
+
+# Prints the one block device whose file-system label is $1 in $2, the output of blkid
+# (`/dev/sda1: LABEL="root" UUID=...`); fails if no device or several carry the label.
+device_with_label() {
+    found=$(printf '%s\n' "$2" | sed -n "s/^\([^:]*\):.* LABEL=\"$1\".*/\1/p") || return 1
+    count=$(printf '%s\n' "$found" | grep -c .)
+    if [ "$count" -ne 1 ]; then
+        echo "secret-vm init: expected one device labelled $1, found $count: $found" >&2
+        return 1
+    fi
+    printf '%s\n' "$found"
+}
+
+# Prints the sha256 of file or device $1 as 64 lowercase hex digits.
+sha256_of() {
+    line=$(sha256sum "$1") || return 1
+    digest=${line%% *}
+    case $digest in
+        *[!0-9a-f]*) return 1 ;;
+    esac
+    [ ${#digest} -eq 64 ] || return 1
+    printf '%s\n' "$digest"
+}
+
+# The KMS the workload uses, from secret-vm.json's .KMS; "contract" when the file or the key is
+# absent. A secret-vm.json that is present but not valid JSON stops the boot.
+kms_of_config() {
+    if [ ! -e "$CONFIG_DIR/secret-vm.json" ]; then
+        echo contract
+        return 0
+    fi
+    jq -r '.KMS // "contract"' "$CONFIG_DIR/secret-vm.json"
+}
+
+# Prints the value of key $1 in the kernel command line $2 (the text of /proc/cmdline). Fails
+# when the key is absent or appears more than once (two values would leave it open which one
+# was meant).
+cmdline_value() {
+    value=
+    seen=0
+    set -f
+    for word in $2; do
+        case $word in
+            "$1"=*)
+                value=${word#*=}
+                seen=$((seen + 1))
+                ;;
+        esac
+    done
+    set +f
+    [ "$seen" -eq 1 ] || return 1
+    printf '%s\n' "$value"
+}
+
+# Mounts an overlay on /root: device $1 (file-system type $2) read-only below, a tmpfs above.
+# The workload may write anywhere; the writes live in memory and never reach the image.
+mount_overlay_root() {
+    mkdir -p /lower /overlay /root
+    must mount -r -t "$2" "$1" /lower
+    must mount -t tmpfs tmpfs /overlay
+    mkdir -p /overlay/upper /overlay/work
+    must mount -t overlay overlay \
+        -o lowerdir=/lower,upperdir=/overlay/upper,workdir=/overlay/work /root
+}
+
+# Moves the config share and the API file systems into the new root and starts its systemd.
+switch_to_root() {
+    mkdir -p /root/mnt/config /root/mnt/secure /root/dev /root/proc /root/sys /root/run
+    must mount --move "$CONFIG_DIR" /root/mnt/config
+    must mount --move /run /root/run
+    must mount --move /sys /root/sys
+    must mount --move /proc /root/proc
+    must mount --move /dev /root/dev
+    say "switching to the root file system"
+    # If switch_root cannot start, the shell exits, init ends and the kernel panics: no boot.
+    exec switch_root /root /usr/sbin/init
+}
