@@ -221,7 +221,8 @@ fn library_crates_neither_print_nor_spawn() {
         for file in files {
             let text = fs::read_to_string(&file).unwrap_or_default();
             let code = non_test_code(&file, &text);
-            let relative = file.strip_prefix(root()).unwrap_or(&file).to_string_lossy().into_owned();
+            let relative =
+                file.strip_prefix(root()).unwrap_or(&file).to_string_lossy().into_owned();
             let may_spawn = SPAWNING_MODULES.iter().any(|m| relative.starts_with(m));
             for word in forbidden {
                 if may_spawn && word == "process::Command" {
