@@ -20,6 +20,9 @@ measure_workload_tdx() {
         dstack | gramine)
             app_id=$(jq -r '.dstack_app_id // ""' "$CONFIG_DIR/secret-vm.json") \
                 || die "cannot read .dstack_app_id from $CONFIG_DIR/secret-vm.json"
+            # The app id is measured; a VM without one must not boot (`secretvm measure rtmr3
+            # --config-dir` refuses such a config too).
+            [ -n "$app_id" ] || die "KMS=$kms needs .dstack_app_id in $CONFIG_DIR/secret-vm.json"
             must dstack-util extend --event app-id --payload "$app_id"
             must dstack-util extend --event compose-hash --payload "$compose"
             must dstack-util extend --event os-image-hash --payload "$image"
