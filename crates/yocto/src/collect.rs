@@ -168,7 +168,7 @@ pub enum Error {
         path: String,
         /// Why.
         #[source]
-        source: secretvm_artifact::Error,
+        source: Box<secretvm_artifact::Error>,
     },
     /// The manifest could not be rendered as JSON.
     #[error("cannot render manifest.json")]
@@ -285,9 +285,9 @@ pub fn collect(
                         Some(slot) => {
                             on_write(&rel);
                             let bytes = hashed::read_file(&r.source, MAX_LAUNCH_INPUT)
-                                .map_err(|source| Error::Write { path: rel.clone(), source })?;
+                                .map_err(write_error(rel.clone()))?;
                             let written = hashed::write_bytes(&dst, &bytes)
-                                .map_err(|source| Error::Write { path: rel.clone(), source })?;
+                                .map_err(write_error(rel.clone()))?;
                             *slot = Some(bytes);
                             written
                         }
@@ -307,7 +307,7 @@ pub fn collect(
                         &dir.join(format!("{stem}.iso")),
                         &mut |_, _| {},
                     )
-                    .map_err(|source| Error::Write { path: iso_rel.clone(), source })?;
+                    .map_err(write_error(iso_rel.clone()))?;
                     files.push(entry(iso_rel, written));
                 }
                 Post::GcpTar => {
@@ -318,7 +318,7 @@ pub fn collect(
                         &gcp_options(),
                         &dir.join(format!("{}.tar.gz", r.name)),
                     )
-                    .map_err(|source| Error::Write { path: tar_rel.clone(), source })?;
+                    .map_err(write_error(tar_rel.clone()))?;
                     files.push(entry(tar_rel, written));
                 }
             }
@@ -335,13 +335,13 @@ pub fn collect(
     on_write(ENCRYPTED_FS);
     let mut image = Vec::new();
     secretvm_qcow2::write_empty_image(ENCRYPTED_FS_SIZE, &mut image).map_err(|source| {
-        Error::Write {
-            path: ENCRYPTED_FS.to_owned(),
-            source: secretvm_artifact::Error::Qcow2 { path: out.join(ENCRYPTED_FS), source },
-        }
+        write_error(ENCRYPTED_FS.to_owned())(secretvm_artifact::Error::Qcow2 {
+            path: out.join(ENCRYPTED_FS),
+            source,
+        })
     })?;
     let written = hashed::write_bytes(&out.join(ENCRYPTED_FS), &image)
-        .map_err(|source| Error::Write { path: ENCRYPTED_FS.to_owned(), source })?;
+        .map_err(write_error(ENCRYPTED_FS.to_owned()))?;
     files.push(entry(ENCRYPTED_FS.to_owned(), written));
     Ok(Collected { files, machines: reports })
 }
@@ -377,14 +377,18 @@ pub fn write_manifest(
         [(manifest::SHA256SUM, &sums), (manifest::DIGEST, &digest), (manifest::MANIFEST, &json)]
     {
         hashed::write_bytes(&out.join(name), text.as_bytes())
-            .map_err(|source| Error::Write { path: name.to_owned(), source })?;
+            .map_err(write_error(name.to_owned()))?;
     }
     Ok(ManifestSummary { digest: digest.trim_end().to_owned() })
 }
 
 fn copy(src: &Path, dst: &Path, rel: &str, on_write: &mut dyn FnMut(&str)) -> Result<Written> {
     on_write(rel);
-    hashed::copy_file(src, dst).map_err(|source| Error::Write { path: rel.to_owned(), source })
+    hashed::copy_file(src, dst).map_err(write_error(rel.to_owned()))
+}
+
+fn write_error(path: String) -> impl FnOnce(secretvm_artifact::Error) -> Error {
+    move |source| Error::Write { path, source: Box::new(source) }
 }
 
 fn entry(path: String, written: Written) -> FileEntry {
