@@ -10,7 +10,7 @@
 //! manifest records `null`. The lock file's SHA-256 is recorded when the file exists.
 
 use std::fs;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
@@ -81,8 +81,42 @@ pub(crate) fn run(args: &BuildArgs) -> Result<()> {
     }
     eprintln!("{:>12}  {} files in {}", human(total), files.len(), args.out.display());
     eprintln!("manifest: sha256sum.txt, digest.txt, manifest.json");
+    let listed: Vec<&str> = files.iter().map(|f| f.path.as_str()).collect();
+    let others = unlisted(&args.out, &listed);
+    if !others.is_empty() {
+        eprintln!("not in this manifest (left from an earlier run?): {}", others.join(", "));
+    }
     println!("digest {}", summary.digest);
     Ok(())
+}
+
+/// Files in `out` and its subdirectories (one level) that are neither `listed` nor the manifest.
+fn unlisted(out: &Path, listed: &[&str]) -> Vec<String> {
+    let manifest = ["sha256sum.txt", "digest.txt", "manifest.json"];
+    let mut found = Vec::new();
+    let entries = |dir: &Path| -> Vec<(String, bool)> {
+        fs::read_dir(dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| {
+                let is_dir = e.file_type().is_ok_and(|t| t.is_dir());
+                (e.file_name().to_string_lossy().into_owned(), is_dir)
+            })
+            .collect()
+    };
+    for (name, is_dir) in entries(out) {
+        if !is_dir {
+            found.push(name);
+            continue;
+        }
+        for (inner, _) in entries(&out.join(&name)) {
+            found.push(format!("{name}/{inner}"));
+        }
+    }
+    found.retain(|f| !listed.contains(&f.as_str()) && !manifest.contains(&f.as_str()));
+    found.sort();
+    found
 }
 
 /// The SHA-256 of the lock file: `--lock` must exist; the default is used only if it exists.

@@ -198,6 +198,16 @@ fn machine_selects_a_subset_and_the_lock_hash_is_recorded() {
         assert_eq!(manifest["lock_sha256"], sum.split(' ').next().unwrap());
     }
     assert_eq!(manifest["git_revision"], "0123456789abcdef0123456789abcdef01234567");
+
+    // Another machine into the same directory: the tdx files stay but are named as not listed.
+    let stderr = run_ok(build_cmd(&build, &out).args(["--machine", "gcp-tdx"])).stderr;
+    let stderr = String::from_utf8(stderr).unwrap();
+    assert!(
+        stderr.contains("not in this manifest (left from an earlier run?): tdx/bzImage, "),
+        "{stderr}"
+    );
+    let sums = fs::read_to_string(out.join("sha256sum.txt")).unwrap();
+    assert!(!sums.contains("  tdx/") && sums.contains("gcp-tdx/rootfs-dev.wic.tar.gz"), "{sums}");
 }
 
 #[test]

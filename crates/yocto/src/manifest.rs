@@ -310,3 +310,98 @@ pub fn manifest_json(inputs: &Inputs<'_>) -> serde_json::Result<String> {
     text.push('\n');
     Ok(text)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// SHA-256 of "abc" and of "" (FIPS 180-2 appendix B.1; the empty-message value).
+    const ABC: &str = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+    const EMPTY: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
+    fn file(path: &str, hex: &str) -> FileEntry {
+        FileEntry { path: path.to_owned(), len: 3, sha256: hex.parse().unwrap() }
+    }
+
+    #[test]
+    fn sha256sum_lines_are_sorted_bytewise_with_two_spaces() {
+        let files = [
+            file("tdx/b", ABC),
+            file("tdx-x", EMPTY),
+            file("encryptedfs.qcow2", ABC),
+            file("tdx/a", EMPTY),
+        ];
+        // '-' (0x2d) sorts before '/' (0x2f), whatever the locale.
+        assert_eq!(
+            sha256sum_txt(&files),
+            format!("{ABC}  encryptedfs.qcow2\n{EMPTY}  tdx-x\n{EMPTY}  tdx/a\n{ABC}  tdx/b\n")
+        );
+        assert_eq!(sha256sum_txt(&[]), "");
+        // The digest of an empty list is the SHA-256 of nothing.
+        assert_eq!(digest_txt(""), format!("{EMPTY}\n"));
+        assert_eq!(digest_txt("abc"), format!("{ABC}\n"));
+    }
+
+    #[test]
+    fn machines_without_launch_files_get_no_measurement() {
+        let none = expected("gcp-tdx", &LaunchFiles::default()).unwrap();
+        assert!(matches!(none, Expected::None(NotComputed { computed: false, .. })));
+        // A TDX machine whose files are missing (a config without them) is not measured either.
+        let none = expected("tdx", &LaunchFiles { firmware: Some(b"x"), ..Default::default() });
+        assert!(matches!(none, Ok(Expected::None(_))));
+        // Files that are not firmware are an error, not a panic.
+        let files = LaunchFiles { firmware: Some(b"x"), kernel: Some(b"k"), initrd: Some(b"i") };
+        assert!(expected("tdx", &files).is_err());
+    }
+
+    #[test]
+    fn the_json_has_a_fixed_key_order_and_no_time() {
+        let files = [file("tdx/b", ABC), file("encryptedfs.qcow2", EMPTY)];
+        let machines = [MachineReport {
+            name: "gcp-tdx".into(),
+            machine: "secret-vm-gcp-tdx".into(),
+            expected: Expected::None(NotComputed::because("why")),
+        }];
+        let inputs = Inputs {
+            git_revision: Some("abc"),
+            lock_sha256: None,
+            digest: "d",
+            files: &files,
+            machines: &machines,
+        };
+        let json = manifest_json(&inputs).unwrap();
+        expect_test::expect![[r#"
+            {
+              "format_version": 1,
+              "git_revision": "abc",
+              "lock_sha256": null,
+              "source_date_epoch": 946684800,
+              "digest": "d",
+              "files": [
+                {
+                  "path": "encryptedfs.qcow2",
+                  "size": 3,
+                  "sha256": "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+                },
+                {
+                  "path": "tdx/b",
+                  "size": 3,
+                  "sha256": "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+                }
+              ],
+              "machines": [
+                {
+                  "name": "gcp-tdx",
+                  "machine": "secret-vm-gcp-tdx",
+                  "expected": {
+                    "tee": "none",
+                    "computed": false,
+                    "reason": "why"
+                  }
+                }
+              ]
+            }
+        "#]]
+        .assert_eq(&json);
+    }
+}
