@@ -115,7 +115,25 @@ fn two_runs_give_byte_identical_outputs_that_sha256sum_checks() {
     let Some(build) = fake_build(root.path()) else { return };
     let (a, b) = (root.path().join("a"), root.path().join("b"));
     let stdout = String::from_utf8(run_ok(&mut build_cmd(&build, &a)).stdout).unwrap();
-    run_ok(&mut build_cmd(&build, &b));
+    // The second run sees other file times, another umask and another time zone.
+    run_ok(Command::new("find").arg(&build).args([
+        "-exec",
+        "touch",
+        "-h",
+        "-d",
+        "2031-05-06 07:08:09",
+        "{}",
+        "+",
+    ]));
+    let second = build_cmd(&build, &b);
+    let mut shell = Command::new("sh");
+    shell
+        .args(["-c", "umask 077 && exec \"$0\" \"$@\""])
+        .arg(second.get_program())
+        .args(second.get_args())
+        .current_dir(root.path())
+        .env("TZ", "Asia/Tokyo");
+    run_ok(&mut shell);
 
     let (files_a, files_b) = (files(&a), files(&b));
     // 11 per TEE machine (3 launch files, 4 cpio, 4 ISO), 2 GCP tarballs, the qcow2, 3 manifest
