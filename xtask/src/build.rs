@@ -1,12 +1,14 @@
 //! `cargo xtask build`: the main job, producing the release artifacts in `artifacts/`.
 //!
-//! The Yocto image build (kernel, initramfs, firmware, root file systems) is not implemented yet;
-//! it is tracked by the Yocto issue. Until then this runs the steps that exist and says plainly
-//! which artifacts it could not produce.
+//! It builds the release `secretvm` binary and runs `secretvm build`, passing the git revision
+//! of the workspace (`git rev-parse HEAD`, with `-dirty` when tracked files differ from it) for
+//! the manifest. With `--from-deploy DIR` only the steps after bitbake run (collection, ISOs,
+//! GCP tarballs, the encrypted-fs disk, the manifest); the bitbake stage itself is wired into
+//! `secretvm build` separately.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 
 use crate::cmd;
 
@@ -15,35 +17,38 @@ use crate::cmd;
 pub(crate) struct Args {
     /// Where the artifacts go.
     #[arg(long, default_value = "artifacts")]
-    out: std::path::PathBuf,
+    out: PathBuf,
+    /// Skip bitbake: collect from this existing bitbake build directory (the one holding
+    /// tmp-<machine>-glibc/).
+    #[arg(long, value_name = "BUILD_DIR")]
+    from_deploy: Option<PathBuf>,
+    /// Only this machine (repeatable; all machines by default), as upstream's MACHINES did.
+    #[arg(long = "machine", value_name = "NAME")]
+    machines: Vec<String>,
 }
 
-/// The artifacts of a release that need the Yocto build, which does not exist yet.
-const NOT_YET: &[&str] = &[
-    "<machine>/bzImage",
-    "<machine>/initramfs.cpio.gz",
-    "<machine>/ovmf.fd",
-    "<machine>/rootfs-{dev,prod,gpu-dev,gpu-prod}.{cpio,iso}",
-    "gcp-tdx/rootfs-{dev,prod}.wic.tar.gz",
-    "sha256sum.txt, digest.txt, manifest.json",
-];
-
 pub(crate) fn run(root: &Path, args: &Args) -> Result<()> {
-    let out = root.join(&args.out);
-    std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
-    let secretvm = crate::build::release_binary(root)?;
-    let qcow2 = out.join("encryptedfs.qcow2");
-    cmd::run(cmd::new(&secretvm, root).args(["qcow2", "create"]).arg(&qcow2).arg("300G"))?;
-    eprintln!();
-    eprintln!("built: {} (empty 300G encrypted-fs disk)", qcow2.display());
-    eprintln!(
-        "NOT built: the Yocto image build is not implemented yet (see the Yocto issue), so these \
-         release artifacts are missing:"
-    );
-    for name in NOT_YET {
-        eprintln!("  - {name}");
+    let revision = git_revision(root)?;
+    let secretvm = release_binary(root)?;
+    let mut build = cmd::new(&secretvm, root);
+    build.arg("build").arg("--out").arg(root.join(&args.out)).args(["--git-revision", &revision]);
+    if let Some(dir) = &args.from_deploy {
+        // Relative to where the user typed the command, not to the workspace root.
+        build.arg("--from-deploy").arg(std::path::absolute(dir)?);
     }
-    Ok(())
+    for machine in &args.machines {
+        build.args(["--machine", machine]);
+    }
+    cmd::run(&mut build)
+}
+
+/// `git rev-parse HEAD`, with `-dirty` appended when tracked files differ from that commit.
+fn git_revision(root: &Path) -> Result<String> {
+    let head = cmd::output(cmd::new("git", root).args(["rev-parse", "HEAD"]))?;
+    let status =
+        cmd::output(cmd::new("git", root).args(["status", "--porcelain", "--untracked-files=no"]))?;
+    let dirty = if status.trim().is_empty() { "" } else { "-dirty" };
+    Ok(format!("{}{dirty}", head.trim()))
 }
 
 /// Builds the `secretvm` binary with the release profile and returns its path.

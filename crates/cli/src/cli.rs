@@ -28,6 +28,10 @@ pub(crate) enum Command {
     /// Verify signed provenance offline, as `gh attestation verify` does.
     #[command(subcommand)]
     Verify(crate::verify::Verify),
+    /// Build the release artifacts; with --from-deploy, only the steps after bitbake: collect
+    /// the artifacts of an existing build directory, make the ISOs, GCP tarballs and the
+    /// encrypted-fs disk, and write sha256sum.txt, digest.txt and manifest.json.
+    Build(crate::build::BuildArgs),
 }
 
 #[derive(Subcommand)]

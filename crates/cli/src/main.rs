@@ -3,6 +3,7 @@
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+mod build;
 mod cli;
 mod iso;
 mod list;
@@ -92,6 +93,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Measure(cmd) => measure::run(cmd)?,
         Command::Verify(cmd) => return verify::run(cmd),
+        Command::Build(args) => build::run(&args)?,
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -8,6 +8,7 @@
 #![allow(clippy::disallowed_methods, clippy::print_stderr)]
 
 mod boot;
+mod build;
 mod initramfs;
 mod iso;
 mod measure;

@@ -12,9 +12,14 @@
 //! - [`layer`] checks the text of the `meta-secret/` layer: pinned SRCREVs, clean production
 //!   images, fixed wks UUIDs, machine confs matching the config, no network during tasks.
 //! - [`progress`] turns bitbake's (knotty, non-TTY) line output into [`progress::Event`]s.
+//! - [`collect`] copies a build's artifacts out of the deploy directories (through their stable
+//!   links), makes the ISOs, GCP tarballs and the encrypted-fs disk, and writes the manifest;
+//!   it touches files only through `secretvm-artifact`, plus resolving the deploy links.
+//! - [`manifest`] renders `sha256sum.txt`, `digest.txt` and `manifest.json` and computes each
+//!   machine's expected measurements with `secretvm-measure` (pure).
 //!
-//! Nothing here touches the file system, spawns a process or prints: parsers take `&str` (and
-//! a file name for messages), renderers return `String`s.
+//! Apart from [`collect`], nothing here touches the file system, spawns a process or prints:
+//! parsers take `&str` (and a file name for messages), renderers return `String`s.
 //!
 //! ```
 //! let text = include_str!("../../../yocto/secretvm.toml");
@@ -25,11 +30,13 @@
 //! # Ok::<(), secretvm_yocto::Error>(())
 //! ```
 
+pub mod collect;
 pub mod conf;
 pub mod config;
 mod error;
 pub mod layer;
 pub mod lock;
+pub mod manifest;
 pub mod progress;
 
 pub use error::{Error, Result};
