@@ -10,8 +10,10 @@
 //!   and the SRCREV include from a config and a lock; the files are regenerated from scratch on
 //!   every run.
 //! - [`progress`] turns bitbake's (knotty, non-TTY) line output into [`progress::Event`]s.
+//! - [`runner`] starts processes (container engines, git, bitbake): argv per engine, the
+//!   builder image, preflight checks and the layer checkouts.
 //!
-//! Nothing here touches the file system, spawns a process or prints: parsers take `&str` (and
+//! Apart from [`runner`], nothing here touches the file system, spawns a process or prints: parsers take `&str` (and
 //! a file name for messages), renderers return `String`s.
 //!
 //! ```
@@ -28,6 +30,7 @@ pub mod config;
 mod error;
 pub mod lock;
 pub mod progress;
+pub mod runner;
 
 pub use error::{Error, Result};
 
