@@ -327,22 +327,24 @@ fn check(inv: &Invocation) -> Result<()> {
     Ok(())
 }
 
-/// The host path of the container path `path`, through the mount with the longest matching
-/// container path.
-fn host_path(path: &str, mounts: &[Mount]) -> Result<PathBuf> {
+/// The host path of the container path `path` (such as a task log bitbake names), through
+/// the mount with the longest matching container path; `None` when no mount contains it.
+pub fn to_host_path(path: &str, mounts: &[Mount]) -> Option<PathBuf> {
     let inside = |m: &&Mount| {
         let c = m.container.trim_end_matches('/');
         path == c || path.strip_prefix(c).is_some_and(|rest| rest.starts_with('/'))
     };
-    let m = mounts.iter().filter(inside).max_by_key(|m| m.container.len()).ok_or_else(|| {
-        Error::Invalid {
-            what: "the working directory".into(),
-            found: path.to_owned(),
-            expected: "a path under one of the mounts",
-        }
-    })?;
-    let rest = path[m.container.trim_end_matches('/').len()..].trim_start_matches('/');
-    Ok(if rest.is_empty() { m.host.clone() } else { m.host.join(rest) })
+    let m = mounts.iter().filter(inside).max_by_key(|m| m.container.len())?;
+    let rest = path.get(m.container.trim_end_matches('/').len()..)?.trim_start_matches('/');
+    Some(if rest.is_empty() { m.host.clone() } else { m.host.join(rest) })
+}
+
+fn host_path(path: &str, mounts: &[Mount]) -> Result<PathBuf> {
+    to_host_path(path, mounts).ok_or_else(|| Error::Invalid {
+        what: "the working directory".into(),
+        found: path.to_owned(),
+        expected: "a path under one of the mounts",
+    })
 }
 
 /// The environment of a build: the allowlisted host variables that are set (in

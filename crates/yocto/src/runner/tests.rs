@@ -258,3 +258,20 @@ fn rootful_podman_gets_no_keep_id_and_engine_args_go_before_the_image() {
     let image = spawn.args.iter().position(|a| a == "img").unwrap();
     assert_eq!(spawn.args[image - 2..image], extra);
 }
+
+#[test]
+fn container_paths_map_back_to_the_host() {
+    let mounts = build_mounts(&config(), Path::new("/home/alice/secretvm"));
+    let log = "/secret-vm-build/build/tmp-sev-glibc/work/x/temp/log.do_compile.1";
+    assert_eq!(
+        to_host_path(log, &mounts),
+        Some(PathBuf::from(
+            "/home/alice/secretvm/build/tmp-sev-glibc/work/x/temp/log.do_compile.1"
+        ))
+    );
+    assert_eq!(to_host_path("/secret-vm-buildx/a", &mounts), None);
+    assert_eq!(
+        to_host_path("/secret-vm-build", &mounts),
+        Some(PathBuf::from("/home/alice/secretvm"))
+    );
+}
