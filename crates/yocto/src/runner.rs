@@ -475,6 +475,13 @@ pub struct EngineRunner {
 
 impl Runner for EngineRunner {
     fn run(&mut self, inv: &Invocation, log: &Path, on_line: &mut dyn FnMut(&str)) -> Result<Exit> {
+        if self.engine == Engine::Native && inv.user != User::current() {
+            return Err(Error::Invalid {
+                what: "the build user of a native build".into(),
+                found: format!("{}:{}", inv.user.uid, inv.user.gid),
+                expected: "the calling user (a native build cannot switch users)",
+            });
+        }
         let spawn = self.engine.plan(inv, &self.image, &self.engine_args)?;
         Ok(process::stream(&spawn, &self.host, None, Some(log), on_line)?.0)
     }

@@ -238,6 +238,10 @@ fn build_and_run(engine: Engine, program: &str) {
     assert!(msg.contains(&format!("not writable by the build user {}:{}", user.uid, user.gid)));
     assert!(msg.contains("chown"), "{msg}");
 
+    // Read-only, the same directory is fine.
+    let read_only = [Mount { read_only: true, ..mounts[1].clone() }];
+    assert!(preflight::run(&Preflight { mounts: &read_only, ..pre.clone() }).is_ok());
+
     // ... and the same mount at run time: the engine's own error reaches the caller.
     let touch = Invocation {
         argv: ["touch", "/secret-vm-build/x"].map(String::from).to_vec(),

@@ -1,6 +1,7 @@
 //! The checks before a build, each with a message that says what to do: the engine is
 //! installed and answers, the build user is not root, the build directory's file system has
-//! room, every mount source exists and is writable by the build user, a native host has the
+//! room, every mount source exists (and, unless mounted read-only, is writable by the build
+//! user), a native host has the
 //! en_US.UTF-8 locale and bitbake's host tools, and no bitbake holds `build/bitbake.lock`.
 //! [`run`] returns every problem at once, not the first.
 
@@ -92,7 +93,7 @@ pub fn run(p: &Preflight<'_>) -> Result<()> {
     }
     problems.extend(disk_problem(p.build_dir, p.min_free_bytes));
     for m in p.mounts {
-        problems.extend(mount_problem(&m.host, p.user));
+        problems.extend(mount_problem(&m.host, p.user, !m.read_only));
     }
     if p.engine == Engine::Native {
         problems.extend(native_problems(p.host));
@@ -123,36 +124,32 @@ fn info_spawn(engine: Engine, program: &str) -> Spawn {
     Spawn { program: program.to_owned(), args, env: None, set: Vec::new(), cwd: None }
 }
 
-/// Whether `program` is on PATH and its daemon (or, for podman, its runtime) answers.
-fn engine_problem(engine: Engine, program: &str, host: &Host) -> Option<Problem> {
+/// Why `program` cannot be used (not on PATH, or its daemon or runtime does not answer), or
+/// `None` when it works.
+fn engine_unusable(engine: Engine, program: &str, host: &Host) -> Option<String> {
     if host.find(program).is_none() {
-        return Some(problem(
-            Check::Engine,
-            format!(
-                "`{program}` is not on PATH ({}): {}",
-                host.path.to_string_lossy(),
-                install_hint(program)
-            ),
-        ));
+        return Some(format!("`{program}` is not on PATH ({})", host.path.to_string_lossy()));
     }
     let spawn = info_spawn(engine, program);
     match process::capture(&spawn, host, None) {
         Ok(c) if c.exit.success() => None,
-        Ok(c) => Some(problem(
-            Check::Engine,
-            format!(
-                "`{spawn}` failed ({}): {}; {}",
-                c.exit,
-                c.stderr.trim().lines().last().unwrap_or(""),
-                install_hint(program)
-            ),
+        Ok(c) => Some(format!(
+            "`{spawn}` failed ({}): {}",
+            c.exit,
+            c.stderr.trim().lines().last().unwrap_or("")
         )),
-        Err(e) => Some(problem(Check::Engine, format!("{e}; {}", install_hint(program)))),
+        Err(e) => Some(e.to_string()),
     }
 }
 
+fn engine_problem(engine: Engine, program: &str, host: &Host) -> Option<Problem> {
+    let why = engine_unusable(engine, program, host)?;
+    Some(problem(Check::Engine, format!("{why}: {}", install_hint(program))))
+}
+
 /// Picks the engine for `config::Engine::Auto` (docker if it answers, else podman) and reads
-/// the cgroup mode for podman. When none answers, the problem names both and the way out.
+/// the cgroup mode for podman. When none answers, the problem names why for each and the way
+/// out.
 pub fn resolve_engine(wanted: config::Engine, host: &Host) -> Result<Engine> {
     let rootless = rustix::process::geteuid().as_raw() != 0;
     let podman = || Engine::Podman { cgroup: host_cgroup_mode(), rootless };
@@ -162,30 +159,24 @@ pub fn resolve_engine(wanted: config::Engine, host: &Host) -> Result<Engine> {
         config::Engine::Podman => vec![podman()],
         config::Engine::Auto => vec![Engine::Docker, podman()],
     };
-    let mut problems = Vec::new();
-    for engine in candidates {
+    let mut reasons = Vec::new();
+    for engine in &candidates {
         let program = engine.program().unwrap_or_default();
-        match engine_problem(engine, program, host) {
-            None => return Ok(engine),
-            Some(p) => problems.push(p),
+        match engine_unusable(*engine, program, host) {
+            None => return Ok(*engine),
+            Some(why) => reasons.push((program, why)),
         }
     }
-    if problems.len() > 1 {
-        problems = vec![problem(
-            Check::Engine,
-            format!(
-                "no container engine is reachable ({}): install Docker (`apt-get install \
-                 docker.io`, then `systemctl start docker`) or podman (`apt-get install podman \
-                 uidmap`), or build without a container with `--engine native`",
-                problems
-                    .iter()
-                    .map(|p| p.message.split(':').next().unwrap_or_default().to_owned())
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            ),
-        )];
-    }
-    Err(Error::Preflight { problems })
+    let message = match reasons.as_slice() {
+        [(program, why)] => format!("{why}: {}", install_hint(program)),
+        _ => format!(
+            "no container engine is reachable ({}): install Docker (`apt-get install docker.io`, \
+             then `systemctl start docker`) or podman (`apt-get install podman uidmap`), or \
+             build without a container with `--engine native`",
+            reasons.iter().map(|(_, why)| why.as_str()).collect::<Vec<_>>().join("; ")
+        ),
+    };
+    Err(Error::Preflight { problems: vec![problem(Check::Engine, message)] })
 }
 
 /// The cgroup mode of this host, from `/proc/self/mountinfo` (unified when it cannot be read).
@@ -232,7 +223,7 @@ pub fn writable_by(user: User, owner: u32, group: u32, mode: u32) -> bool {
     bits & 0o3 == 0o3
 }
 
-fn mount_problem(path: &Path, user: User) -> Option<Problem> {
+fn mount_problem(path: &Path, user: User, write: bool) -> Option<Problem> {
     let meta = match std::fs::metadata(path) {
         Ok(m) => m,
         Err(e) => {
@@ -245,7 +236,7 @@ fn mount_problem(path: &Path, user: User) -> Option<Problem> {
     if !meta.is_dir() {
         return Some(problem(Check::Mount, format!("{} is not a directory", path.display())));
     }
-    (!writable_by(user, meta.uid(), meta.gid(), meta.mode())).then(|| {
+    (write && !writable_by(user, meta.uid(), meta.gid(), meta.mode())).then(|| {
         problem(
             Check::Mount,
             format!(

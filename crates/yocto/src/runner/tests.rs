@@ -275,3 +275,18 @@ fn container_paths_map_back_to_the_host() {
         Some(PathBuf::from("/home/alice/secretvm"))
     );
 }
+
+#[test]
+fn a_native_build_runs_only_as_the_calling_user() {
+    let me = User::current();
+    let mut inv = tdx_build(Engine::Native);
+    inv.user = User { uid: me.uid + 1, gid: me.gid };
+    let mut runner = EngineRunner {
+        engine: Engine::Native,
+        image: String::new(),
+        host: Host::default(),
+        engine_args: Vec::new(),
+    };
+    let err = runner.run(&inv, Path::new("/nonexistent/log"), &mut |_| {}).unwrap_err();
+    assert!(err.to_string().contains("a native build cannot switch users"), "{err}");
+}
