@@ -60,8 +60,8 @@ pub const ENV_ALLOWLIST: &[&str] = &[
 pub const NATIVE_ENV: &[&str] = &["PATH", "HOME"];
 
 /// Variables every build gets with these values: bitbake refuses a locale other than
-/// en_US.UTF-8 (C.UTF-8 included); in a container the build user has no home, so `HOME` is the
-/// container's `/tmp`.
+/// en_US.UTF-8 (C.UTF-8 included). In a container the build user has no home, so
+/// [`build_env`] also sets `HOME` to the container's `/tmp`.
 pub const FIXED_ENV: &[(&str, &str)] = &[("LANG", "en_US.UTF-8"), ("LC_ALL", "en_US.UTF-8")];
 
 /// The numeric user and group the build runs as.
