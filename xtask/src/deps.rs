@@ -3,8 +3,9 @@
 //! Two kinds of things:
 //! - Debian packages installed with `apt-get` (root only; otherwise we print the exact command and
 //!   stop): GNU cpio and bsdtar (independent readers of our archives), busybox (the userland of the
-//!   boot test's initramfs), qemu-img (the reference for qcow2 images) and the shared libraries of
-//!   the emulator.
+//!   boot test's initramfs), qemu-img (the reference for qcow2 images), the shared libraries of
+//!   the emulator, and podman, runc and debootstrap for the Yocto runner's engine tests (Docker
+//!   itself is not installed here: the machine provides the engine and its daemon).
 //! - Packages fetched with `apt-get download` and unpacked under `target/tools/` without
 //!   installing them (no root needed): a Debian cloud kernel with its modules, and, unless a
 //!   `qemu-system-x86_64` is already on `PATH`, the emulator. The emulator is unpacked rather than
@@ -48,6 +49,10 @@ const PACKAGES: &[(&str, &str)] = &[
     ("genisoimage", "isoinfo lists our ISO images independently (`isoinfo -R -l`)"),
     ("python3-venv", "sev-snp-measure, the SEV-SNP reference, runs from a virtualenv"),
     ("shellcheck", "checks the POSIX sh of the initramfs /init scripts in meta-secret"),
+    ("debootstrap", "makes the Debian base image of the container-engine tests (no registry)"),
+    ("podman", "the second container engine the Yocto runner is tested with"),
+    ("runc", "podman's runtime on hosts with cgroup v1 or hybrid cgroups (crun refuses them)"),
+    ("uidmap", "newuidmap/newgidmap for rootless podman"),
 ];
 
 /// Packages unpacked (not installed) to provide the emulator, with its firmware.

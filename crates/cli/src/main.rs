@@ -3,6 +3,7 @@
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+mod bitbake;
 mod build;
 mod cli;
 mod iso;

@@ -1,5 +1,6 @@
-//! The Yocto build of the secretvm images, pure part: the build config, the lock file, the
-//! bitbake configuration we generate, and bitbake's progress output.
+//! The Yocto build of the secretvm images: the build config, the lock file, the bitbake
+//! configuration we generate, the runner that drives bitbake in the builder container,
+//! bitbake's progress output, and the collection of the artifacts with their manifest.
 //!
 //! - [`config`] parses and validates `yocto/secretvm.toml`: layer repositories with exact
 //!   commits, BBLAYERS order, the builder container, machines with their targets and
@@ -17,8 +18,11 @@
 //!   it touches files only through `secretvm-artifact`, plus resolving the deploy links.
 //! - [`manifest`] renders `sha256sum.txt`, `digest.txt` and `manifest.json` and computes each
 //!   machine's expected measurements with `secretvm-measure` (pure).
+//! - [`runner`] starts processes (container engines, git, bitbake): argv per engine, the
+//!   builder image, preflight checks and the layer checkouts.
 //!
-//! Apart from [`collect`], nothing here touches the file system, spawns a process or prints:
+//! Apart from [`collect`] (files, through `secretvm-artifact`) and [`runner`] (processes and
+//! the files they need), nothing here touches the file system, spawns a process or prints:
 //! parsers take `&str` (and a file name for messages), renderers return `String`s.
 //!
 //! ```
@@ -38,6 +42,7 @@ pub mod layer;
 pub mod lock;
 pub mod manifest;
 pub mod progress;
+pub mod runner;
 
 pub use error::{Error, Result};
 

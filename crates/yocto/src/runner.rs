@@ -1,0 +1,520 @@
+//! Running things: bitbake in the builder container (docker, podman) or on the host (native),
+//! the builder image build, git for the layer checkouts, and the checks before a build.
+//! This module and its children are the only library code of the workspace that starts
+//! processes (tidy enforces it), and [`process`] holds the one function that calls
+//! `Command::new`.
+//!
+//! The command line is built purely: an [`Invocation`] (the command inside the builder, its
+//! working directory, mounts, environment and user) and an [`Engine`] give a [`Spawn`] (program,
+//! arguments, environment, working directory), golden-tested per engine. Then a [`Runner`]
+//! runs it: [`EngineRunner`] for real, streaming each output line to a callback and into a raw
+//! log file; [`Recording`] for tests.
+//!
+//! Rules every engine follows:
+//! - The build never runs as uid 0 ([`Error::Root`]): oe-core's sanity check refuses root.
+//! - No TTY and no standard input: bitbake's knotty UI then prints plain lines, which
+//!   [`crate::progress`] parses.
+//! - Only the variables of [`ENV_ALLOWLIST`] pass from the host, with explicit values on the
+//!   command line, plus the fixed [`FIXED_ENV`]; native runs also get `PATH` and `HOME`
+//!   ([`NATIVE_ENV`]) and nothing else.
+//! - docker and podman run `--platform linux/amd64 --rm --user <uid>:<gid>`; rootless podman
+//!   adds `--userns=keep-id` (the files the build writes belong to the caller), and on hosts whose
+//!   cgroups are v1 or hybrid it selects `runc` and the `cgroupfs` manager, because its default
+//!   runtime (crun) refuses hybrid cgroups ([`cgroup_mode`] decides from `/proc/self/mountinfo`).
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use crate::config::{Cache, Config, Machine};
+
+pub mod checkout;
+mod error;
+pub mod image;
+pub mod preflight;
+mod process;
+
+pub use error::{Error, Result};
+pub use process::Host;
+
+/// The platform the builder runs as.
+pub const PLATFORM: &str = "linux/amd64";
+
+/// Host variables passed into the build when they are set, in this order.
+pub const ENV_ALLOWLIST: &[&str] = &[
+    "MACHINES",
+    "BB_NUMBER_THREADS",
+    "PARALLEL_MAKE",
+    "http_proxy",
+    "https_proxy",
+    "ftp_proxy",
+    "no_proxy",
+    "all_proxy",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "FTP_PROXY",
+    "NO_PROXY",
+    "ALL_PROXY",
+];
+
+/// Host variables a native build also needs: the host's tools and the user's home.
+pub const NATIVE_ENV: &[&str] = &["PATH", "HOME"];
+
+/// Variables every build gets with these values: bitbake refuses a locale other than
+/// en_US.UTF-8 (C.UTF-8 included). In a container the build user has no home, so
+/// [`build_env`] also sets `HOME` to the container's `/tmp`.
+pub const FIXED_ENV: &[(&str, &str)] = &[("LANG", "en_US.UTF-8"), ("LC_ALL", "en_US.UTF-8")];
+
+/// The numeric user and group the build runs as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct User {
+    /// The user id; never 0.
+    pub uid: u32,
+    /// The group id.
+    pub gid: u32,
+}
+
+impl User {
+    /// The user and group of this process.
+    pub fn current() -> User {
+        User { uid: rustix::process::getuid().as_raw(), gid: rustix::process::getgid().as_raw() }
+    }
+}
+
+/// A host directory made visible inside the builder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mount {
+    /// The absolute host path.
+    pub host: PathBuf,
+    /// The absolute path inside the container.
+    pub container: String,
+    /// Mounted read-only.
+    pub read_only: bool,
+}
+
+/// The container's network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Network {
+    /// The engine's default (bitbake fetches sources).
+    Default,
+    /// No network (`--network=none`).
+    None,
+}
+
+/// What to run inside the builder. Built by the caller, turned into a command line by
+/// [`Engine::plan`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invocation {
+    /// The command and its arguments inside the builder.
+    pub argv: Vec<String>,
+    /// The working directory inside the builder (absolute; for a native run it is mapped back
+    /// to the host through [`Invocation::mounts`]).
+    pub workdir: String,
+    /// Host directories to mount, in order.
+    pub mounts: Vec<Mount>,
+    /// The environment, already filtered ([`build_env`]).
+    pub env: Vec<(String, String)>,
+    /// Who runs it.
+    pub user: User,
+    /// The network.
+    pub network: Network,
+}
+
+/// How the host's cgroups are mounted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CgroupMode {
+    /// Only the unified hierarchy (cgroup v2) at `/sys/fs/cgroup`.
+    Unified,
+    /// cgroup v1 controllers are mounted (v1 only, or hybrid with v2 beside them).
+    Legacy,
+}
+
+/// Decides the cgroup mode from the text of `/proc/self/mountinfo`: cgroup v2 mounted at
+/// `/sys/fs/cgroup` is [`CgroupMode::Unified`]; any mounted v1 hierarchy makes it
+/// [`CgroupMode::Legacy`] (whether or not v2 is also mounted, as on hybrid hosts).
+pub fn cgroup_mode(mountinfo: &str) -> CgroupMode {
+    // mountinfo: "id parent major:minor root mountpoint options [optional...] - fstype source opts".
+    let mut v1 = false;
+    let mut v2_root = false;
+    for line in mountinfo.lines() {
+        let fields: Vec<&str> = line.split(' ').collect();
+        let Some(dash) = fields.iter().position(|f| *f == "-") else { continue };
+        let mount_point = fields.get(4).copied().unwrap_or("");
+        match fields.get(dash + 1).copied() {
+            Some("cgroup") => v1 = true,
+            Some("cgroup2") if mount_point == "/sys/fs/cgroup" => v2_root = true,
+            _ => {}
+        }
+    }
+    if v2_root && !v1 { CgroupMode::Unified } else { CgroupMode::Legacy }
+}
+
+/// The engine a build runs on, resolved (see [`preflight::resolve_engine`] for `auto`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    /// The docker CLI and daemon.
+    Docker,
+    /// Podman.
+    Podman {
+        /// The host's cgroups, which decide the runtime flags.
+        cgroup: CgroupMode,
+        /// Podman runs as a normal user (then `--userns=keep-id` maps the caller's uid into the
+        /// container; rootful podman refuses that option, and needs no mapping).
+        rootless: bool,
+    },
+    /// The host itself, with a cleared environment.
+    Native,
+}
+
+/// A process to start: program, arguments, environment and working directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Spawn {
+    /// The program, looked up on the host's `PATH`.
+    pub program: String,
+    /// Its arguments.
+    pub args: Vec<String>,
+    /// `Some`: the environment is cleared and set to exactly these; `None`: inherited.
+    pub env: Option<Vec<(String, String)>>,
+    /// Variables set on top of the environment.
+    pub set: Vec<(String, String)>,
+    /// The working directory; `None`: inherited.
+    pub cwd: Option<PathBuf>,
+}
+
+impl fmt::Display for Spawn {
+    /// A shell-quoted equivalent, for messages and goldens.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut words = Vec::new();
+        if let Some(cwd) = &self.cwd {
+            words.push(format!("cd {} &&", quote(&cwd.to_string_lossy())));
+        }
+        if let Some(env) = &self.env {
+            words.push("env -i".to_owned());
+            words.extend(env.iter().map(|(k, v)| quote(&format!("{k}={v}"))));
+        }
+        words.extend(self.set.iter().map(|(k, v)| quote(&format!("{k}={v}"))));
+        words.push(quote(&self.program));
+        words.extend(self.args.iter().map(|a| quote(a)));
+        f.write_str(&words.join(" "))
+    }
+}
+
+/// Quotes a word for a POSIX shell when it needs it.
+fn quote(s: &str) -> String {
+    let plain =
+        !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_./:=@,+%".contains(&b));
+    if plain { s.to_owned() } else { format!("'{}'", s.replace('\'', r"'\''")) }
+}
+
+impl Engine {
+    /// The engine's program, `None` for native.
+    pub fn program(self) -> Option<&'static str> {
+        match self {
+            Engine::Docker => Some("docker"),
+            Engine::Podman { .. } => Some("podman"),
+            Engine::Native => None,
+        }
+    }
+
+    /// Options that go before podman's subcommand.
+    pub(crate) fn global_args(self) -> Vec<String> {
+        match self {
+            Engine::Podman { cgroup: CgroupMode::Legacy, .. } => {
+                ["--runtime", "runc", "--cgroup-manager=cgroupfs"].map(String::from).to_vec()
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// The command line that runs `inv` in `image` (ignored for native), with `engine_args`
+    /// (the user's extra `run` options, such as `--ulimit`) before the image. Refuses uid 0
+    /// and values that cannot be passed safely.
+    pub fn plan(self, inv: &Invocation, image: &str, engine_args: &[String]) -> Result<Spawn> {
+        check(inv)?;
+        let Some(program) = self.program() else {
+            let cwd = host_path(&inv.workdir, &inv.mounts)?;
+            let (cmd, args) = inv.argv.split_first().ok_or_else(empty_argv)?;
+            return Ok(Spawn {
+                program: cmd.clone(),
+                args: args.to_vec(),
+                env: Some(inv.env.clone()),
+                set: Vec::new(),
+                cwd: Some(cwd),
+            });
+        };
+        let mut args = self.global_args();
+        args.extend(["run", "--rm", "--platform", PLATFORM].map(String::from));
+        args.push("--user".into());
+        args.push(format!("{}:{}", inv.user.uid, inv.user.gid));
+        if let Engine::Podman { rootless: true, .. } = self {
+            args.push("--userns=keep-id".into());
+        }
+        if inv.network == Network::None {
+            args.push("--network=none".into());
+        }
+        for (k, v) in &inv.env {
+            args.push("-e".into());
+            args.push(format!("{k}={v}"));
+        }
+        for m in &inv.mounts {
+            let host = m.host.to_str().unwrap_or_default();
+            args.push("-v".into());
+            args.push(format!("{host}:{}{}", m.container, if m.read_only { ":ro" } else { "" }));
+        }
+        args.push("-w".into());
+        args.push(inv.workdir.clone());
+        args.extend(engine_args.iter().cloned());
+        if image.is_empty() || image.starts_with('-') || image.contains(char::is_whitespace) {
+            return Err(Error::Invalid {
+                what: "the builder image".into(),
+                found: image.to_owned(),
+                expected: "an image name or id",
+            });
+        }
+        args.push(image.to_owned());
+        args.extend(inv.argv.iter().cloned());
+        Ok(Spawn { program: program.to_owned(), args, env: None, set: Vec::new(), cwd: None })
+    }
+}
+
+fn empty_argv() -> Error {
+    Error::Invalid { what: "the command".into(), found: String::new(), expected: "a program" }
+}
+
+/// Checks everything that is the same for every engine.
+fn check(inv: &Invocation) -> Result<()> {
+    if inv.user.uid == 0 {
+        return Err(Error::Root);
+    }
+    if inv.argv.first().is_none_or(|p| p.is_empty()) {
+        return Err(empty_argv());
+    }
+    for (k, v) in &inv.env {
+        let name_ok = k.bytes().next().is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+            && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+        if !name_ok {
+            return Err(Error::Invalid {
+                what: "an environment variable name".into(),
+                found: k.clone(),
+                expected: "letters, digits and '_', not starting with a digit",
+            });
+        }
+        if v.contains('\0') {
+            return Err(Error::Invalid {
+                what: format!("the value of {k}"),
+                found: v.clone(),
+                expected: "no NUL byte",
+            });
+        }
+    }
+    let absolute = |p: &str| p.starts_with('/') && !p.contains([':', ',', '\0', '\n']);
+    if !absolute(&inv.workdir) {
+        return Err(Error::Invalid {
+            what: "the working directory".into(),
+            found: inv.workdir.clone(),
+            expected: "an absolute path without ':' or ','",
+        });
+    }
+    for m in &inv.mounts {
+        let host = m.host.to_str().unwrap_or_default();
+        if !absolute(host) || !absolute(&m.container) {
+            return Err(Error::Invalid {
+                what: "a mount".into(),
+                found: format!("{}:{}", m.host.display(), m.container),
+                expected: "absolute UTF-8 paths without ':' or ',' on both sides",
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The host path of the container path `path` (such as a task log bitbake names), through
+/// the mount with the longest matching container path; `None` when no mount contains it.
+pub fn to_host_path(path: &str, mounts: &[Mount]) -> Option<PathBuf> {
+    let inside = |m: &&Mount| {
+        let c = m.container.trim_end_matches('/');
+        path == c || path.strip_prefix(c).is_some_and(|rest| rest.starts_with('/'))
+    };
+    let m = mounts.iter().filter(inside).max_by_key(|m| m.container.len())?;
+    let rest = path.get(m.container.trim_end_matches('/').len()..)?.trim_start_matches('/');
+    Some(if rest.is_empty() { m.host.clone() } else { m.host.join(rest) })
+}
+
+fn host_path(path: &str, mounts: &[Mount]) -> Result<PathBuf> {
+    to_host_path(path, mounts).ok_or_else(|| Error::Invalid {
+        what: "the working directory".into(),
+        found: path.to_owned(),
+        expected: "a path under one of the mounts",
+    })
+}
+
+/// The environment of a build: the allowlisted host variables that are set (in
+/// [`ENV_ALLOWLIST`] order), [`NATIVE_ENV`] for a native run, then [`FIXED_ENV`]. Any other
+/// host variable is dropped.
+pub fn build_env(engine: Engine, host_vars: &[(String, String)]) -> Vec<(String, String)> {
+    let from_host = |name: &str| host_vars.iter().find(|(k, _)| k == name).cloned();
+    let mut env: Vec<(String, String)> =
+        ENV_ALLOWLIST.iter().filter_map(|n| from_host(n)).collect();
+    if engine == Engine::Native {
+        env.extend(NATIVE_ENV.iter().filter_map(|n| from_host(n)));
+    } else {
+        env.push(("HOME".into(), "/tmp".into()));
+    }
+    env.extend(FIXED_ENV.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+    env
+}
+
+/// The bitbake targets of `machines` in order: `mc:<machine>:<target>`.
+pub fn bitbake_targets(machines: &[&Machine]) -> Vec<String> {
+    machines
+        .iter()
+        .flat_map(|m| m.targets.iter().map(move |t| format!("mc:{}:{t}", m.name)))
+        .collect()
+}
+
+/// The command that runs bitbake inside the builder: bash sources poky's `oe-init-build-env`
+/// for `build_dir` (both relative to the working directory), then execs bitbake with `args`
+/// (targets and options), which reach it as positional parameters, never through the shell.
+pub fn bitbake_argv(poky: &str, build_dir: &str, args: &[String]) -> Vec<String> {
+    let script = format!(
+        "source {}/oe-init-build-env {} >/dev/null && exec bitbake \"$@\"",
+        quote(poky),
+        quote(build_dir)
+    );
+    let mut argv = vec!["bash".to_owned(), "-c".to_owned(), script, "bitbake".to_owned()];
+    argv.extend(args.iter().cloned());
+    argv
+}
+
+/// The mounts of a build: the workspace at the config's workdir, and the team caches that are
+/// absolute host paths at the same path (so the paths written into `conf/auto.conf` hold on
+/// both sides).
+pub fn build_mounts(config: &Config, workspace: &Path) -> Vec<Mount> {
+    let mut mounts = vec![Mount {
+        host: workspace.to_path_buf(),
+        container: config.workdir.clone(),
+        read_only: false,
+    }];
+    let Cache { dl_dir, sstate_dir, .. } = &config.cache;
+    for dir in [dl_dir, sstate_dir].into_iter().flatten() {
+        if dir.starts_with('/') {
+            mounts.push(Mount { host: dir.into(), container: dir.clone(), read_only: false });
+        }
+    }
+    mounts
+}
+
+/// The invocation of a bitbake build of `machines` (all targets, in declared order), with
+/// `extra` bitbake options (such as `-k`) before the targets.
+pub fn build_invocation(
+    config: &Config,
+    workspace: &Path,
+    machines: &[&Machine],
+    extra: &[String],
+    engine: Engine,
+    user: User,
+    host_vars: &[(String, String)],
+) -> Invocation {
+    let poky = config.repo("poky").map_or("yocto/poky", |r| r.path.as_str());
+    let mut args = extra.to_vec();
+    args.extend(bitbake_targets(machines));
+    Invocation {
+        argv: bitbake_argv(poky, "build", &args),
+        workdir: config.workdir.clone(),
+        mounts: build_mounts(config, workspace),
+        env: build_env(engine, host_vars),
+        user,
+        network: Network::Default,
+    }
+}
+
+/// How a process ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// It exited with this status.
+    Code(i32),
+    /// A signal ended it.
+    Signal(i32),
+}
+
+impl Exit {
+    /// Exit status 0.
+    pub fn success(self) -> bool {
+        self == Exit::Code(0)
+    }
+}
+
+impl fmt::Display for Exit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Exit::Code(c) => write!(f, "exit status {c}"),
+            Exit::Signal(s) => write!(f, "killed by signal {s}"),
+        }
+    }
+}
+
+/// Runs invocations.
+pub trait Runner {
+    /// Runs `inv`, calls `on_line` with each line it prints (stdout and stderr, without the
+    /// line ending), keeps the raw output in `log`, and returns how it ended; a non-zero exit is
+    /// not an error here (bitbake's failures are read from its output).
+    fn run(&mut self, inv: &Invocation, log: &Path, on_line: &mut dyn FnMut(&str)) -> Result<Exit>;
+}
+
+/// Runs invocations with a real engine.
+#[derive(Debug, Clone)]
+pub struct EngineRunner {
+    /// The engine.
+    pub engine: Engine,
+    /// The builder image (tag or id); unused for native.
+    pub image: String,
+    /// Extra `run` options for the engine, before the image.
+    pub engine_args: Vec<String>,
+    /// Where programs are found.
+    pub host: Host,
+}
+
+impl Runner for EngineRunner {
+    fn run(&mut self, inv: &Invocation, log: &Path, on_line: &mut dyn FnMut(&str)) -> Result<Exit> {
+        if self.engine == Engine::Native && inv.user != User::current() {
+            return Err(Error::Invalid {
+                what: "the build user of a native build".into(),
+                found: format!("{}:{}", inv.user.uid, inv.user.gid),
+                expected: "the calling user (a native build cannot switch users)",
+            });
+        }
+        let spawn = self.engine.plan(inv, &self.image, &self.engine_args)?;
+        Ok(process::stream(&spawn, &self.host, None, Some(log), on_line)?.0)
+    }
+}
+
+/// A runner for tests: records each invocation with its log path, feeds `output` to the
+/// callback and returns `exit`; it starts nothing and writes nothing.
+#[derive(Debug, Clone)]
+pub struct Recording {
+    /// What was run, in order.
+    pub invocations: Vec<(Invocation, PathBuf)>,
+    /// The lines every run "prints".
+    pub output: Vec<String>,
+    /// How every run "ends".
+    pub exit: Exit,
+}
+
+impl Default for Recording {
+    fn default() -> Self {
+        Recording { invocations: Vec::new(), output: Vec::new(), exit: Exit::Code(0) }
+    }
+}
+
+impl Runner for Recording {
+    fn run(&mut self, inv: &Invocation, log: &Path, on_line: &mut dyn FnMut(&str)) -> Result<Exit> {
+        check(inv)?;
+        self.invocations.push((inv.clone(), log.to_path_buf()));
+        for line in &self.output {
+            on_line(line);
+        }
+        Ok(self.exit)
+    }
+}
+
+#[cfg(test)]
+mod tests;

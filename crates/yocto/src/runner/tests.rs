@@ -1,0 +1,292 @@
+//! Tests of the pure part of the runner: argv per engine (goldens written from the engines'
+//! documented command-line syntax and checked against real runs in `tests/engines.rs`), the uid
+//! 0 refusal, the environment allowlist, the cgroup decision, the image tag and the
+//! bitbake command.
+
+use std::path::PathBuf;
+
+use expect_test::{Expect, expect};
+
+use super::*;
+
+fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+}
+
+fn config() -> Config {
+    crate::config::parse("yocto/secretvm.toml", include_str!("../../../../yocto/secretvm.toml"))
+        .unwrap()
+}
+
+/// The invocation of a `tdx` build on a host with a proxy, MACHINES and unrelated variables.
+fn tdx_build(engine: Engine) -> Invocation {
+    let config = config();
+    let host = vars(&[
+        ("PATH", "/usr/bin:/bin"),
+        ("HOME", "/home/alice"),
+        ("https_proxy", "http://proxy:3128"),
+        ("MACHINES", "tdx"),
+        ("AWS_SECRET_ACCESS_KEY", "do-not-leak"),
+        ("SSH_AUTH_SOCK", "/run/agent"),
+    ]);
+    let machines = config.select_machines(&["tdx"]).unwrap();
+    build_invocation(
+        &config,
+        Path::new("/home/alice/secretvm"),
+        &machines,
+        &["-k".to_owned()],
+        engine,
+        User { uid: 1000, gid: 1000 },
+        &host,
+    )
+}
+
+fn check_plan(engine: Engine, expect: Expect) {
+    let spawn = engine.plan(&tdx_build(engine), "secretvm-builder:0123456789ab", &[]).unwrap();
+    expect.assert_eq(&spawn.to_string());
+}
+
+#[test]
+fn docker_argv() {
+    check_plan(
+        Engine::Docker,
+        expect![[
+            r#"docker run --rm --platform linux/amd64 --user 1000:1000 -e MACHINES=tdx -e https_proxy=http://proxy:3128 -e HOME=/tmp -e LANG=en_US.UTF-8 -e LC_ALL=en_US.UTF-8 -v /home/alice/secretvm:/secret-vm-build -w /secret-vm-build secretvm-builder:0123456789ab bash -c 'source yocto/poky/oe-init-build-env build >/dev/null && exec bitbake "$@"' bitbake -k mc:tdx:secret-vm-initramfs mc:tdx:secret-vm-rootfs-dev mc:tdx:secret-vm-rootfs-prod mc:tdx:secret-vm-rootfs-gpu-dev mc:tdx:secret-vm-rootfs-gpu-prod mc:tdx:virtual/kernel mc:tdx:virtual/ovmf"#
+        ]],
+    );
+}
+
+#[test]
+fn podman_argv_on_unified_cgroups() {
+    check_plan(
+        Engine::Podman { cgroup: CgroupMode::Unified, rootless: true },
+        expect![[
+            r#"podman run --rm --platform linux/amd64 --user 1000:1000 --userns=keep-id -e MACHINES=tdx -e https_proxy=http://proxy:3128 -e HOME=/tmp -e LANG=en_US.UTF-8 -e LC_ALL=en_US.UTF-8 -v /home/alice/secretvm:/secret-vm-build -w /secret-vm-build secretvm-builder:0123456789ab bash -c 'source yocto/poky/oe-init-build-env build >/dev/null && exec bitbake "$@"' bitbake -k mc:tdx:secret-vm-initramfs mc:tdx:secret-vm-rootfs-dev mc:tdx:secret-vm-rootfs-prod mc:tdx:secret-vm-rootfs-gpu-dev mc:tdx:secret-vm-rootfs-gpu-prod mc:tdx:virtual/kernel mc:tdx:virtual/ovmf"#
+        ]],
+    );
+}
+
+#[test]
+fn podman_argv_on_legacy_cgroups() {
+    check_plan(
+        Engine::Podman { cgroup: CgroupMode::Legacy, rootless: true },
+        expect![[
+            r#"podman --runtime runc --cgroup-manager=cgroupfs run --rm --platform linux/amd64 --user 1000:1000 --userns=keep-id -e MACHINES=tdx -e https_proxy=http://proxy:3128 -e HOME=/tmp -e LANG=en_US.UTF-8 -e LC_ALL=en_US.UTF-8 -v /home/alice/secretvm:/secret-vm-build -w /secret-vm-build secretvm-builder:0123456789ab bash -c 'source yocto/poky/oe-init-build-env build >/dev/null && exec bitbake "$@"' bitbake -k mc:tdx:secret-vm-initramfs mc:tdx:secret-vm-rootfs-dev mc:tdx:secret-vm-rootfs-prod mc:tdx:secret-vm-rootfs-gpu-dev mc:tdx:secret-vm-rootfs-gpu-prod mc:tdx:virtual/kernel mc:tdx:virtual/ovmf"#
+        ]],
+    );
+}
+
+#[test]
+fn native_argv() {
+    check_plan(
+        Engine::Native,
+        expect![[
+            r#"cd /home/alice/secretvm && env -i MACHINES=tdx https_proxy=http://proxy:3128 PATH=/usr/bin:/bin HOME=/home/alice LANG=en_US.UTF-8 LC_ALL=en_US.UTF-8 bash -c 'source yocto/poky/oe-init-build-env build >/dev/null && exec bitbake "$@"' bitbake -k mc:tdx:secret-vm-initramfs mc:tdx:secret-vm-rootfs-dev mc:tdx:secret-vm-rootfs-prod mc:tdx:secret-vm-rootfs-gpu-dev mc:tdx:secret-vm-rootfs-gpu-prod mc:tdx:virtual/kernel mc:tdx:virtual/ovmf"#
+        ]],
+    );
+}
+
+#[test]
+fn native_spawn_clears_the_environment() {
+    let spawn = Engine::Native.plan(&tdx_build(Engine::Native), "", &[]).unwrap();
+    let env = spawn.env.expect("a native run sets the whole environment");
+    let names: Vec<&str> = env.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(names, ["MACHINES", "https_proxy", "PATH", "HOME", "LANG", "LC_ALL"]);
+    assert_eq!(spawn.cwd, Some(PathBuf::from("/home/alice/secretvm")));
+}
+
+#[test]
+fn variables_off_the_allowlist_are_not_passed() {
+    for engine in [
+        Engine::Docker,
+        Engine::Podman { cgroup: CgroupMode::Unified, rootless: true },
+        Engine::Native,
+    ] {
+        let line = engine.plan(&tdx_build(engine), "img", &[]).unwrap().to_string();
+        assert!(!line.contains("AWS_SECRET_ACCESS_KEY"), "{line}");
+        assert!(!line.contains("do-not-leak"), "{line}");
+        assert!(!line.contains("SSH_AUTH_SOCK"), "{line}");
+    }
+    // Containers get neither the host's PATH nor its HOME.
+    let docker = Engine::Docker.plan(&tdx_build(Engine::Docker), "img", &[]).unwrap().to_string();
+    assert!(!docker.contains("/usr/bin:/bin") && !docker.contains("/home/alice "), "{docker}");
+}
+
+#[test]
+fn team_cache_directories_are_mounted_at_their_own_path() {
+    let mut config = config();
+    config.cache.dl_dir = Some("/srv/yocto/downloads".into());
+    config.cache.sstate_dir = Some("/srv/yocto/sstate-cache".into());
+    let mounts = build_mounts(&config, Path::new("/w"));
+    let pairs: Vec<(String, &str)> =
+        mounts.iter().map(|m| (m.host.display().to_string(), m.container.as_str())).collect();
+    assert_eq!(
+        pairs,
+        [
+            ("/w".to_owned(), "/secret-vm-build"),
+            ("/srv/yocto/downloads".to_owned(), "/srv/yocto/downloads"),
+            ("/srv/yocto/sstate-cache".to_owned(), "/srv/yocto/sstate-cache"),
+        ]
+    );
+}
+
+#[test]
+fn uid_0_is_refused_by_every_engine_and_the_recording_runner() {
+    for engine in [
+        Engine::Docker,
+        Engine::Podman { cgroup: CgroupMode::Legacy, rootless: true },
+        Engine::Native,
+    ] {
+        let mut inv = tdx_build(engine);
+        inv.user = User { uid: 0, gid: 0 };
+        let err = engine.plan(&inv, "img", &[]).unwrap_err();
+        assert!(matches!(err, Error::Root), "{err:?}");
+        assert!(err.to_string().contains("refuses to build as root"), "{err}");
+    }
+    let mut rec = Recording::default();
+    let mut inv = tdx_build(Engine::Docker);
+    inv.user.uid = 0;
+    assert!(matches!(rec.run(&inv, Path::new("log"), &mut |_| {}), Err(Error::Root)));
+    assert!(rec.invocations.is_empty());
+}
+
+#[test]
+fn recording_runner_records_and_replays() {
+    let mut rec = Recording {
+        output: vec!["NOTE: Running task 1 of 2 (mc:tdx:/x/a_1.0.bb:do_fetch)".into()],
+        exit: Exit::Code(1),
+        ..Recording::default()
+    };
+    let inv = tdx_build(Engine::Docker);
+    let mut seen = Vec::new();
+    let exit = rec.run(&inv, Path::new("/tmp/b.log"), &mut |l| seen.push(l.to_owned())).unwrap();
+    assert_eq!(exit, Exit::Code(1));
+    assert_eq!(seen, rec.output);
+    assert_eq!(rec.invocations, [(inv, PathBuf::from("/tmp/b.log"))]);
+}
+
+#[test]
+fn unsafe_values_are_refused() {
+    let mut inv = tdx_build(Engine::Docker);
+    inv.mounts[0].host = PathBuf::from("/home/a:b");
+    assert!(matches!(Engine::Docker.plan(&inv, "img", &[]), Err(Error::Invalid { .. })));
+    let mut inv = tdx_build(Engine::Docker);
+    inv.env.push(("BAD NAME".into(), "x".into()));
+    assert!(matches!(Engine::Docker.plan(&inv, "img", &[]), Err(Error::Invalid { .. })));
+    let inv = tdx_build(Engine::Docker);
+    assert!(matches!(Engine::Docker.plan(&inv, "--privileged", &[]), Err(Error::Invalid { .. })));
+    let mut inv = tdx_build(Engine::Native);
+    inv.workdir = "/elsewhere".into();
+    assert!(matches!(Engine::Native.plan(&inv, "", &[]), Err(Error::Invalid { .. })));
+}
+
+#[test]
+fn cgroup_mode_from_mountinfo() {
+    // Lines of /proc/self/mountinfo from a hybrid host (this machine) and a unified one.
+    let hybrid = "31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755\n\
+                  32 31 0:29 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu\n\
+                  41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw\n";
+    let unified = "23 22 0:21 / /sys rw - sysfs sysfs rw\n\
+                   26 23 0:24 / /sys/fs/cgroup rw,nosuid shared:4 - cgroup2 cgroup2 rw,nsdelegate\n";
+    let v1 = "32 31 0:29 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory\n";
+    assert_eq!(cgroup_mode(hybrid), CgroupMode::Legacy);
+    assert_eq!(cgroup_mode(unified), CgroupMode::Unified);
+    assert_eq!(cgroup_mode(v1), CgroupMode::Legacy);
+}
+
+#[test]
+fn image_tag_is_sha256_of_dockerfile_and_build_args() {
+    // sha256("FROM x\n\nBASE_IMAGE=y") computed with `printf 'FROM x\n\nBASE_IMAGE=y' | sha256sum`.
+    let args = vars(&[("BASE_IMAGE", "y")]);
+    assert_eq!(image::tag(b"FROM x\n", &args), "secretvm-builder:12543e08bb45");
+    assert_ne!(image::tag(b"FROM x\n", &[]), image::tag(b"FROM x\n", &args));
+}
+
+#[test]
+fn build_spawns() {
+    let args = vars(&[("BASE_IMAGE", "base@sha256:00")]);
+    let docker = image::build_spawn(Engine::Docker, "t:1", &args, Path::new("/e"), &[]).unwrap();
+    expect![[
+        r#"docker build --platform linux/amd64 -t t:1 --build-arg BASE_IMAGE=base@sha256:00 -"#
+    ]]
+    .assert_eq(&docker.to_string());
+    let podman = image::build_spawn(
+        Engine::Podman { cgroup: CgroupMode::Legacy, rootless: true },
+        "t:1",
+        &args,
+        Path::new("/e"),
+        &["--ulimit".to_owned(), "nproc=4096:4096".to_owned()],
+    )
+    .unwrap();
+    expect!["podman --runtime runc --cgroup-manager=cgroupfs build --platform linux/amd64 -t t:1 --build-arg BASE_IMAGE=base@sha256:00 --ulimit nproc=4096:4096 -f - /e"]
+        .assert_eq(&podman.to_string());
+    assert!(image::build_spawn(Engine::Native, "t:1", &args, Path::new("/e"), &[]).is_err());
+}
+
+#[test]
+fn dockerfile_base_image_is_the_configs() {
+    let dockerfile = include_str!("../../../../yocto/docker/Dockerfile");
+    assert_eq!(
+        image::arg_default(dockerfile, image::BASE_IMAGE_ARG),
+        Some(config().container.base_image.as_str())
+    );
+}
+
+#[test]
+fn writable_by_follows_the_mode_bits() {
+    let alice = User { uid: 1000, gid: 1000 };
+    assert!(preflight::writable_by(alice, 1000, 0, 0o700));
+    assert!(!preflight::writable_by(alice, 1000, 1000, 0o570));
+    assert!(preflight::writable_by(alice, 0, 1000, 0o770));
+    assert!(!preflight::writable_by(alice, 0, 0, 0o755));
+    assert!(preflight::writable_by(alice, 0, 0, 0o1777));
+}
+
+#[test]
+fn en_us_utf8_in_locale_a() {
+    assert!(preflight::has_en_us_utf8("C\nC.utf8\nPOSIX\nen_US.utf8\n"));
+    assert!(!preflight::has_en_us_utf8("C\nC.utf8\nPOSIX\n"));
+}
+
+#[test]
+fn rootful_podman_gets_no_keep_id_and_engine_args_go_before_the_image() {
+    let engine = Engine::Podman { cgroup: CgroupMode::Unified, rootless: false };
+    let extra = ["--ulimit".to_owned(), "nproc=4096:4096".to_owned()];
+    let spawn = engine.plan(&tdx_build(engine), "img", &extra).unwrap();
+    let line = spawn.to_string();
+    assert!(!line.contains("keep-id"), "{line}");
+    let image = spawn.args.iter().position(|a| a == "img").unwrap();
+    assert_eq!(spawn.args[image - 2..image], extra);
+}
+
+#[test]
+fn container_paths_map_back_to_the_host() {
+    let mounts = build_mounts(&config(), Path::new("/home/alice/secretvm"));
+    let log = "/secret-vm-build/build/tmp-sev-glibc/work/x/temp/log.do_compile.1";
+    assert_eq!(
+        to_host_path(log, &mounts),
+        Some(PathBuf::from(
+            "/home/alice/secretvm/build/tmp-sev-glibc/work/x/temp/log.do_compile.1"
+        ))
+    );
+    assert_eq!(to_host_path("/secret-vm-buildx/a", &mounts), None);
+    assert_eq!(
+        to_host_path("/secret-vm-build", &mounts),
+        Some(PathBuf::from("/home/alice/secretvm"))
+    );
+}
+
+#[test]
+fn a_native_build_runs_only_as_the_calling_user() {
+    let me = User::current();
+    let mut inv = tdx_build(Engine::Native);
+    inv.user = User { uid: me.uid + 1, gid: me.gid };
+    let mut runner = EngineRunner {
+        engine: Engine::Native,
+        image: String::new(),
+        host: Host::default(),
+        engine_args: Vec::new(),
+    };
+    let err = runner.run(&inv, Path::new("/nonexistent/log"), &mut |_| {}).unwrap_err();
+    assert!(err.to_string().contains("a native build cannot switch users"), "{err}");
+}

@@ -1,0 +1,415 @@
+//! The runner against real components: Docker and podman build the builder image from our
+//! Dockerfile (from an empty context, on a Debian base made with debootstrap because no image
+//! registry is reachable) and run a command with the flags a build uses; a real permission
+//! error on a mount; preflight with no engine on PATH and with a held bitbake.lock; the layer
+//! checkout against a local bare git repository.
+//!
+//! The expected values are what the command inside the container must see given the flags
+//! (its uid, working directory, arguments and environment) and what git itself reports.
+//! Under `CI=true` a missing engine fails these tests; locally they print `SKIPPED: <why>`.
+
+#![allow(clippy::disallowed_methods)] // Test setup starts debootstrap, tar, git and the engines.
+
+use std::fs;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Mutex;
+
+use secretvm_testkit::{skip, tool_on_path, workspace};
+use secretvm_yocto::config;
+use secretvm_yocto::runner::preflight::{self, Check, Preflight};
+use secretvm_yocto::runner::{
+    Engine, EngineRunner, Error, Host, Invocation, Mount, Network, Runner, User, build_env,
+    checkout, image,
+};
+
+/// The base image the tests build on: a debootstrapped Debian bookworm imported into the engine.
+const BASE: &str = "secretvm-test-base:bookworm";
+
+/// Serialises the creation of the base rootfs and its import.
+static SETUP: Mutex<()> = Mutex::new(());
+
+fn is_root() -> bool {
+    User::current().uid == 0
+}
+
+/// The build user: uid 1000 when the tests run as root (as in CI), else the caller.
+fn build_user() -> User {
+    if is_root() { User { uid: 1000, gid: 1000 } } else { User::current() }
+}
+
+fn sh(script: &str) -> (bool, String) {
+    let out = Command::new("sh").arg("-c").arg(script).output().expect("sh runs");
+    let text =
+        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    (out.status.success(), text)
+}
+
+/// A minimal Debian bookworm rootfs made by debootstrap, cached under `target/tools/`.
+fn bookworm_rootfs() -> Option<PathBuf> {
+    let dir = workspace().join("target/tools/bookworm-rootfs");
+    if dir.join(".complete").exists() {
+        return Some(dir);
+    }
+    tool_on_path("debootstrap")?;
+    if !is_root() {
+        skip("debootstrap needs root to make the test base image");
+        return None;
+    }
+    let _ = fs::remove_dir_all(&dir);
+    let (ok, out) = sh(&format!(
+        "debootstrap --variant=minbase bookworm '{}' http://deb.debian.org/debian",
+        dir.display()
+    ));
+    assert!(ok, "debootstrap failed:\n{out}");
+    fs::write(dir.join(".complete"), b"").unwrap();
+    Some(dir)
+}
+
+/// Makes sure `program`'s store has [`BASE`], importing the debootstrapped rootfs if needed.
+fn base_image(program: &str) -> Option<()> {
+    let _guard = SETUP.lock().unwrap_or_else(|e| e.into_inner());
+    let exists = if program == "podman" {
+        format!("podman image exists {BASE}")
+    } else {
+        format!("docker image inspect {BASE} >/dev/null")
+    };
+    if sh(&exists).0 {
+        return Some(());
+    }
+    let rootfs = bookworm_rootfs()?;
+    let (ok, out) = sh(&format!(
+        "tar -C '{}' --exclude=./.complete -c . | {program} import - {BASE}",
+        rootfs.display()
+    ));
+    assert!(ok, "importing the base image into {program} failed:\n{out}");
+    Some(())
+}
+
+/// The engine, if its program is on PATH and answers; otherwise skips (fails under CI).
+fn engine(wanted: config::Engine) -> Option<Engine> {
+    match preflight::resolve_engine(wanted, &Host::from_env()) {
+        Ok(e) => Some(e),
+        Err(e) => {
+            skip(&e.to_string());
+            None
+        }
+    }
+}
+
+/// Extra engine options this test machine needs. Rootful podman sets RLIMIT_NOFILE and
+/// RLIMIT_NPROC to its large defaults, which the sandbox these tests run in refuses
+/// ("error setting rlimit type 7: operation not permitted"); values within the sandbox's
+/// limits work. Docker sets no limits by default.
+fn engine_args(engine: Engine) -> Vec<String> {
+    match engine {
+        Engine::Podman { rootless: false, .. } => {
+            ["--ulimit", "nofile=1024:1024", "--ulimit", "nproc=4096:4096"]
+                .map(String::from)
+                .to_vec()
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// A directory the build user owns.
+fn owned_dir(parent: &Path, name: &str, user: User) -> PathBuf {
+    let dir = parent.join(name);
+    fs::create_dir_all(&dir).unwrap();
+    if is_root() {
+        std::os::unix::fs::chown(&dir, Some(user.uid), Some(user.gid)).unwrap();
+    }
+    dir
+}
+
+/// A directory the build user cannot write: owned by root with mode 0755 when we are root,
+/// else ours with mode 0555.
+fn unwritable_dir(parent: &Path) -> PathBuf {
+    let dir = parent.join("root-owned");
+    fs::create_dir_all(&dir).unwrap();
+    let mode = if is_root() { 0o755 } else { 0o555 };
+    fs::set_permissions(&dir, fs::Permissions::from_mode(mode)).unwrap();
+    dir
+}
+
+const SCRIPT: &str = r#"echo "uid=$(id -u) gid=$(id -g)"; echo "cwd=$(pwd)"; echo "arg=$1"
+env | sort | sed 's/^/env:/'
+locale -a | grep -qx en_US.utf8 && echo locale=en_US.utf8
+python3 -c 'import locale; locale.setlocale(locale.LC_ALL, ""); print("python-locale=ok")'
+for t in gcc git chrpath diffstat gawk xorriso qemu-img zstd lz4; do command -v "$t" >/dev/null || echo "missing=$t"; done
+echo written > out.txt
+echo to-stderr >&2"#;
+
+/// Builds the builder image with `engine` and runs [`SCRIPT`] through the runner as a build
+/// would; then the permission-error cases.
+fn build_and_run(engine: Engine, program: &str) {
+    let host = Host::from_env();
+    let extra = engine_args(engine);
+    let tmp = tempfile::tempdir_in(workspace().join("target")).unwrap();
+
+    let dockerfile = fs::read(workspace().join("yocto/docker/Dockerfile")).unwrap();
+    let build_args = vec![(image::BASE_IMAGE_ARG.to_owned(), BASE.to_owned())];
+    let mut build_lines = Vec::new();
+    let tag = image::ensure(
+        engine,
+        &host,
+        &dockerfile,
+        &build_args,
+        &extra,
+        &tmp.path().join("image.log"),
+        &mut |l| build_lines.push(l.to_owned()),
+    )
+    .unwrap_or_else(|e| panic!("{program} could not build the builder image: {e}"));
+    assert_eq!(tag, image::tag(&dockerfile, &build_args));
+    assert!(image::exists(engine, &host, &tag).unwrap(), "{tag} is not in {program}'s store");
+
+    let user = build_user();
+    let ws = owned_dir(tmp.path(), "workspace", user);
+    let host_vars: Vec<(String, String)> = [
+        ("MACHINES", "tdx sev"),
+        ("https_proxy", "http://127.0.0.1:9"),
+        ("SECRETVM_TEST_TOKEN", "must-not-pass"),
+        ("PATH", "/host/only/bin"),
+    ]
+    .iter()
+    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+    .collect();
+    let workspace_mount =
+        Mount { host: ws.clone(), container: "/secret-vm-build".into(), read_only: false };
+    let inv = Invocation {
+        argv: ["bash", "-c", SCRIPT, "bash", "an argument with spaces"].map(String::from).to_vec(),
+        workdir: "/secret-vm-build".into(),
+        mounts: vec![workspace_mount.clone()],
+        env: build_env(engine, &host_vars),
+        user,
+        network: Network::None,
+    };
+    let mut runner =
+        EngineRunner { engine, image: tag.clone(), host: host.clone(), engine_args: extra.clone() };
+    let log = tmp.path().join("run.log");
+    let mut lines = Vec::new();
+    let exit = runner.run(&inv, &log, &mut |l| lines.push(l.to_owned())).unwrap();
+    let all = lines.join("\n");
+    assert!(exit.success(), "{exit}:\n{all}");
+    let expected = [
+        format!("uid={} gid={}", user.uid, user.gid),
+        "cwd=/secret-vm-build".to_owned(),
+        "arg=an argument with spaces".to_owned(),
+        "env:MACHINES=tdx sev".to_owned(),
+        "env:https_proxy=http://127.0.0.1:9".to_owned(),
+        "env:LC_ALL=en_US.UTF-8".to_owned(),
+        "env:HOME=/tmp".to_owned(),
+        "locale=en_US.utf8".to_owned(),
+        "python-locale=ok".to_owned(),
+        "to-stderr".to_owned(),
+    ];
+    for want in &expected {
+        assert!(lines.contains(want), "{want:?} not printed:\n{all}");
+    }
+    assert!(!all.contains("SECRETVM_TEST_TOKEN") && !all.contains("/host/only/bin"), "{all}");
+    assert!(!all.contains("missing="), "host tools missing from the image:\n{all}");
+    let out = ws.join("out.txt");
+    assert_eq!(fs::read_to_string(&out).unwrap(), "written\n");
+    assert_eq!(fs::metadata(&out).unwrap().uid(), user.uid, "owner of a file the build wrote");
+    let raw = fs::read_to_string(&log).unwrap();
+    assert!(raw.contains("cwd=/secret-vm-build\n") && raw.contains("to-stderr\n"), "{raw}");
+
+    // A mount the build user cannot write: preflight says so, with the fix.
+    let bad = unwritable_dir(tmp.path());
+    let bad_mount =
+        Mount { host: bad.clone(), container: "/secret-vm-build".into(), read_only: false };
+    let mounts = [workspace_mount, bad_mount.clone()];
+    let pre = Preflight {
+        engine,
+        host: &host,
+        user,
+        build_dir: &ws.join("build"),
+        mounts: &mounts,
+        min_free_bytes: 1,
+    };
+    let Err(Error::Preflight { problems }) = preflight::run(&pre) else {
+        panic!("preflight accepted {} for uid {}", bad.display(), user.uid)
+    };
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert_eq!(problems[0].check, Check::Mount);
+    let msg = &problems[0].message;
+    assert!(msg.contains(&bad.display().to_string()), "{msg}");
+    assert!(msg.contains(&format!("not writable by the build user {}:{}", user.uid, user.gid)));
+    assert!(msg.contains("chown"), "{msg}");
+
+    // Read-only, the same directory is fine.
+    let read_only = [Mount { read_only: true, ..mounts[1].clone() }];
+    assert!(preflight::run(&Preflight { mounts: &read_only, ..pre.clone() }).is_ok());
+
+    // ... and the same mount at run time: the engine's own error reaches the caller.
+    let touch = Invocation {
+        argv: ["touch", "/secret-vm-build/x"].map(String::from).to_vec(),
+        mounts: vec![bad_mount],
+        ..inv.clone()
+    };
+    let mut lines = Vec::new();
+    let exit = runner.run(&touch, &log, &mut |l| lines.push(l.to_owned())).unwrap();
+    assert!(!exit.success(), "uid {} wrote into {}", user.uid, bad.display());
+    let all = lines.join("\n");
+    assert!(all.contains("Permission denied"), "{all}");
+
+    // Too little disk for the threshold is reported with the numbers.
+    let pre = Preflight { mounts: &[], min_free_bytes: u64::MAX, ..pre };
+    let Err(Error::Preflight { problems }) = preflight::run(&pre) else { panic!("disk check") };
+    assert!(problems.iter().any(|p| p.check == Check::Disk && p.message.contains("GB free")));
+}
+
+#[test]
+fn docker_builds_the_builder_image_and_runs_a_command() {
+    let Some(engine) = engine(config::Engine::Docker) else { return };
+    if base_image("docker").is_none() {
+        return;
+    }
+    build_and_run(engine, "docker");
+}
+
+#[test]
+fn podman_builds_the_builder_image_and_runs_a_command() {
+    let Some(engine) = engine(config::Engine::Podman) else { return };
+    if base_image("podman").is_none() {
+        return;
+    }
+    build_and_run(engine, "podman");
+}
+
+#[test]
+fn no_engine_on_path_stops_preflight_with_what_to_do() {
+    let empty = tempfile::tempdir().unwrap();
+    let host = Host { path: empty.path().as_os_str().to_owned(), vars: Vec::new() };
+    let err = preflight::resolve_engine(config::Engine::Auto, &host).unwrap_err();
+    let msg = err.to_string();
+    for want in [
+        "no container engine is reachable",
+        "apt-get install docker.io",
+        "podman",
+        "--engine native",
+    ] {
+        assert!(msg.contains(want), "{want:?} missing from:\n{msg}");
+    }
+    let err = preflight::resolve_engine(config::Engine::Docker, &host).unwrap_err().to_string();
+    assert!(err.contains("`docker` is not on PATH") && err.contains("--engine native"), "{err}");
+
+    let pre = Preflight {
+        engine: Engine::Docker,
+        host: &host,
+        user: User { uid: 1000, gid: 1000 },
+        build_dir: empty.path(),
+        mounts: &[],
+        min_free_bytes: 1,
+    };
+    let Err(Error::Preflight { problems }) = preflight::run(&pre) else { panic!("no engine") };
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert_eq!(problems[0].check, Check::Engine);
+    assert!(problems[0].message.contains("apt-get install docker.io"), "{}", problems[0]);
+}
+
+#[test]
+fn a_held_bitbake_lock_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let lock_path = dir.path().join("bitbake.lock");
+    fs::write(&lock_path, "12345\n").unwrap();
+    let host = Host::from_env();
+    let pre = Preflight {
+        engine: Engine::Native,
+        host: &host,
+        user: User { uid: 1000, gid: 1000 },
+        build_dir: dir.path(),
+        mounts: &[],
+        min_free_bytes: 1,
+    };
+    let lock_problems = || match preflight::run(&pre) {
+        Ok(()) => Vec::new(),
+        Err(Error::Preflight { problems }) => {
+            problems.into_iter().filter(|p| p.check == Check::BitbakeLock).collect()
+        }
+        Err(e) => panic!("{e}"),
+    };
+    assert!(lock_problems().is_empty(), "an unheld lock file is free");
+    // Hold it as bitbake does: an exclusive flock on its own open file.
+    let held = fs::File::open(&lock_path).unwrap();
+    rustix::fs::flock(&held, rustix::fs::FlockOperation::NonBlockingLockExclusive).unwrap();
+    let problems = lock_problems();
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(problems[0].message.contains("held by a running bitbake (12345)"), "{}", problems[0]);
+    drop(held);
+    assert!(lock_problems().is_empty(), "released again");
+}
+
+fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(["-c", "user.name=t", "-c", "user.email=t@example.org"])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+#[test]
+fn layer_checkout_detaches_at_the_pinned_commit_and_refuses_local_changes() {
+    if tool_on_path("git").is_none() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    fs::create_dir(&src).unwrap();
+    git(&src, &["init", "--quiet", "--initial-branch=scarthgap"]);
+    fs::write(src.join("layer.conf"), "one\n").unwrap();
+    git(&src, &["add", "."]);
+    git(&src, &["commit", "--quiet", "-m", "one"]);
+    let first = git(&src, &["rev-parse", "HEAD"]);
+    fs::write(src.join("layer.conf"), "two\n").unwrap();
+    git(&src, &["commit", "--quiet", "-am", "two"]);
+    let second = git(&src, &["rev-parse", "HEAD"]);
+    let bare = tmp.path().join("remote.git");
+    git(tmp.path(), &["clone", "--quiet", "--bare", src.to_str().unwrap(), bare.to_str().unwrap()]);
+    // GitHub serves any reachable commit by id; a plain git server needs this setting.
+    git(&bare, &["config", "uploadpack.allowReachableSHA1InWant", "true"]);
+
+    let ws = tmp.path().join("ws");
+    let host = Host::from_env();
+    let mut repo = config::Repo {
+        name: "layer".into(),
+        url: bare.to_str().unwrap().to_owned(),
+        branch: Some("scarthgap".into()),
+        commit: first.clone(),
+        path: "yocto/layer".into(),
+    };
+    let dir = ws.join("yocto/layer");
+    assert_eq!(checkout::checkout(&ws, &repo, &host).unwrap(), first);
+    assert_eq!(git(&dir, &["rev-parse", "HEAD"]), first);
+    assert_eq!(git(&dir, &["rev-parse", "--abbrev-ref", "HEAD"]), "HEAD", "detached");
+    assert_eq!(fs::read_to_string(dir.join("layer.conf")).unwrap(), "one\n");
+
+    // Moving the pin moves the checkout.
+    repo.commit = second.clone();
+    assert_eq!(checkout::checkout(&ws, &repo, &host).unwrap(), second);
+    assert_eq!(fs::read_to_string(dir.join("layer.conf")).unwrap(), "two\n");
+
+    // Local changes are refused and left alone.
+    fs::write(dir.join("layer.conf"), "edited\n").unwrap();
+    repo.commit = first.clone();
+    let err = checkout::checkout(&ws, &repo, &host).unwrap_err();
+    assert!(matches!(err, Error::Dirty { .. }), "{err}");
+    assert!(err.to_string().contains("layer.conf"), "{err}");
+    assert_eq!(fs::read_to_string(dir.join("layer.conf")).unwrap(), "edited\n");
+
+    // Without a branch the commit is fetched by id, into a fresh checkout.
+    let ws2 = tmp.path().join("ws2");
+    let by_id = config::Repo { branch: None, commit: first.clone(), ..repo.clone() };
+    assert_eq!(checkout::checkout(&ws2, &by_id, &host).unwrap(), first);
+    assert_eq!(git(&ws2.join("yocto/layer"), &["rev-parse", "HEAD"]), first);
+
+    // A commit the remote does not have is an error naming the command.
+    let missing = config::Repo { commit: "0".repeat(40), path: "yocto/other".into(), ..by_id };
+    let err = checkout::checkout(&ws2, &missing, &host).unwrap_err().to_string();
+    assert!(err.contains("git") && err.contains(&"0".repeat(40)), "{err}");
+}
