@@ -3,8 +3,8 @@
 //! It builds the release `secretvm` binary and runs `secretvm build`, passing the git revision
 //! of the workspace (`git rev-parse HEAD`, with `-dirty` when tracked files differ from it) for
 //! the manifest. With `--from-deploy DIR` only the steps after bitbake run (collection, ISOs,
-//! GCP tarballs, the encrypted-fs disk, the manifest); the bitbake stage itself is wired into
-//! `secretvm build` separately.
+//! GCP tarballs, the encrypted-fs disk, the manifest); without it `secretvm build` first runs
+//! preflight, the layer checkouts, the bitbake configuration, the builder image and bitbake.
 
 use std::path::{Path, PathBuf};
 
@@ -25,6 +25,12 @@ pub(crate) struct Args {
     /// Only this machine (repeatable; all machines by default), as upstream's MACHINES did.
     #[arg(long = "machine", value_name = "NAME")]
     machines: Vec<String>,
+    /// Where bitbake runs: auto, docker, podman or native [default: the config's].
+    #[arg(long, value_name = "ENGINE")]
+    engine: Option<String>,
+    /// The build user inside the container, UID:GID (needed when running as root).
+    #[arg(long, value_name = "UID:GID")]
+    user: Option<String>,
 }
 
 pub(crate) fn run(root: &Path, args: &Args) -> Result<()> {
@@ -38,6 +44,11 @@ pub(crate) fn run(root: &Path, args: &Args) -> Result<()> {
     }
     for machine in &args.machines {
         build.args(["--machine", machine]);
+    }
+    for (flag, value) in [("--engine", &args.engine), ("--user", &args.user)] {
+        if let Some(value) = value {
+            build.args([flag, value]);
+        }
     }
     cmd::run(&mut build)
 }

@@ -4,9 +4,6 @@
 //! output is kept in the log file by the runner, and a failed build ends with the failing
 //! tasks and their logs as paths on this host.
 
-// Until `secretvm build` calls [`run_bitbake`], only the tests use this module.
-#![cfg_attr(not(test), allow(dead_code))]
-
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 

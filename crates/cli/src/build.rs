@@ -1,9 +1,16 @@
-//! `secretvm build`: the release from a bitbake build directory.
+//! `secretvm build`: the release, from pinned inputs to `artifacts/` and its manifest.
 //!
-//! With `--from-deploy BUILD_DIR` it runs the post-bitbake steps only (for CI and for users who
-//! drive bitbake themselves): collect the selected machines' artifacts through the deploy links,
-//! make the ISOs, GCP tarballs and the encrypted-fs disk, and write `sha256sum.txt`,
-//! `digest.txt` and `manifest.json` (see `secretvm_yocto::collect`).
+//! Without `--from-deploy` it runs the whole build from the workspace (the current directory):
+//! resolve the container engine, run the preflight checks (all problems at once, each saying
+//! what to do), check out every layer repository at its pinned commit, regenerate the bitbake
+//! configuration (`build/conf/`: poky's templates, then `auto.conf`, the multiconfigs, the
+//! BBLAYERS and the SRCREV include from the lock file), make the builder image from an empty
+//! context, and run bitbake through the runner with a progress display, its raw output in
+//! `build/secretvm-bitbake.log`. Then, as with `--from-deploy BUILD_DIR` (the post-bitbake
+//! steps only, for CI and for users who drive bitbake themselves): collect the selected
+//! machines' artifacts through the deploy links, make the ISOs, GCP tarballs and the
+//! encrypted-fs disk, and write `sha256sum.txt`, `digest.txt` and `manifest.json` (see
+//! `secretvm_yocto::collect`).
 //!
 //! The git revision is not computed here: `cargo xtask build` passes `git rev-parse HEAD`
 //! (with `-dirty` when tracked files differ from it) as `--git-revision`; without the flag the
@@ -14,6 +21,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
+use secretvm_yocto::config::{self, Config};
+use secretvm_yocto::runner::preflight::{self, MIN_FREE_BYTES, Preflight};
+use secretvm_yocto::runner::{self, Engine, EngineRunner, Host, User, checkout, image};
 
 /// The lock file read when `--lock` is not given (recorded only if it exists).
 const DEFAULT_LOCK: &str = "yocto/secretvm.lock";
@@ -41,22 +51,221 @@ pub(crate) struct BuildArgs {
     /// The git revision the release is built from, recorded in manifest.json.
     #[arg(long, value_name = "REV")]
     pub(crate) git_revision: Option<String>,
+    /// Where bitbake runs [default: the config's `container.engine`].
+    #[arg(long, value_enum, value_name = "ENGINE", conflicts_with = "from_deploy")]
+    pub(crate) engine: Option<EngineArg>,
+    /// The build user inside the container as UID:GID [default: the calling user]; bitbake
+    /// refuses to run as root, so root must name another user here.
+    #[arg(long, value_name = "UID:GID", value_parser = parse_user, conflicts_with = "from_deploy")]
+    pub(crate) user: Option<User>,
+    /// The free disk space the preflight check demands, in GB.
+    #[arg(long, value_name = "GB", default_value_t = MIN_FREE_BYTES / 1_000_000_000)]
+    pub(crate) min_free_gb: u64,
+}
+
+/// `--engine`: the config's engine names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum EngineArg {
+    /// Docker if its daemon answers, else podman.
+    Auto,
+    /// Docker.
+    Docker,
+    /// Podman.
+    Podman,
+    /// No container: bitbake runs on this host.
+    Native,
+}
+
+impl From<EngineArg> for config::Engine {
+    fn from(e: EngineArg) -> Self {
+        match e {
+            EngineArg::Auto => config::Engine::Auto,
+            EngineArg::Docker => config::Engine::Docker,
+            EngineArg::Podman => config::Engine::Podman,
+            EngineArg::Native => config::Engine::Native,
+        }
+    }
+}
+
+fn parse_user(s: &str) -> std::result::Result<User, String> {
+    let parsed = s
+        .split_once(':')
+        .and_then(|(u, g)| Some(User { uid: u.parse().ok()?, gid: g.parse().ok()? }));
+    match parsed {
+        Some(user) if user.uid != 0 => Ok(user),
+        Some(_) => Err("uid 0 (bitbake refuses to run as root); name a regular user".into()),
+        None => Err(format!("{s:?} is not UID:GID (two numbers)")),
+    }
+}
+
+/// The bitbake build directory, relative to the workspace.
+const BUILD_DIR: &str = "build";
+
+/// Runs everything up to and including bitbake; returns the build directory to collect from.
+#[allow(clippy::print_stderr)]
+fn bitbake_stage(
+    args: &BuildArgs,
+    config: &Config,
+    machines: &[&config::Machine],
+    config_text_file: &str,
+) -> Result<PathBuf> {
+    let workspace = std::env::current_dir().context("cannot read the current directory")?;
+    let host = Host::from_env();
+    let wanted = args.engine.map_or(config.container.engine, config::Engine::from);
+    let engine = preflight::resolve_engine(wanted, &host)?;
+    let user = args.user.unwrap_or_else(User::current);
+    let mounts = runner::build_mounts(config, &workspace);
+    let build_dir = workspace.join(BUILD_DIR);
+    eprintln!("preflight: engine {engine:?}, build user {}:{}", user.uid, user.gid);
+    preflight::run(&Preflight {
+        engine,
+        host: &host,
+        user,
+        build_dir: &build_dir,
+        mounts: &mounts,
+        min_free_bytes: args.min_free_gb.saturating_mul(1_000_000_000),
+    })?;
+
+    let lock_path = args.lock.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_LOCK));
+    let lock = match fs::read_to_string(&lock_path) {
+        Ok(text) => {
+            let lock = secretvm_yocto::lock::parse(&lock_path.display().to_string(), &text)?;
+            let mismatches = secretvm_yocto::lock::check(config, &lock);
+            if !mismatches.is_empty() {
+                let list: Vec<String> = mismatches.iter().map(ToString::to_string).collect();
+                bail!(
+                    "{} disagrees with {config_text_file}:\n  {}\nupdate the lock or the config",
+                    lock_path.display(),
+                    list.join("\n  ")
+                );
+            }
+            Some(lock)
+        }
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+            eprintln!(
+                "note: no lock file at {}: floating SRCREVs are not pinned, and the layer skips \
+                 linux-yocto-dev until conf/srcrev-lock.inc names its commits",
+                lock_path.display()
+            );
+            None
+        }
+        Err(err) => {
+            return Err(err).with_context(|| format!("cannot read {}", lock_path.display()));
+        }
+    };
+
+    eprintln!("checking out {} layer repositories at their pinned commits", config.repos.len());
+    checkout::checkout_all(&workspace, &config.repos, &host)?;
+    write_conf(config, lock.as_ref(), &workspace, &build_dir)?;
+    if User::current().uid == 0 {
+        // Run as root for another build user: the directory bitbake writes must be theirs.
+        give_to(&build_dir, user)?;
+    }
+
+    let log = build_dir.join("secretvm-bitbake.log");
+    let image = if engine == Engine::Native {
+        String::new()
+    } else {
+        let dockerfile_path = workspace.join(&config.container.dockerfile);
+        let dockerfile = fs::read(&dockerfile_path)
+            .with_context(|| format!("cannot read {}", dockerfile_path.display()))?;
+        let base = [("BASE_IMAGE".to_owned(), config.container.base_image.clone())];
+        let image_log = build_dir.join("secretvm-builder-image.log");
+        eprintln!("builder image: {} (log {})", config.container.dockerfile, image_log.display());
+        image::ensure(engine, &host, &dockerfile, &base, &[], &image_log, &mut |_| {})?
+    };
+    let inv = runner::build_invocation(config, &workspace, machines, &[], engine, user, &host.vars);
+    let mut runner = EngineRunner { engine, image, engine_args: Vec::new(), host };
+    eprintln!(
+        "bitbake: {} targets (raw output in {})",
+        inv.argv.len().saturating_sub(4),
+        log.display()
+    );
+    let outcome = crate::bitbake::run_bitbake(&mut runner, &inv, &log)?;
+    if !outcome.exit.success() {
+        eprintln!("{}", outcome.failure_report(&log));
+        bail!("bitbake failed ({})", outcome.exit);
+    }
+    Ok(build_dir)
+}
+
+/// Changes the owner of `dir` and everything below it (symbolic links themselves, never what
+/// they point to) to `user`.
+fn give_to(dir: &Path, user: User) -> Result<()> {
+    let chown = |path: &Path| {
+        std::os::unix::fs::lchown(path, Some(user.uid), Some(user.gid))
+            .with_context(|| format!("cannot give {} to {}:{}", path.display(), user.uid, user.gid))
+    };
+    chown(dir)?;
+    for entry in fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))? {
+        let entry = entry.with_context(|| format!("cannot list {}", dir.display()))?;
+        if entry.file_type().is_ok_and(|t| t.is_dir()) {
+            give_to(&entry.path(), user)?;
+        } else {
+            chown(&entry.path())?;
+        }
+    }
+    Ok(())
+}
+
+/// Regenerates `build/conf/` from scratch: poky's `local.conf` and `bblayers.conf` templates
+/// (BBLAYERS spliced in), then everything we manage in `auto.conf`, `multiconfig/<name>.conf`
+/// and `srcrev-lock.inc`; nothing from an earlier run survives.
+fn write_conf(
+    config: &Config,
+    lock: Option<&secretvm_yocto::lock::Lock>,
+    workspace: &Path,
+    build_dir: &Path,
+) -> Result<()> {
+    use secretvm_yocto::conf;
+    let poky = config.repo("poky").map_or("yocto/poky", |r| r.path.as_str());
+    let templates = workspace.join(poky).join("meta-poky/conf/templates/default");
+    let read = |name: &str| {
+        let path = templates.join(name);
+        fs::read_to_string(&path)
+            .with_context(|| format!("cannot read poky's template {}", path.display()))
+    };
+    let conf_dir = build_dir.join("conf");
+    if conf_dir.exists() {
+        fs::remove_dir_all(&conf_dir)
+            .with_context(|| format!("cannot clear {}", conf_dir.display()))?;
+    }
+    fs::create_dir_all(conf_dir.join("multiconfig"))
+        .with_context(|| format!("cannot create {}", conf_dir.display()))?;
+    let mut files = vec![
+        ("local.conf".to_owned(), read("local.conf.sample")?),
+        ("bblayers.conf".to_owned(), conf::bblayers_conf(&read("bblayers.conf.sample")?, config)?),
+        ("auto.conf".to_owned(), conf::auto_conf(config)),
+        ("srcrev-lock.inc".to_owned(), lock.map(conf::srcrev_inc).unwrap_or_default()),
+    ];
+    for m in &config.machines {
+        files.push((format!("multiconfig/{}.conf", m.name), conf::multiconfig_conf(m)));
+    }
+    for (name, text) in files {
+        let path = conf_dir.join(&name);
+        secretvm_artifact::hashed::write_bytes(&path, text.as_bytes())
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(())
 }
 
 /// Runs `secretvm build`.
 #[allow(clippy::print_stderr, clippy::print_stdout)]
 pub(crate) fn run(args: &BuildArgs) -> Result<()> {
-    let Some(build_dir) = &args.from_deploy else {
-        bail!(
-            "the bitbake stage of `secretvm build` is not wired in yet; run bitbake yourself \
-             and pass --from-deploy BUILD_DIR (the directory holding tmp-<machine>-glibc/)"
-        );
-    };
     let text = fs::read_to_string(&args.config)
         .with_context(|| format!("cannot read {}", args.config.display()))?;
-    let config = secretvm_yocto::config::parse(&args.config.display().to_string(), &text)?;
+    let config_name = args.config.display().to_string();
+    let config = secretvm_yocto::config::parse(&config_name, &text)?;
     let names: Vec<&str> = args.machines.iter().map(String::as_str).collect();
     let machines = config.select_machines(&names)?;
+    let built;
+    let build_dir = match &args.from_deploy {
+        Some(dir) => dir,
+        None => {
+            built = bitbake_stage(args, &config, &machines, &config_name)?;
+            &built
+        }
+    };
     let lock_sha256 = lock_sha256(args)?;
 
     fs::create_dir_all(&args.out)

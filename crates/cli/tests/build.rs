@@ -228,13 +228,52 @@ fn machine_selects_a_subset_and_the_lock_hash_is_recorded() {
     assert!(!sums.contains("  tdx/") && sums.contains("gcp-tdx/rootfs-dev.wic.tar.gz"), "{sums}");
 }
 
+/// This process's uid, from `id -u` (the tests avoid unsafe code and extra crates).
+fn current_uid() -> u32 {
+    #[allow(clippy::disallowed_methods)]
+    let out = Command::new("id").arg("-u").output().expect("id runs");
+    String::from_utf8_lossy(&out.stdout).trim().parse().expect("a uid")
+}
+
 #[test]
 fn errors_say_what_to_do() {
     let root = tempfile::tempdir().unwrap();
     let config = secretvm_testkit::workspace().join("yocto/secretvm.toml");
-    let err =
-        run_err(secretvm().arg("build").arg("--config").arg(&config).current_dir(root.path()));
-    assert!(err.contains("pass --from-deploy BUILD_DIR"), "{err}");
+    // No container engine reachable (hidden: PATH holds only git): the build stops at
+    // preflight, before any checkout, and says what to install or how to build natively.
+    let bin = root.path().join("bin");
+    fs::create_dir(&bin).unwrap();
+    if let Some(git) = tool_on_path("git") {
+        symlink(git, bin.join("git")).unwrap();
+    }
+    let err = run_err(
+        secretvm()
+            .arg("build")
+            .arg("--config")
+            .arg(&config)
+            .env("PATH", &bin)
+            .current_dir(root.path()),
+    );
+    assert!(err.contains("no container engine is reachable"), "{err}");
+    assert!(err.contains("apt-get install docker.io"), "{err}");
+    assert!(err.contains("apt-get install podman"), "{err}");
+    assert!(err.contains("--engine native"), "{err}");
+    assert!(!root.path().join("yocto").exists(), "nothing may be checked out before preflight");
+
+    // Root is refused as the build user, on the command line and by preflight.
+    let err = run_err(secretvm().args(["build", "--user", "0:0"]).arg("--config").arg(&config));
+    assert!(err.contains("bitbake refuses to run as root"), "{err}");
+    if current_uid() == 0 {
+        let err = run_err(
+            secretvm()
+                .args(["build", "--engine", "native", "--min-free-gb", "0"])
+                .arg("--config")
+                .arg(&config)
+                .current_dir(root.path()),
+        );
+        assert!(err.contains("the build would run as uid 0"), "{err}");
+        assert!(!root.path().join("build").exists(), "preflight failed: nothing may be written");
+    }
 
     let err = run_err(
         secretvm()
