@@ -19,7 +19,7 @@ pub(crate) struct Args {
     #[arg(long, default_value = "artifacts")]
     out: PathBuf,
     /// Skip bitbake: collect from this existing bitbake build directory (the one holding
-    /// tmp-<machine>-glibc/).
+    /// `tmp-<machine>-glibc/`).
     #[arg(long, value_name = "BUILD_DIR")]
     from_deploy: Option<PathBuf>,
     /// Only this machine (repeatable; all machines by default), as upstream's MACHINES did.

@@ -5,6 +5,7 @@
 //! already be known to rustup, since only crates.io is reachable). A crash fails the run and
 //! leaves its input under `fuzz/artifacts/<target>/`: copy it to the owning crate's
 //! `test_data/.../fuzz-failures/` as `fuzz_<name>`, where an ordinary test replays it.
+//! `fuzz/seeds/<target>/` holds committed starting inputs (small archives made by GNU cpio).
 
 use std::fs;
 use std::path::Path;
@@ -49,10 +50,16 @@ pub(crate) fn run(root: &Path, args: &Args) -> Result<()> {
     for target in &chosen {
         let corpus = fuzz_dir.join("corpus").join(target);
         fs::create_dir_all(&corpus)?;
+        // Committed seeds (small valid inputs made by the real tools) start the search where
+        // inputs are accepted; libFuzzer reads them and writes new finds to `corpus` only.
+        let seeds = fuzz_dir.join("seeds").join(target);
+        let mut run = cmd::new("cargo", &fuzz_dir);
+        run.args(["+nightly", "fuzz", "run", target]).arg(&corpus);
+        if seeds.is_dir() {
+            run.arg(&seeds);
+        }
         cmd::run(
-            cmd::new("cargo", &fuzz_dir)
-                .args(["+nightly", "fuzz", "run", target])
-                .arg("--")
+            run.arg("--")
                 .arg(format!("-max_total_time={}", args.seconds))
                 .arg("-rss_limit_mb=2048"),
         )

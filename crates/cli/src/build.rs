@@ -32,7 +32,7 @@ const DEFAULT_LOCK: &str = "yocto/secretvm.lock";
 #[derive(Debug, Args)]
 pub(crate) struct BuildArgs {
     /// Skip bitbake: collect from this existing bitbake build directory (the one holding
-    /// tmp-<machine>-glibc/).
+    /// `tmp-<machine>-glibc/`).
     #[arg(long, value_name = "BUILD_DIR")]
     pub(crate) from_deploy: Option<PathBuf>,
     /// Only this machine (repeatable; all machines of the config by default).

@@ -233,7 +233,7 @@ fn finding(out: &mut BTreeSet<Finding>, file: &str, line: usize, rule: Rule, mes
     out.insert(Finding { file: file.to_owned(), line, rule, message });
 }
 
-/// SRCREV and SRCREV_<name> must be 40-digit commits; git SRC_URIs name no tag.
+/// `SRCREV` and `SRCREV_<name>` must be 40-digit commits; git SRC_URIs name no tag.
 fn check_srcrevs(path: &str, lines: &[Line], out: &mut BTreeSet<Finding>) {
     for line in lines {
         let Some(a) = assignment(&line.text) else { continue };

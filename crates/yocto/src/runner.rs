@@ -1,7 +1,7 @@
 //! Running things: bitbake in the builder container (docker, podman) or on the host (native),
 //! the builder image build, git for the layer checkouts, and the checks before a build.
 //! This module and its children are the only library code of the workspace that starts
-//! processes (tidy enforces it), and [`process`] holds the one function that calls
+//! processes (tidy enforces it), and `process` holds the one function that calls
 //! `Command::new`.
 //!
 //! The command line is built purely: an [`Invocation`] (the command inside the builder, its
