@@ -58,6 +58,11 @@ pub(crate) struct BuildArgs {
     /// refuses to run as root, so root must name another user here.
     #[arg(long, value_name = "UID:GID", value_parser = parse_user, conflicts_with = "from_deploy")]
     pub(crate) user: Option<User>,
+    /// Build the builder image FROM this image instead of the config's pinned
+    /// `container.base_image` (for a machine that cannot pull it: a base imported from a mirror
+    /// or made with debootstrap and `docker import`).
+    #[arg(long, value_name = "IMAGE", conflicts_with = "from_deploy")]
+    pub(crate) base_image: Option<String>,
     /// The free disk space the preflight check demands, in GB.
     #[arg(long, value_name = "GB", default_value_t = MIN_FREE_BYTES / 1_000_000_000)]
     pub(crate) min_free_gb: u64,
@@ -169,7 +174,9 @@ fn bitbake_stage(
         let dockerfile_path = workspace.join(&config.container.dockerfile);
         let dockerfile = fs::read(&dockerfile_path)
             .with_context(|| format!("cannot read {}", dockerfile_path.display()))?;
-        let base = [("BASE_IMAGE".to_owned(), config.container.base_image.clone())];
+        let base_image =
+            args.base_image.clone().unwrap_or_else(|| config.container.base_image.clone());
+        let base = [("BASE_IMAGE".to_owned(), base_image)];
         let image_log = build_dir.join("secretvm-builder-image.log");
         eprintln!("builder image: {} (log {})", config.container.dockerfile, image_log.display());
         image::ensure(engine, &host, &dockerfile, &base, &[], &image_log, &mut |_| {})?

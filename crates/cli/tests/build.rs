@@ -228,13 +228,6 @@ fn machine_selects_a_subset_and_the_lock_hash_is_recorded() {
     assert!(!sums.contains("  tdx/") && sums.contains("gcp-tdx/rootfs-dev.wic.tar.gz"), "{sums}");
 }
 
-/// This process's uid, from `id -u` (the tests avoid unsafe code and extra crates).
-fn current_uid() -> u32 {
-    #[allow(clippy::disallowed_methods)]
-    let out = Command::new("id").arg("-u").output().expect("id runs");
-    String::from_utf8_lossy(&out.stdout).trim().parse().expect("a uid")
-}
-
 #[test]
 fn errors_say_what_to_do() {
     let root = tempfile::tempdir().unwrap();
@@ -263,7 +256,7 @@ fn errors_say_what_to_do() {
     // Root is refused as the build user, on the command line and by preflight.
     let err = run_err(secretvm().args(["build", "--user", "0:0"]).arg("--config").arg(&config));
     assert!(err.contains("bitbake refuses to run as root"), "{err}");
-    if current_uid() == 0 {
+    if crate::support::is_root() {
         let err = run_err(
             secretvm()
                 .args(["build", "--engine", "native", "--min-free-gb", "0"])

@@ -28,3 +28,9 @@ pub(crate) fn run_err(cmd: &mut Command) -> String {
     assert!(!out.status.success(), "{cmd:?} succeeded but should have failed");
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
+
+/// Whether the tests run as root (as in CI), from `id -u`.
+pub(crate) fn is_root() -> bool {
+    let out = Command::new("id").arg("-u").output().expect("id runs");
+    String::from_utf8_lossy(&out.stdout).trim() == "0"
+}

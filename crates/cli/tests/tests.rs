@@ -9,6 +9,7 @@
 
 mod boot;
 mod build;
+mod build_flow;
 mod initramfs;
 mod iso;
 mod measure;

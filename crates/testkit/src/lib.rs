@@ -76,3 +76,54 @@ pub fn tool_from_env(var: &str) -> Option<PathBuf> {
         }
     }
 }
+
+/// The base image of the container-engine tests: a Debian bookworm rootfs made by debootstrap
+/// (no image registry is reachable) and imported into `program` (`docker` or `podman`) as
+/// [`ENGINE_TEST_BASE`]. The rootfs is cached under `target/tools/bookworm-rootfs`, the image
+/// in the engine's store. `None` (after [`skip`]) when debootstrap is missing or the tests do
+/// not run as root.
+pub fn engine_test_base(program: &str) -> Option<&'static str> {
+    static SETUP: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = SETUP.lock().unwrap_or_else(|e| e.into_inner());
+    let exists = if program == "podman" {
+        format!("podman image exists {ENGINE_TEST_BASE}")
+    } else {
+        format!("docker image inspect {ENGINE_TEST_BASE} >/dev/null")
+    };
+    if sh(&exists).0 {
+        return Some(ENGINE_TEST_BASE);
+    }
+    let dir = workspace().join("target/tools/bookworm-rootfs");
+    if !dir.join(".complete").exists() {
+        tool_on_path("debootstrap")?;
+        if !sh("test \"$(id -u)\" = 0").0 {
+            skip("debootstrap needs root to make the container-engine test base image");
+            return None;
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+        let (ok, out) = sh(&format!(
+            "debootstrap --variant=minbase bookworm '{}' http://deb.debian.org/debian",
+            dir.display()
+        ));
+        assert!(ok, "debootstrap failed:\n{out}");
+        std::fs::write(dir.join(".complete"), b"").expect("cannot mark the rootfs complete");
+    }
+    let (ok, out) = sh(&format!(
+        "tar -C '{}' --exclude=./.complete -c . | {program} import - {ENGINE_TEST_BASE}",
+        dir.display()
+    ));
+    assert!(ok, "importing the base image into {program} failed:\n{out}");
+    Some(ENGINE_TEST_BASE)
+}
+
+/// The tag [`engine_test_base`] imports.
+pub const ENGINE_TEST_BASE: &str = "secretvm-test-base:bookworm";
+
+/// Runs `script` with `sh -c`; returns whether it succeeded and its stdout and stderr.
+#[allow(clippy::disallowed_methods)]
+fn sh(script: &str) -> (bool, String) {
+    let out = std::process::Command::new("sh").arg("-c").arg(script).output().expect("sh runs");
+    let text =
+        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    (out.status.success(), text)
+}

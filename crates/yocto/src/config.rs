@@ -409,10 +409,15 @@ pub fn parse(file: &str, text: &str) -> Result<Config> {
         let name = c.name(&r.name, key("name"))?;
         c.unique(&mut names, &r.name, "repo name")?;
         let url = r.url.get_ref();
-        if !(url.starts_with("https://") || url.starts_with("git://") || url.starts_with("ssh://"))
-            || url.contains(char::is_whitespace)
-        {
-            return Err(c.invalid(&r.url, key("url"), url, "an https://, git:// or ssh:// URL"));
+        // file:// serves a team's local mirror (and the end-to-end test's stand-in poky).
+        let schemes = ["https://", "git://", "ssh://", "file:///"];
+        if !schemes.iter().any(|s| url.starts_with(s)) || url.contains(char::is_whitespace) {
+            return Err(c.invalid(
+                &r.url,
+                key("url"),
+                url,
+                "an https://, git://, ssh:// or file:/// URL",
+            ));
         }
         let branch = match &r.branch {
             Some(b) => Some(c.conf_value(b, key("branch"))?),

@@ -242,9 +242,11 @@ fn values_are_checked_for_what_they_mean() {
     assert!(e.contains("without double quotes, backslashes or line breaks"), "{e}");
     let e = mutated("path = \"yocto/poky\"", "path = \"../poky\"");
     assert!(e.contains("repo[0].path is \"../poky\", expected a relative path"), "{e}");
-    let e =
-        mutated("url = \"https://github.com/yoctoproject/poky.git\"", "url = \"file:///tmp/poky\"");
-    assert!(e.contains("expected an https://, git:// or ssh:// URL"), "{e}");
+    let e = mutated(
+        "url = \"https://github.com/yoctoproject/poky.git\"",
+        "url = \"http://github.com/yoctoproject/poky.git\"",
+    );
+    assert!(e.contains("expected an https://, git://, ssh:// or file:/// URL"), "{e}");
     let e = mutated("version = 1", "version = 2");
     assert!(e.ends_with("version is \"2\", expected 1"), "{e}");
 }

@@ -14,9 +14,8 @@ use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::Mutex;
 
-use secretvm_testkit::{skip, tool_on_path, workspace};
+use secretvm_testkit::{ENGINE_TEST_BASE, engine_test_base, skip, tool_on_path, workspace};
 use secretvm_yocto::config;
 use secretvm_yocto::runner::preflight::{self, Check, Preflight};
 use secretvm_yocto::runner::{
@@ -25,10 +24,7 @@ use secretvm_yocto::runner::{
 };
 
 /// The base image the tests build on: a debootstrapped Debian bookworm imported into the engine.
-const BASE: &str = "secretvm-test-base:bookworm";
-
-/// Serialises the creation of the base rootfs and its import.
-static SETUP: Mutex<()> = Mutex::new(());
+const BASE: &str = ENGINE_TEST_BASE;
 
 fn is_root() -> bool {
     User::current().uid == 0
@@ -39,52 +35,9 @@ fn build_user() -> User {
     if is_root() { User { uid: 1000, gid: 1000 } } else { User::current() }
 }
 
-fn sh(script: &str) -> (bool, String) {
-    let out = Command::new("sh").arg("-c").arg(script).output().expect("sh runs");
-    let text =
-        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    (out.status.success(), text)
-}
-
-/// A minimal Debian bookworm rootfs made by debootstrap, cached under `target/tools/`.
-fn bookworm_rootfs() -> Option<PathBuf> {
-    let dir = workspace().join("target/tools/bookworm-rootfs");
-    if dir.join(".complete").exists() {
-        return Some(dir);
-    }
-    tool_on_path("debootstrap")?;
-    if !is_root() {
-        skip("debootstrap needs root to make the test base image");
-        return None;
-    }
-    let _ = fs::remove_dir_all(&dir);
-    let (ok, out) = sh(&format!(
-        "debootstrap --variant=minbase bookworm '{}' http://deb.debian.org/debian",
-        dir.display()
-    ));
-    assert!(ok, "debootstrap failed:\n{out}");
-    fs::write(dir.join(".complete"), b"").unwrap();
-    Some(dir)
-}
-
-/// Makes sure `program`'s store has [`BASE`], importing the debootstrapped rootfs if needed.
+/// Makes sure `program`'s store has [`BASE`] (see `secretvm_testkit::engine_test_base`).
 fn base_image(program: &str) -> Option<()> {
-    let _guard = SETUP.lock().unwrap_or_else(|e| e.into_inner());
-    let exists = if program == "podman" {
-        format!("podman image exists {BASE}")
-    } else {
-        format!("docker image inspect {BASE} >/dev/null")
-    };
-    if sh(&exists).0 {
-        return Some(());
-    }
-    let rootfs = bookworm_rootfs()?;
-    let (ok, out) = sh(&format!(
-        "tar -C '{}' --exclude=./.complete -c . | {program} import - {BASE}",
-        rootfs.display()
-    ));
-    assert!(ok, "importing the base image into {program} failed:\n{out}");
-    Some(())
+    engine_test_base(program).map(|_| ())
 }
 
 /// The engine, if its program is on PATH and answers; otherwise skips (fails under CI).

@@ -1,0 +1,241 @@
+//! `secretvm build` end to end through the real runner and Docker, with a stand-in for poky
+//! and bitbake (the real layers live on GitHub, which the test machines cannot reach).
+//!
+//! The stand-in poky is a local git repository checked out by the real checkout code at its
+//! pinned commit: `oe-init-build-env` enters the build directory, and `bitbake` records how it
+//! was called (arguments, user, directory, environment), prints knotty-style task lines, and
+//! deploys the launch vectors and a root file system cpio the way bitbake does (timestamped
+//! files behind stable links). The builder image is built from our real Dockerfile on the
+//! debootstrapped test base (`--base-image`). What is checked: the preflight passes and the
+//! build runs as the named user; `build/conf/` is regenerated (a stale file disappears) with
+//! our multiconfig and BBLAYERS; bitbake gets the config's targets in order; the progress
+//! display and the raw log carry bitbake's lines; and the artifacts equal what
+//! `secretvm build --from-deploy` makes from the same build directory, and pass the real
+//! `sha256sum -c`.
+
+use std::fs;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::Path;
+use std::process::Command;
+
+use crate::support::{run_ok, secretvm, tool_on_path, vectors};
+
+/// The stand-in for `bitbake`: bash, run inside the builder by `oe-init-build-env`'s caller.
+const STUB_BITBAKE: &str = r#"#!/bin/bash
+# Stand-in for bitbake in secretvm's end-to-end test (see crates/cli/tests/build_flow.rs).
+set -eu
+rec="$BUILDDIR/stub-record"
+mkdir -p "$rec"
+printf '%s\n' "$@" > "$rec/args"
+id -u > "$rec/uid"
+pwd > "$rec/pwd"
+env | sort > "$rec/env"
+inputs="$OEROOT/../../stub-inputs"
+echo "Parsing of 3 .bb files complete (0 cached, 3 parsed). 3 targets, 0 skipped, 0 masked, 0 errors."
+n=$#
+i=0
+for target in "$@"; do
+    i=$((i + 1))
+    echo "NOTE: Running task $i of $n ($target:do_build)"
+done
+echo "WARNING: stand-in bitbake: nothing was compiled"
+stamp=20261125120000
+deploy="$BUILDDIR/tmp-tdx-glibc/deploy/images/secret-vm-tdx"
+mkdir -p "$deploy"
+put() { # put <input file> <stable name> <timestamped name>
+    cp "$inputs/$1" "$deploy/$3"
+    ln -sfn "$3" "$deploy/$2"
+}
+put bzImage bzImage "bzImage--6.9-r0-secret-vm-tdx-$stamp.bin"
+put ovmf.fd ovmf.fd "ovmf-$stamp.fd"
+put initramfs.cpio.gz secret-vm-initramfs-secret-vm-tdx.rootfs.cpio.gz \
+    "secret-vm-initramfs-secret-vm-tdx.rootfs-$stamp.cpio.gz"
+for v in dev prod gpu-dev gpu-prod; do
+    put rootfs.cpio "secret-vm-rootfs-$v-secret-vm-tdx.rootfs.cpio" \
+        "secret-vm-rootfs-$v-secret-vm-tdx.rootfs-$stamp.cpio"
+done
+echo "NOTE: Tasks Summary: Attempted $n tasks of which 0 didn't need to be rerun and all succeeded."
+"#;
+
+/// The stand-in for poky's `oe-init-build-env`, sourced by bash with the build directory.
+const STUB_INIT: &str = r#"# Stand-in for poky's oe-init-build-env (secretvm's end-to-end test).
+OEROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+export OEROOT
+mkdir -p "$1"
+cd "$1"
+BUILDDIR=$(pwd)
+export BUILDDIR
+export PATH="$OEROOT/bitbake/bin:$PATH"
+"#;
+
+/// Runs `script` with `sh -c` in `dir`, asserting success; returns stdout.
+fn sh(dir: &Path, script: &str) -> String {
+    let out = Command::new("sh").arg("-c").arg(script).current_dir(dir).output().expect("sh runs");
+    assert!(
+        out.status.success(),
+        "{script} failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Makes the stand-in poky repository (bare, as a remote) and returns its commit.
+fn stub_poky(root: &Path) -> String {
+    let src = root.join("poky-src");
+    let templates = src.join("meta-poky/conf/templates/default");
+    fs::create_dir_all(&templates).unwrap();
+    fs::create_dir_all(src.join("bitbake/bin")).unwrap();
+    fs::create_dir_all(src.join("meta/conf")).unwrap();
+    fs::write(src.join("oe-init-build-env"), STUB_INIT).unwrap();
+    fs::write(src.join("bitbake/bin/bitbake"), STUB_BITBAKE).unwrap();
+    fs::set_permissions(src.join("bitbake/bin/bitbake"), fs::Permissions::from_mode(0o755))
+        .unwrap();
+    fs::write(
+        templates.join("local.conf.sample"),
+        "# stand-in local.conf\nMACHINE ??= \"qemux86-64\"\n",
+    )
+    .unwrap();
+    fs::write(
+        templates.join("bblayers.conf.sample"),
+        "POKY_BBLAYERS_CONF_VERSION = \"2\"\nBBPATH = \"${TOPDIR}\"\nBBFILES ?= \"\"\n\
+         BBLAYERS ?= \" \\\n  ##OEROOT##/meta \\\n  \"\n",
+    )
+    .unwrap();
+    sh(
+        &src,
+        "git init -q -b scarthgap . && git add -A && \
+         GIT_AUTHOR_DATE=2026-01-01T00:00:00Z GIT_COMMITTER_DATE=2026-01-01T00:00:00Z \
+         git -c user.name=test -c user.email=test@example.org commit -q -m 'stand-in poky' && \
+         git clone -q --bare . ../poky.git && \
+         git -C ../poky.git config uploadpack.allowReachableSHA1InWant true",
+    );
+    sh(&src, "git rev-parse HEAD").trim().to_owned()
+}
+
+/// A one-machine config in the shape of `yocto/secretvm.toml`, with poky from `poky_url`.
+fn config(poky_url: &str, commit: &str) -> String {
+    let real = fs::read_to_string(secretvm_testkit::workspace().join("yocto/secretvm.toml"))
+        .expect("yocto/secretvm.toml");
+    // Line-anchored: the file's comments mention the table names too.
+    let container =
+        real.split("\n[container]\n").nth(1).and_then(|c| c.split("\n[[machine]]\n").next());
+    let tdx = real.split("\n[[machine]]\n").nth(1).expect("the tdx machine comes first");
+    format!(
+        "version = 1\ndistro = \"secret-vm\"\nworkdir = \"/secret-vm-build\"\n\n\
+         [[repo]]\nname = \"poky\"\nurl = \"{poky_url}\"\nbranch = \"scarthgap\"\n\
+         commit = \"{commit}\"\npath = \"yocto/poky\"\n\n\
+         [[layer]]\nrepo = \"poky\"\npath = \"meta\"\n\n\
+         [container]\n{}\n[[machine]]\n{tdx}",
+        container.expect("a [container] table before the machines")
+    )
+}
+
+#[test]
+fn build_runs_bitbake_in_the_builder_and_collects_what_it_deployed() {
+    if !crate::support::is_root() {
+        secretvm_testkit::skip("the build-flow test runs as root and builds as uid 1000");
+        return;
+    }
+    let Some(vectors) = vectors() else { return };
+    let (Some(_), Some(_)) = (tool_on_path("docker"), tool_on_path("git")) else { return };
+    let Some(base) = secretvm_testkit::engine_test_base("docker") else { return };
+
+    let root = tempfile::tempdir().unwrap();
+    let commit = stub_poky(root.path());
+    let ws = root.path().join("ws");
+    fs::create_dir_all(ws.join("yocto/docker")).unwrap();
+    let url = format!("file://{}", root.path().join("poky.git").display());
+    fs::write(ws.join("yocto/secretvm.toml"), config(&url, &commit)).unwrap();
+    fs::copy(
+        secretvm_testkit::workspace().join("yocto/docker/Dockerfile"),
+        ws.join("yocto/docker/Dockerfile"),
+    )
+    .unwrap();
+    let inputs = ws.join("stub-inputs");
+    fs::create_dir_all(&inputs).unwrap();
+    let measure = vectors.join("measure/inputs");
+    for (from, to) in [
+        ("firmware/OVMF.inteltdx.ms.fd", "ovmf.fd"),
+        ("kernel/vmlinuz-6.12.117+deb13-cloud-amd64", "bzImage"),
+        ("initrd/initramfs.cpio.gz", "initramfs.cpio.gz"),
+    ] {
+        fs::copy(measure.join(from), inputs.join(to)).unwrap();
+    }
+    let tree = root.path().join("tree");
+    fs::create_dir_all(tree.join("etc")).unwrap();
+    fs::write(tree.join("etc/os-release"), "ID=secret-vm\n").unwrap();
+    run_ok(
+        secretvm()
+            .args(["pack", "initramfs", "--no-gzip", "--from-dir"])
+            .arg(&tree)
+            .arg("-o")
+            .arg(inputs.join("rootfs.cpio")),
+    );
+    // What an earlier run left in conf/ must not survive.
+    fs::create_dir_all(ws.join("build/conf")).unwrap();
+    fs::write(ws.join("build/conf/stale.conf"), "DISTRO = \"poky\"\n").unwrap();
+    sh(&ws, "chown -R 1000:1000 .");
+
+    let out = run_ok(
+        secretvm()
+            .args(["build", "--engine", "docker", "--user", "1000:1000", "--min-free-gb", "0"])
+            .args(["--base-image", base, "--git-revision", "feedc0de"])
+            .current_dir(&ws),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+
+    // bitbake ran in the builder as the build user, in the build directory, with our targets.
+    let rec = ws.join("build/stub-record");
+    let read = |name: &str| fs::read_to_string(rec.join(name)).unwrap();
+    assert_eq!(read("uid").trim(), "1000");
+    assert_eq!(read("pwd").trim(), "/secret-vm-build/build");
+    let real =
+        fs::read_to_string(secretvm_testkit::workspace().join("yocto/secretvm.toml")).unwrap();
+    let config = secretvm_yocto::config::parse("secretvm.toml", &real).unwrap();
+    let want: Vec<String> =
+        config.machine("tdx").unwrap().targets.iter().map(|t| format!("mc:tdx:{t}")).collect();
+    assert_eq!(read("args").lines().collect::<Vec<_>>(), want);
+    let env = read("env");
+    assert!(env.contains("LANG=en_US.UTF-8\n"), "{env}");
+    assert!(!env.lines().any(|l| l.starts_with("CARGO")), "a host variable leaked:\n{env}");
+
+    // conf/ was regenerated: ours in, the stale file gone.
+    let conf = ws.join("build/conf");
+    assert!(!conf.join("stale.conf").exists());
+    let multiconfig = fs::read_to_string(conf.join("multiconfig/tdx.conf")).unwrap();
+    assert!(multiconfig.contains("MACHINE = \"secret-vm-tdx\"\n"), "{multiconfig}");
+    let bblayers = fs::read_to_string(conf.join("bblayers.conf")).unwrap();
+    assert!(bblayers.contains("  /secret-vm-build/yocto/poky/meta \\\n"), "{bblayers}");
+    assert!(!bblayers.contains("##OEROOT##"), "{bblayers}");
+    let auto = fs::read_to_string(conf.join("auto.conf")).unwrap();
+    assert!(auto.contains("DISTRO = \"secret-vm\"\n"), "{auto}");
+    assert_eq!(fs::metadata(&conf).unwrap().uid(), 1000, "build/ belongs to the build user");
+
+    // Progress and the raw log carry bitbake's lines.
+    assert!(stderr.contains("WARNING: stand-in bitbake: nothing was compiled"), "{stderr}");
+    let log = fs::read_to_string(ws.join("build/secretvm-bitbake.log")).unwrap();
+    assert!(log.contains(&format!("NOTE: Running task {} of {}", want.len(), want.len())), "{log}");
+
+    // The artifacts are what the post-bitbake steps alone make from the same build directory.
+    let again = root.path().join("again");
+    run_ok(
+        secretvm()
+            .args(["build", "--machine", "tdx", "--git-revision", "feedc0de", "--from-deploy"])
+            .arg(ws.join("build"))
+            .arg("--out")
+            .arg(&again)
+            .current_dir(&ws),
+    );
+    let artifacts = ws.join("artifacts");
+    for name in
+        ["sha256sum.txt", "digest.txt", "manifest.json", "tdx/rootfs-prod.iso", "tdx/bzImage"]
+    {
+        assert_eq!(
+            fs::read(artifacts.join(name)).unwrap(),
+            fs::read(again.join(name)).unwrap(),
+            "{name} differs between the full build and --from-deploy"
+        );
+    }
+    sh(&artifacts, "sha256sum -c --strict --quiet sha256sum.txt");
+}
