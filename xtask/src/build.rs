@@ -53,6 +53,21 @@ pub(crate) fn run(root: &Path, args: &Args) -> Result<()> {
     cmd::run(&mut build)
 }
 
+/// Flags of `cargo xtask lock`: passed to `secretvm lock` as they are.
+#[derive(clap::Args)]
+pub(crate) struct LockArgs {
+    /// `--check` or `--update`, then `secretvm lock`'s other flags (see `secretvm lock --help`).
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
+    args: Vec<String>,
+}
+
+/// `cargo xtask lock ...`: builds the release binary and runs `secretvm lock ...` in the
+/// workspace root.
+pub(crate) fn lock(root: &Path, args: &LockArgs) -> Result<()> {
+    let secretvm = release_binary(root)?;
+    cmd::run(cmd::new(&secretvm, root).arg("lock").args(&args.args))
+}
+
 /// `git rev-parse HEAD`, with `-dirty` appended when tracked files differ from that commit.
 fn git_revision(root: &Path) -> Result<String> {
     let head = cmd::output(cmd::new("git", root).args(["rev-parse", "HEAD"]))?;

@@ -38,8 +38,10 @@ struct Flags {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Build the release artifacts into ./artifacts (the steps that exist so far).
+    /// Build the release artifacts into ./artifacts (`secretvm build`).
     Build(build::Args),
+    /// Check or update yocto/secretvm.lock (`secretvm lock --check|--update ...`).
+    Lock(build::LockArgs),
     /// Install what the tests need, then run formatting, clippy, every test and the fuzz build.
     Test(test::Args),
     /// Install (as root) or list (otherwise) the Debian packages and tools the tests need.
@@ -55,6 +57,7 @@ fn main() -> ExitCode {
     let root = project_root();
     let result = match flags.cmd {
         Cmd::Build(args) => build::run(&root, &args),
+        Cmd::Lock(args) => build::lock(&root, &args),
         Cmd::Test(args) => test::run(&root, &args),
         Cmd::Deps(args) => deps::run(&root, &args).map(|_| ()),
         Cmd::Bench(args) => bench::run(&root, &args),

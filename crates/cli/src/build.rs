@@ -135,7 +135,12 @@ fn bitbake_stage(
     let lock = match fs::read_to_string(&lock_path) {
         Ok(text) => {
             let lock = secretvm_yocto::lock::parse(&lock_path.display().to_string(), &text)?;
-            let mismatches = secretvm_yocto::lock::check(config, &lock);
+            // A lock without a builder image id still pins the sources; the id is recorded by
+            // `secretvm lock --update` after the image is built.
+            let mismatches: Vec<_> = secretvm_yocto::lock::check(config, &lock)
+                .into_iter()
+                .filter(|m| *m != secretvm_yocto::lock::Mismatch::NoBuilderImage)
+                .collect();
             if !mismatches.is_empty() {
                 let list: Vec<String> = mismatches.iter().map(ToString::to_string).collect();
                 bail!(

@@ -32,6 +32,8 @@ pub(crate) enum Command {
     /// the artifacts of an existing build directory, make the ISOs, GCP tarballs and the
     /// encrypted-fs disk, and write sha256sum.txt, digest.txt and manifest.json.
     Build(crate::build::BuildArgs),
+    /// Check or update the lock file: layer commits, resolved SRCREVs, the builder image id.
+    Lock(crate::lock::LockArgs),
 }
 
 #[derive(Subcommand)]

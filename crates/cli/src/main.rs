@@ -8,6 +8,7 @@ mod build;
 mod cli;
 mod iso;
 mod list;
+mod lock;
 mod measure;
 mod verify;
 
@@ -95,6 +96,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Measure(cmd) => measure::run(cmd)?,
         Command::Verify(cmd) => return verify::run(cmd),
         Command::Build(args) => build::run(&args)?,
+        Command::Lock(args) => lock::run(&args)?,
     }
     Ok(ExitCode::SUCCESS)
 }

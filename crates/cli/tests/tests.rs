@@ -12,6 +12,7 @@ mod build;
 mod build_flow;
 mod initramfs;
 mod iso;
+mod lock;
 mod measure;
 mod qcow2;
 mod support;

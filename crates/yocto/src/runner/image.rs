@@ -85,6 +85,30 @@ pub fn exists_spawn(engine: Engine, tag: &str) -> Option<Spawn> {
     Some(Spawn { program: program.to_owned(), args, env: None, set: Vec::new(), cwd: None })
 }
 
+/// The id (`sha256:<64 hex>`) of `tag` in the engine's local store, or `None` when the tag does
+/// not exist there (or the engine is native).
+pub fn id(engine: Engine, host: &Host, tag: &str) -> Result<Option<String>> {
+    let Some(program) = engine.program() else { return Ok(None) };
+    let mut args = engine.global_args();
+    args.extend(["image", "inspect", "--format", "{{.Id}}", tag].map(String::from));
+    let spawn = Spawn { program: program.to_owned(), args, env: None, set: Vec::new(), cwd: None };
+    let captured = process::capture(&spawn, host, None)?;
+    if !captured.exit.success() {
+        return Ok(None);
+    }
+    // Docker prints `sha256:<hex>`, podman the bare hex.
+    let raw = captured.stdout.trim();
+    let hex = raw.strip_prefix("sha256:").unwrap_or(raw);
+    if hex.len() != 64 || !hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+        return Err(Error::Invalid {
+            what: format!("the id `{spawn}` printed"),
+            found: raw.to_owned(),
+            expected: "sha256:<64 lowercase hex digits> or the 64 digits alone",
+        });
+    }
+    Ok(Some(format!("sha256:{hex}")))
+}
+
 /// Whether `tag` exists in the engine's local store.
 pub fn exists(engine: Engine, host: &Host, tag: &str) -> Result<bool> {
     let Some(spawn) = exists_spawn(engine, tag) else { return Ok(false) };
