@@ -701,18 +701,26 @@ fn pack_bench(root: &Path, args: &Args) -> Result<()> {
     let sh = |script: &str| vec!["-c".to_string(), script.to_string()];
     let (mut upstream, mut ours, mut floor) = (Vec::new(), Vec::new(), Vec::new());
     let mut synced_floor = Vec::new();
+    // Every command starts with no dirty pages left by the one before (`sync`, untimed): the
+    // upstream path leaves about a gigabyte being written back, which would otherwise slow
+    // down whatever runs next.
+    let settle = || cmd::run(&mut cmd::new("sync", &base));
     for _ in 0..args.runs {
         if extract.exists() {
             fs::remove_dir_all(&extract)?;
         }
         fs::create_dir_all(&extract)?;
         let _ = fs::remove_file(&upstream_iso);
+        settle()?;
         upstream.push(measure(&base, &extract, "sh".as_ref(), &sh(&upstream_script))?);
         let _ = fs::remove_file(&ours_iso);
+        settle()?;
         ours.push(measure(&base, &base, secretvm.as_os_str(), &ours_args)?);
         let _ = fs::remove_file(&copy);
+        settle()?;
         floor.push(measure(&base, &base, "sh".as_ref(), &sh(&floor_script))?);
         let _ = fs::remove_file(&copy);
+        settle()?;
         synced_floor.push(measure(&base, &base, "sh".as_ref(), &sh(&synced_floor_script))?);
     }
     fs::remove_dir_all(&extract)?;

@@ -17,7 +17,7 @@ use crate::hashed::{HashingWriter, Written};
 use crate::{Error, Result, io_error, open_file, write_atomically};
 
 /// The read buffer of the planning pass over the cpio headers.
-const PLAN_BUFFER_LEN: usize = 16 * 1024;
+const PLAN_BUFFER_LEN: usize = 4 * 1024;
 
 /// What [`write_iso`] made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,7 +41,23 @@ pub fn write_iso(
 ) -> Result<IsoSummary> {
     let (summary, ()) = iso_inner(cpio_path, options, out, |layout, source, sink| {
         let total = layout.image_len();
-        iso::write_with_progress(layout, source, sink, &mut |done| progress(done, total))?;
+        let file: &File = sink.get_ref();
+        let mut started = 0u64;
+        iso::write_with_progress(layout, source, sink, &mut |done| {
+            // Start the write-back of what is surely on the file (the buffers hold less than
+            // 8 MiB), so the final fsync waits for less.
+            let upto = done.saturating_sub(8 << 20);
+            if upto >= started + (64 << 20) {
+                let _ = rustix::fs::fadvise(
+                    file,
+                    started,
+                    std::num::NonZeroU64::new(upto - started),
+                    rustix::fs::Advice::DontNeed,
+                );
+                started = upto;
+            }
+            progress(done, total)
+        })?;
         Ok(())
     })?;
     Ok(summary)

@@ -29,7 +29,8 @@ pub fn write_with_progress<S: Read + Seek, W: Write>(
     mut out: W,
     progress: &mut dyn FnMut(u64),
 ) -> Result<W> {
-    let mut sink = Sink { out: &mut out, offset: 0 };
+    let mut sink =
+        Sink { out: &mut out, offset: 0, staged: Vec::with_capacity(STAGE + SMALL_FILE as usize) };
     sink.zeros(16 * BLOCK)?;
     sink.put(&primary_volume_descriptor(layout)?)?;
     sink.put(&terminator())?;
@@ -43,10 +44,9 @@ pub fn write_with_progress<S: Read + Seek, W: Write>(
         sink.put(&path_table(layout, big_endian))?;
     }
     sink.zeros(BLOCK)?;
-    // Small files go through one reused buffer into the (buffered) output, which saves a flush
-    // and a copy call per file; larger ones through `io::copy`, which Linux turns into
-    // `copy_file_range` between files.
-    let mut small = Vec::new();
+    // Small files are read straight into the sink's staging buffer, which reaches the output in
+    // large writes (one copy, no flush per file); larger ones go through `io::copy`, which
+    // Linux turns into `copy_file_range` between files.
     for &slot in &layout.data_order {
         let Some(data) = layout.data.get(slot) else { continue };
         let read_error = |source| Error::ReadData {
@@ -57,29 +57,20 @@ pub fn write_with_progress<S: Read + Seek, W: Write>(
         };
         cpio.seek(SeekFrom::Start(data.cpio_offset)).map_err(read_error)?;
         if data.len <= SMALL_FILE {
-            // Bounded by SMALL_FILE.
-            small.resize(data.len as usize, 0);
-            let mut filled = 0;
-            while filled < small.len() {
-                match cpio.read(&mut small[filled..]) {
-                    Ok(0) => break,
-                    Ok(n) => filled += n,
-                    Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
-                    Err(err) => return Err(read_error(err)),
-                }
-            }
-            if filled < small.len() {
+            let filled = sink.stage_from(&mut *cpio, data.len).map_err(read_error)?;
+            if filled < data.len {
                 return Err(read_error(io::Error::new(
                     io::ErrorKind::UnexpectedEof,
                     format!("the cpio ends after {filled} bytes of this file"),
                 )));
             }
-            sink.put(&small)?;
             let tail = (BLOCK_SIZE - data.len % BLOCK_SIZE) % BLOCK_SIZE;
             sink.zeros(tail as usize)?;
+            sink.maybe_flush()?;
             progress(sink.offset);
             continue;
         }
+        sink.flush_stage()?;
         let copied = match io::copy(&mut (&mut *cpio).take(data.len), sink.out) {
             Ok(n) => n,
             Err(err) if err.kind() == io::ErrorKind::WriteZero => {
@@ -102,6 +93,7 @@ pub fn write_with_progress<S: Read + Seek, W: Write>(
     for _ in 0..layout.options.pad_blocks {
         sink.zeros(BLOCK)?;
     }
+    sink.flush_stage()?;
     progress(sink.offset);
     if sink.offset != layout.image_len() {
         return Err(Error::Write {
@@ -116,16 +108,50 @@ pub fn write_with_progress<S: Read + Seek, W: Write>(
     Ok(out)
 }
 
-/// The output and how many bytes went into it.
+/// The output, how many bytes went into it, and the bytes staged for it: everything but the
+/// data of large files is gathered in `staged` and written in chunks of [`STAGE`] bytes or more,
+/// which a `BufWriter` passes through without copying them again.
 struct Sink<'a, W> {
     out: &'a mut W,
+    /// Bytes written or staged so far.
     offset: u64,
+    staged: Vec<u8>,
 }
+
+/// The size from which staged bytes are written out.
+const STAGE: usize = 2 << 20;
 
 impl<W: Write> Sink<'_, W> {
     fn put(&mut self, bytes: &[u8]) -> Result<()> {
-        self.out.write_all(bytes).map_err(|source| Error::Write { offset: self.offset, source })?;
+        self.staged.extend_from_slice(bytes);
         self.offset += bytes.len() as u64;
+        self.maybe_flush()
+    }
+
+    /// Reads up to `len` bytes from `src` into the staging buffer; returns how many there were.
+    fn stage_from<R: Read>(&mut self, src: R, len: u64) -> io::Result<u64> {
+        // `len` is at most SMALL_FILE.
+        self.staged.reserve(len as usize);
+        let n = src.take(len).read_to_end(&mut self.staged)? as u64;
+        self.offset += n;
+        Ok(n)
+    }
+
+    /// Writes the staged bytes out once there are [`STAGE`] of them.
+    fn maybe_flush(&mut self) -> Result<()> {
+        if self.staged.len() >= STAGE { self.flush_stage() } else { Ok(()) }
+    }
+
+    /// Writes the staged bytes to the output.
+    fn flush_stage(&mut self) -> Result<()> {
+        if self.staged.is_empty() {
+            return Ok(());
+        }
+        let start = self.offset - self.staged.len() as u64;
+        self.out
+            .write_all(&self.staged)
+            .map_err(|source| Error::Write { offset: start, source })?;
+        self.staged.clear();
         Ok(())
     }
 
