@@ -1,0 +1,86 @@
+"""Evaluates a generated bitbake build configuration with BitBake's own configuration code.
+
+Usage: python bitbake_conf.py BUILD_DIR VAR...
+
+BUILD_DIR holds conf/bblayers.conf, conf/local.conf, conf/auto.conf, conf/multiconfig/*.conf
+and conf/srcrev-lock.inc as `secretvm build` writes them; the layers BBLAYERS names must exist
+(the caller provides stand-ins for the poky layers, whose conf/bitbake.conf includes
+site.conf, auto.conf, local.conf, the multiconfig, the machine and the distro in poky's order).
+BitBake's CookerDataBuilder then does what `bitbake` does before parsing recipes: bblayers.conf,
+every layer.conf, bitbake.conf, the inherited classes, and the same again for every
+multiconfig in BBMULTICONFIG, with BB_CURRENT_MC set.
+
+Prints one JSON object: {"BBMULTICONFIG": ..., "<mc>": {VAR: expanded value, ...}, ...} with
+the multiconfigs in BBMULTICONFIG order ("" is the default configuration). Exits 1 with the
+error on stderr when BitBake rejects the configuration. Written for secretvm
+(crates/yocto/tests/bitbake_conf.rs runs it).
+"""
+
+import json
+import logging
+import os
+import sys
+import types
+
+# bitbake-setup ships `bb` without `hashserv` and `prserv`, which bb.siggen imports.
+for _name in ("hashserv", "hashserv.client", "prserv", "prserv.serv"):
+    sys.modules.setdefault(_name, types.ModuleType(_name))
+
+import bb  # noqa: E402
+import bb.cookerdata  # noqa: E402
+
+
+class Errors(logging.Handler):
+    """Collects what bitbake logs at ERROR level or above."""
+
+    def __init__(self):
+        super().__init__(logging.ERROR)
+        self.messages = []
+
+    def emit(self, record):
+        self.messages.append(record.getMessage())
+
+
+class Config:
+    """The few CookerConfiguration fields CookerDataBuilder reads."""
+
+    prefile = []
+    postfile = []
+    tracking = False
+    skip_fragments = True
+
+    def __init__(self):
+        # As `bitbake` is run by the builder: a clean environment.
+        self.env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+
+
+def main(argv):
+    if len(argv) < 2 or not os.path.isdir(os.path.join(argv[1], "conf")):
+        print("usage: bitbake_conf.py BUILD_DIR VAR...", file=sys.stderr)
+        return 2
+    build, names = os.path.abspath(argv[1]), argv[2:]
+    errors = Errors()
+    logging.getLogger("BitBake").addHandler(errors)
+    os.chdir(build)
+    try:
+        builder = bb.cookerdata.CookerDataBuilder(Config())
+        builder.parseBaseConfiguration()
+    except BaseException as e:  # bb.fatal raises BBHandledException after logging
+        print("bitbake rejected the configuration: %s: %s | %s"
+              % (type(e).__name__, e, " | ".join(errors.messages)), file=sys.stderr)
+        return 1
+    if errors.messages:
+        print("bitbake logged errors: %s" % " | ".join(errors.messages), file=sys.stderr)
+        return 1
+    base = builder.mcdata[""]
+    order = (base.getVar("BBMULTICONFIG") or "").split()
+    out = {"BBMULTICONFIG": base.getVar("BBMULTICONFIG")}
+    for mc in [""] + order:
+        d = builder.mcdata[mc]
+        out[mc] = {name: d.getVar(name) for name in names}
+    print(json.dumps(out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -1,0 +1,162 @@
+//! The build configuration we generate, evaluated by BitBake's own configuration code
+//! (`bb.cookerdata` from PyPI `bitbake-setup`, run by `bitbake_conf.py`): `conf/bblayers.conf`
+//! spliced into a poky-shaped template, `auto.conf`, every `multiconfig/<name>.conf` and the
+//! SRCREV include, read the way `bitbake` reads them, with the real `meta-secret` layer (its
+//! layer.conf, machine and distro confs) and stand-ins for the other layers.
+//!
+//! The expected values come from `yocto/secretvm.toml` read with the `toml` crate (not our
+//! parser) and from the lock the test writes: each multiconfig must see its MACHINE and TMPDIR,
+//! every one the distro and the locked SRCREVs, and BBMULTICONFIG must keep the config's order.
+//! The BitBake is 2.19's parser, not scarthgap's 2.8 (the only BitBake on PyPI).
+
+#![allow(clippy::disallowed_methods)] // Runs the BitBake python.
+
+use std::fs;
+use std::os::unix::fs::symlink;
+use std::process::Command;
+
+use secretvm_testkit::{tool_from_env, workspace};
+use secretvm_yocto::lock::{Lock, LockedRepo, Srcrev};
+use secretvm_yocto::{conf, config};
+
+/// poky's `bitbake.conf`, cut down to the includes whose order decides what our files see.
+const BITBAKE_CONF: &str = "\
+include conf/site.conf
+include conf/auto.conf
+include conf/local.conf
+include conf/multiconfig/${BB_CURRENT_MC}.conf
+include conf/machine/${MACHINE}.conf
+include conf/distro/${DISTRO}.conf
+";
+
+/// poky's `bblayers.conf.sample` shape: the BBLAYERS assignment `conf::bblayers_conf` replaces.
+const BBLAYERS_TEMPLATE: &str = "\
+POKY_BBLAYERS_CONF_VERSION = \"2\"
+
+BBPATH = \"${TOPDIR}\"
+BBFILES ?= \"\"
+
+BBLAYERS ?= \" \\
+  ##OEROOT##/meta \\
+  ##OEROOT##/meta-poky \\
+  \"
+";
+
+const KERNEL_MACHINE: &str = "0123456789abcdef0123456789abcdef01234567";
+const KERNEL_META: &str = "89abcdef0123456789abcdef0123456789abcdef";
+
+#[test]
+fn bitbake_reads_our_configuration_as_we_mean_it() {
+    let Some(python) = tool_from_env("SECRETVM_BITBAKE_PYTHON") else { return };
+    let text = fs::read_to_string(workspace().join("yocto/secretvm.toml")).unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let ws = root.path();
+    // The config, with the workspace mounted where the layers are here.
+    let text =
+        text.replace("workdir = \"/secret-vm-build\"", &format!("workdir = \"{}\"", ws.display()));
+    let config = config::parse("secretvm.toml", &text).unwrap();
+
+    // The layers: the real meta-secret, stand-ins for the others.
+    for layer in &config.layers {
+        let dir = ws.join(config.layer_path(layer));
+        if config.layer_path(layer) == "meta-secret" {
+            symlink(workspace().join("meta-secret"), &dir).unwrap();
+            continue;
+        }
+        let name = config.layer_path(layer).replace(['/', '.'], "-");
+        let mut layer_conf = format!(
+            "BBPATH .= \":${{LAYERDIR}}\"\nBBFILE_COLLECTIONS += \"{name}\"\n\
+             LAYERSERIES_COMPAT_{name} = \"scarthgap\"\n"
+        );
+        if config.layer_path(layer).ends_with("poky/meta") {
+            layer_conf.push_str("LAYERSERIES_CORENAMES = \"scarthgap\"\n");
+            fs::create_dir_all(dir.join("conf/machine")).unwrap();
+            fs::create_dir_all(dir.join("classes")).unwrap();
+            fs::write(dir.join("conf/bitbake.conf"), BITBAKE_CONF).unwrap();
+            fs::write(dir.join("conf/machine/qemux86-64.conf"), "# stand-in\n").unwrap();
+            fs::write(dir.join("classes/base.bbclass"), "# stand-in\n").unwrap();
+        }
+        fs::create_dir_all(dir.join("conf")).unwrap();
+        fs::write(dir.join("conf/layer.conf"), layer_conf).unwrap();
+    }
+
+    // The build directory, as `secretvm build` writes it.
+    let lock = Lock {
+        builder_image: None,
+        repos: config
+            .repos
+            .iter()
+            .map(|r| LockedRepo { name: r.name.clone(), commit: r.commit.clone() })
+            .collect(),
+        srcrevs: vec![
+            Srcrev {
+                recipe: "linux-yocto-dev".into(),
+                variable: "SRCREV_machine".into(),
+                commit: KERNEL_MACHINE.into(),
+            },
+            Srcrev {
+                recipe: "linux-yocto-dev".into(),
+                variable: "SRCREV_meta".into(),
+                commit: KERNEL_META.into(),
+            },
+        ],
+    };
+    let build = ws.join("build");
+    fs::create_dir_all(build.join("conf/multiconfig")).unwrap();
+    let write = |name: &str, text: &str| fs::write(build.join("conf").join(name), text).unwrap();
+    write("bblayers.conf", &conf::bblayers_conf(BBLAYERS_TEMPLATE, &config).unwrap());
+    write("local.conf", "MACHINE ??= \"qemux86-64\"\nDISTRO ?= \"poky\"\n");
+    write("auto.conf", &conf::auto_conf(&config));
+    write("srcrev-lock.inc", &conf::srcrev_inc(&lock));
+    for m in &config.machines {
+        write(&format!("multiconfig/{}.conf", m.name), &conf::multiconfig_conf(m));
+    }
+
+    let vars = [
+        "MACHINE",
+        "TMPDIR",
+        "DISTRO",
+        "DISTRO_VERSION",
+        "PREFERRED_PROVIDER_virtual/kernel",
+        "SRCREV_machine:pn-linux-yocto-dev",
+        "SRCREV_meta:pn-linux-yocto-dev",
+    ];
+    let out = Command::new(&python)
+        .arg(workspace().join("crates/yocto/tests/bitbake_conf.py"))
+        .arg(&build)
+        .args(vars)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    let seen: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+
+    // Expected values, from the config read with the toml crate.
+    let raw: toml::Value = toml::from_str(&text).unwrap();
+    let machines = raw["machine"].as_array().unwrap();
+    let names: Vec<&str> = machines.iter().map(|m| m["name"].as_str().unwrap()).collect();
+    assert_eq!(seen["BBMULTICONFIG"], names.join(" "), "{stdout}");
+    let topdir = build.display().to_string();
+    let distro =
+        fs::read_to_string(workspace().join("meta-secret/conf/distro/secret-vm.conf")).unwrap();
+    let distro_version = distro
+        .lines()
+        .find_map(|l| l.strip_prefix("DISTRO_VERSION = \""))
+        .and_then(|v| v.strip_suffix('"'))
+        .expect("the distro conf sets DISTRO_VERSION");
+    for m in machines {
+        let name = m["name"].as_str().unwrap();
+        let got = &seen[name];
+        assert_eq!(got["MACHINE"], m["machine"].as_str().unwrap(), "{name}: {stdout}");
+        let tmpdir = m["tmpdir"].as_str().unwrap().replace("${TOPDIR}", &topdir);
+        assert_eq!(got["TMPDIR"], tmpdir, "{name}: {stdout}");
+        assert_eq!(got["DISTRO"], raw["distro"].as_str().unwrap(), "{name}");
+        // The distro conf of our layer was found and read for every multiconfig.
+        assert_eq!(got["DISTRO_VERSION"], distro_version, "{name}: {stdout}");
+        assert_eq!(got["SRCREV_machine:pn-linux-yocto-dev"], KERNEL_MACHINE, "{name}");
+        assert_eq!(got["SRCREV_meta:pn-linux-yocto-dev"], KERNEL_META, "{name}");
+    }
+    // Each machine conf of our layer chose its kernel.
+    assert_eq!(seen["tdx"]["PREFERRED_PROVIDER_virtual/kernel"], "linux-yocto-dev", "{stdout}");
+    assert_ne!(seen["sev"]["PREFERRED_PROVIDER_virtual/kernel"], "linux-yocto-dev", "{stdout}");
+}
