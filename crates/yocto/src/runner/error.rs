@@ -16,7 +16,7 @@ pub enum Error {
     #[error(
         "the build would run as uid 0: oe-core's sanity check refuses to build as root; run as a \
          normal user (the container gets --user <your uid>:<your gid>), or name a non-root build \
-         user whose uid can write the mounted directories"
+         user whose uid can write the mounted directories (`secretvm build --user 1000:1000`)"
     )]
     Root,
 
