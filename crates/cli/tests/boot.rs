@@ -86,6 +86,12 @@ impl Guest {
     /// Boots `initrd` with one disk described by the QEMU `-drive` option `drive`, and returns
     /// the console output.
     pub(crate) fn boot_with_drive(&self, initrd: &Path, drive: &str) -> String {
+        self.boot_with(initrd, &["-drive", drive], "console=ttyS0 panic=-1 quiet")
+    }
+
+    /// Boots `initrd` with the extra QEMU arguments `args` and the kernel command line `append`,
+    /// waits for the guest to power off and returns the console output.
+    pub(crate) fn boot_with(&self, initrd: &Path, args: &[&str], append: &str) -> String {
         let log = initrd.with_extension("console.log");
         let mut child = Command::new(&self.qemu)
             .args(["-machine", "q35,accel=tcg", "-cpu", "max", "-m", "512", "-smp", "1"])
@@ -93,9 +99,8 @@ impl Guest {
             .arg(&self.kernel)
             .arg("-initrd")
             .arg(initrd)
-            .args(["-append", "console=ttyS0 panic=-1 quiet"])
-            .arg("-drive")
-            .arg(drive)
+            .args(["-append", append])
+            .args(args)
             .stdin(Stdio::null())
             .stdout(fs::File::create(&log).unwrap())
             .stderr(Stdio::inherit())

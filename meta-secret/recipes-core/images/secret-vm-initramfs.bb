@@ -10,7 +10,9 @@ inherit core-image
 # Only what /init needs: no package manager, no locales, no kernel in the image.
 PACKAGE_INSTALL = "base-files busybox jq secret-vm-initramfs-files"
 PACKAGE_INSTALL:append:secret-vm-tdx = " attest-tool kernel-module-tdx-guest dstack-util"
-PACKAGE_INSTALL:append:secret-vm-gcp-tdx = " attest-tool-tsm dstack-util"
+# init-gcp-tdx finds the config disk and the root partition by label with util-linux blkid
+# (busybox's blkid is optional; the boot test found a busybox without it).
+PACKAGE_INSTALL:append:secret-vm-gcp-tdx = " attest-tool-tsm dstack-util util-linux-blkid"
 
 IMAGE_FEATURES = ""
 IMAGE_LINGUAS = ""

@@ -4,7 +4,11 @@
 # Rule for every step: a failure stops the boot. Nothing here falls back to booting without a
 # measurement or a check; `die` prints why on the console and powers the VM off.
 
-# Where the config share (docker-compose.yaml, secret-vm.json, docker-files.tar) is mounted.
+# Where the host's config (docker-compose.yaml, secret-vm.json, docker-files.tar) is mounted.
+# The host can change those files at any time, so nothing measured is read from there:
+CONFIG_SOURCE=/config-source
+# the config is copied into this guest-memory tmpfs first, and the copies are what is hashed
+# and what the workload sees (as /mnt/config after switch_root).
 CONFIG_DIR=/mnt
 
 say() {
@@ -27,7 +31,7 @@ must() {
 
 # The kernel API file systems; everything later needs /proc, /sys and /dev.
 mount_api_filesystems() {
-    mkdir -p /dev /proc /sys /run "$CONFIG_DIR"
+    mkdir -p /dev /proc /sys /run "$CONFIG_DIR" "$CONFIG_SOURCE"
     must mount -t devtmpfs devtmpfs /dev
     must mount -t proc proc /proc
     must mount -t sysfs sysfs /sys
@@ -36,9 +40,17 @@ mount_api_filesystems() {
     must mount -t devpts devpts /dev/pts
 }
 
-# Mounts the host's 9p share with the tag guest_config (QEMU -virtfs) on $CONFIG_DIR.
+# Copies the config mounted on $CONFIG_SOURCE into a tmpfs on $CONFIG_DIR: what is measured and
+# what the workload later reads are then the same bytes, whatever the host does to its copy.
+snapshot_config() {
+    must mount -t tmpfs -o mode=0755 tmpfs "$CONFIG_DIR"
+    must cp -a "$CONFIG_SOURCE/." "$CONFIG_DIR/"
+}
+
+# Mounts the host's 9p share with the tag guest_config (QEMU -virtfs) and snapshots it.
 mount_config_9p() {
-    must mount -t 9p -o trans=virtio,version=9p2000.L guest_config "$CONFIG_DIR"
+    must mount -t 9p -o trans=virtio,version=9p2000.L guest_config "$CONFIG_SOURCE"
+    snapshot_config
 }
 
 # Prints the one block device whose file-system label is $1 in $2, the output of blkid
@@ -105,10 +117,14 @@ mount_overlay_root() {
         -o lowerdir=/lower,upperdir=/overlay/upper,workdir=/overlay/work /root
 }
 
-# Moves the config share and the API file systems into the new root and starts its systemd.
+# Moves the measured config copy (to /mnt/config), the host's live config (to
+# /mnt/config-source: not measured, for files the workload hands back to the host) and the API
+# file systems into the new root and starts its systemd.
 switch_to_root() {
-    mkdir -p /root/mnt/config /root/mnt/secure /root/dev /root/proc /root/sys /root/run
+    mkdir -p /root/mnt/config /root/mnt/config-source /root/mnt/secure /root/dev /root/proc \
+        /root/sys /root/run
     must mount --move "$CONFIG_DIR" /root/mnt/config
+    must mount --move "$CONFIG_SOURCE" /root/mnt/config-source
     must mount --move /run /root/run
     must mount --move /sys /root/sys
     must mount --move /proc /root/proc

@@ -1,0 +1,171 @@
+//! The Google Cloud TDX `/init` of `meta-secret`, unmodified, run by a real Linux kernel under
+//! QEMU: it must find the config disk and the root partition by label, copy the config into
+//! guest memory, extend RTMR3 with the SHA-256 of `docker-compose.yaml` and of the root
+//! partition (in that order, as `attest-tool extendrt 3 <hex>`), mount the root read-only
+//! under a tmpfs overlay and hand over to its `/usr/sbin/init`, which must see the measured
+//! copy at `/mnt/config` and the live config at `/mnt/config-source`. Without a
+//! `docker-compose.yaml` it must refuse to boot.
+//!
+//! `attest-tool` is a stand-in that prints its arguments (there is no TDX module under TCG);
+//! the expected digests come from the real `sha256sum` of the disk images and the compose file,
+//! and the disks are made by the real `mkfs.ext4`. A small wrapper loads the kernel modules the
+//! Debian test kernel has as modules (Yocto's kernel builds them in), then execs the real
+//! `/init`.
+
+use std::fs;
+use std::path::Path;
+use std::process::Command;
+
+use crate::boot::{Guest, find_module};
+use crate::support::{run_ok, secretvm, tool_on_path};
+
+/// The layer's init scripts, as the initramfs recipe installs them.
+const LAYER: &str = "meta-secret/recipes-core/secret-vm-initramfs-files/files";
+
+/// Loads the modules, then runs the layer's `/init` as PID 1.
+const WRAPPER: &str = r#"#!/bin/sh
+/bin/busybox --install -s /bin
+mount -t sysfs sys /sys
+for m in virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci virtio_blk configfs overlay; do
+  [ -f /lib/modules/$m.ko ] && insmod /lib/modules/$m.ko
+done
+i=0; while [ ! -e /sys/block/vdb ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
+umount /sys
+exec /init-gcp-tdx
+"#;
+
+/// Stands in for secret-vm-ops' attest-tool: prints what it was asked to do.
+const ATTEST_TOOL: &str = "#!/bin/sh\necho \"ATTEST-TOOL $*\"\n";
+
+/// The root partition's init: report what the workload would see, then power off.
+const ROOT_INIT: &str = r#"#!/bin/sh
+/bin/busybox --install -s /bin
+echo BEGIN root
+echo "compose: $(cat /mnt/config/docker-compose.yaml)"
+[ -d /mnt/config-source ] && echo "config-source: $(cat /mnt/config-source/docker-compose.yaml)"
+grep -E ' /mnt/config(-source)? ' /proc/mounts | cut -d' ' -f2,3
+echo "root writable: $(echo x > /probe && cat /probe)"
+echo END root
+echo SECRETVM-ROOT-OK
+poweroff -f
+"#;
+
+fn sh(dir: &Path, script: &str) -> String {
+    let out = Command::new("sh").arg("-c").arg(script).current_dir(dir).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{script}:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn sha256sum(dir: &Path, file: &str) -> String {
+    sh(dir, &format!("sha256sum {file}")).split_whitespace().next().unwrap().to_owned()
+}
+
+/// The initramfs: busybox, the modules, the wrapper, the layer's scripts where the recipe puts
+/// them, and the attest-tool stand-in.
+fn initramfs(guest: &Guest, dir: &Path) -> std::path::PathBuf {
+    let layer = secretvm_testkit::workspace().join(LAYER);
+    let mut extra = String::from("dir /lib/modules/extra 0755 0 0\n");
+    for module in ["configfs", "overlay"] {
+        let path = find_module(guest.modules(), module).expect("the test kernel has the module");
+        extra.push_str(&format!("file /lib/modules/{module}.ko {} 0644 0 0\n", path.display()));
+    }
+    for (to, from) in [
+        ("/init-gcp-tdx", "init-gcp-tdx"),
+        ("/lib/secret-vm-init.sh", "secret-vm-init.sh"),
+        ("/lib/secret-vm-tdx.sh", "secret-vm-init-tdx.sh"),
+    ] {
+        extra.push_str(&format!("file {to} {} 0755 0 0\n", layer.join(from).display()));
+    }
+    // util-linux blkid, as the image installs it (util-linux-blkid), with its libraries.
+    let blkid = tool_on_path("blkid").expect("util-linux blkid");
+    extra.push_str("dir /usr 0755 0 0\ndir /usr/sbin 0755 0 0\ndir /lib64 0755 0 0\n");
+    extra.push_str("dir /lib/x86_64-linux-gnu 0755 0 0\n");
+    extra.push_str(&format!("file /usr/sbin/blkid {} 0755 0 0\n", blkid.display()));
+    let ldd = sh(dir, &format!("ldd {}", blkid.display()));
+    for lib in ldd.lines().filter_map(|l| l.split_whitespace().find(|w| w.starts_with('/'))) {
+        let real = fs::canonicalize(lib).unwrap();
+        extra.push_str(&format!("file {lib} {} 0755 0 0\n", real.display()));
+    }
+    fs::write(dir.join("attest-tool"), ATTEST_TOOL).unwrap();
+    extra.push_str(&format!(
+        "file /bin/attest-tool {} 0755 0 0\n",
+        dir.join("attest-tool").display()
+    ));
+    let spec = guest.spec(dir, WRAPPER, &extra);
+    let out = dir.join("initramfs.cpio.gz");
+    run_ok(secretvm().args(["pack", "initramfs", "--spec"]).arg(&spec).arg("-o").arg(&out));
+    out
+}
+
+#[test]
+fn the_gcp_tdx_init_measures_a_copy_of_the_config_and_boots_the_root() {
+    let Some(guest) = Guest::from_env() else { return };
+    let Some(_) = tool_on_path("mkfs.ext4") else { return };
+    let Some(busybox) = tool_on_path("busybox") else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let initrd = initramfs(&guest, dir);
+
+    // The root partition: busybox and an init that reports what it sees.
+    fs::create_dir_all(dir.join("root/bin")).unwrap();
+    fs::create_dir_all(dir.join("root/usr/sbin")).unwrap();
+    for d in ["proc", "sys", "dev", "run", "mnt", "tmp"] {
+        fs::create_dir_all(dir.join("root").join(d)).unwrap();
+    }
+    fs::copy(&busybox, dir.join("root/bin/busybox")).unwrap();
+    std::os::unix::fs::symlink("busybox", dir.join("root/bin/sh")).unwrap();
+    fs::write(dir.join("root/usr/sbin/init"), ROOT_INIT).unwrap();
+    sh(dir, "chmod 755 root/usr/sbin/init && mkfs.ext4 -q -F -L root -d root root.img 24M");
+    // The config disk.
+    fs::create_dir_all(dir.join("config")).unwrap();
+    fs::write(dir.join("config/docker-compose.yaml"), "services: {app: {image: busybox}}\n")
+        .unwrap();
+    sh(dir, "mkfs.ext4 -q -F -L GUEST_CONFIG -d config config.img 8M");
+    let compose = sha256sum(dir, "config/docker-compose.yaml");
+    let rootfs = sha256sum(dir, "root.img");
+
+    let drives = |config: &str| {
+        [
+            "-drive".to_owned(),
+            format!("file={},if=virtio,format=raw,readonly=on", dir.join("root.img").display()),
+            "-drive".to_owned(),
+            format!("file={},if=virtio,format=raw", dir.join(config).display()),
+        ]
+    };
+    let args = drives("config.img");
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let console = guest.boot_with(&initrd, &args, "console=ttyS0 panic=-1");
+
+    // RTMR3: the compose file, then the root partition, each once and in that order.
+    let extends: Vec<&str> =
+        console.lines().filter(|l| l.starts_with("ATTEST-TOOL extendrt")).collect();
+    assert_eq!(
+        extends,
+        [format!("ATTEST-TOOL extendrt 3 {compose}"), format!("ATTEST-TOOL extendrt 3 {rootfs}")],
+        "{console}"
+    );
+    assert!(console.contains("SECRETVM-ROOT-OK"), "the root did not start:\n{console}");
+    let root = crate::boot::section(&console, "root");
+    assert!(root.contains(&"compose: services: {app: {image: busybox}}"), "{console}");
+    assert!(root.contains(&"config-source: services: {app: {image: busybox}}"), "{console}");
+    // The workload's config is the in-memory copy; the live disk is elsewhere.
+    assert!(root.contains(&"/mnt/config tmpfs"), "{console}");
+    assert!(root.contains(&"/mnt/config-source ext4"), "{console}");
+    assert!(root.contains(&"root writable: x"), "{console}");
+
+    // No docker-compose.yaml: the init refuses to boot.
+    fs::remove_file(dir.join("config/docker-compose.yaml")).unwrap();
+    fs::write(dir.join("config/other"), "x").unwrap();
+    sh(dir, "mkfs.ext4 -q -F -L GUEST_CONFIG -d config config-bad.img 8M");
+    let args = drives("config-bad.img");
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let console = guest.boot_with(&initrd, &args, "console=ttyS0 panic=-1");
+    assert!(console.contains("secret-vm init: FATAL: cannot hash"), "{console}");
+    assert!(!console.contains("ATTEST-TOOL extendrt"), "{console}");
+    assert!(!console.contains("SECRETVM-ROOT-OK"), "{console}");
+}
