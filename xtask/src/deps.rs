@@ -53,6 +53,8 @@ const PACKAGES: &[(&str, &str)] = &[
     ("podman", "the second container engine the Yocto runner is tested with"),
     ("runc", "podman's runtime on hosts with cgroup v1 or hybrid cgroups (crun refuses them)"),
     ("uidmap", "newuidmap/newgidmap for rootless podman"),
+    ("e2fsprogs", "mkfs.ext4 makes the disks the guest-init boot test labels and boots"),
+    ("util-linux", "blkid in the guest-init boot test, as the gcp-tdx initramfs installs it"),
 ];
 
 /// Packages unpacked (not installed) to provide the emulator, with its firmware.
