@@ -14,9 +14,11 @@
 //! - The build never runs as uid 0 ([`Error::Root`]): oe-core's sanity check refuses root.
 //! - No TTY and no standard input: bitbake's knotty UI then prints plain lines, which
 //!   [`crate::progress`] parses.
-//! - Only the variables of [`ENV_ALLOWLIST`] pass from the host, with explicit values on the
-//!   command line, plus the fixed [`FIXED_ENV`]; native runs also get `PATH` and `HOME`
-//!   ([`NATIVE_ENV`]) and nothing else.
+//! - Only the variables of [`ENV_ALLOWLIST`] pass from the host, plus the fixed [`FIXED_ENV`];
+//!   native runs also get `PATH` and `HOME` ([`NATIVE_ENV`]) and nothing else. The engines get
+//!   the host values by name only (`-e NAME`, the value set in the engine client's own
+//!   environment), so a proxy URL with credentials never appears on a command line that any
+//!   user can read in the process list; the fixed values are written out (`-e NAME=value`).
 //! - docker and podman run `--platform linux/amd64 --rm --user <uid>:<gid>`; rootless podman
 //!   adds `--userns=keep-id` (the files the build writes belong to the caller), and on hosts whose
 //!   cgroups are v1 or hybrid it selects `runc` and the `cgroupfs` manager, because its default
@@ -251,9 +253,17 @@ impl Engine {
         if inv.network == Network::None {
             args.push("--network=none".into());
         }
+        let mut set = Vec::new();
         for (k, v) in &inv.env {
             args.push("-e".into());
-            args.push(format!("{k}={v}"));
+            let fixed = k == "HOME" || FIXED_ENV.iter().any(|(name, _)| name == k);
+            if fixed {
+                args.push(format!("{k}={v}"));
+            } else {
+                // By name: the client passes its own value, which stays off the command line.
+                args.push(k.clone());
+                set.push((k.clone(), v.clone()));
+            }
         }
         for m in &inv.mounts {
             let host = m.host.to_str().unwrap_or_default();
@@ -272,7 +282,7 @@ impl Engine {
         }
         args.push(image.to_owned());
         args.extend(inv.argv.iter().cloned());
-        Ok(Spawn { program: program.to_owned(), args, env: None, set: Vec::new(), cwd: None })
+        Ok(Spawn { program: program.to_owned(), args, env: None, set, cwd: None })
     }
 }
 

@@ -51,7 +51,7 @@ fn docker_argv() {
     check_plan(
         Engine::Docker,
         expect![[
-            r#"docker run --rm --platform linux/amd64 --user 1000:1000 -e MACHINES=tdx -e https_proxy=http://proxy:3128 -e HOME=/tmp -e LANG=en_US.UTF-8 -e LC_ALL=en_US.UTF-8 -v /home/alice/secretvm:/secret-vm-build -w /secret-vm-build secretvm-builder:0123456789ab bash -c 'source yocto/poky/oe-init-build-env build >/dev/null && exec bitbake "$@"' bitbake -k mc:tdx:secret-vm-initramfs mc:tdx:secret-vm-rootfs-dev mc:tdx:secret-vm-rootfs-prod mc:tdx:secret-vm-rootfs-gpu-dev mc:tdx:secret-vm-rootfs-gpu-prod mc:tdx:virtual/kernel mc:tdx:virtual/ovmf"#
+            r#"MACHINES=tdx https_proxy=http://proxy:3128 docker run --rm --platform linux/amd64 --user 1000:1000 -e MACHINES -e https_proxy -e HOME=/tmp -e LANG=en_US.UTF-8 -e LC_ALL=en_US.UTF-8 -v /home/alice/secretvm:/secret-vm-build -w /secret-vm-build secretvm-builder:0123456789ab bash -c 'source yocto/poky/oe-init-build-env build >/dev/null && exec bitbake "$@"' bitbake -k mc:tdx:secret-vm-initramfs mc:tdx:secret-vm-rootfs-dev mc:tdx:secret-vm-rootfs-prod mc:tdx:secret-vm-rootfs-gpu-dev mc:tdx:secret-vm-rootfs-gpu-prod mc:tdx:virtual/kernel mc:tdx:virtual/ovmf"#
         ]],
     );
 }
@@ -61,7 +61,7 @@ fn podman_argv_on_unified_cgroups() {
     check_plan(
         Engine::Podman { cgroup: CgroupMode::Unified, rootless: true },
         expect![[
-            r#"podman run --rm --platform linux/amd64 --user 1000:1000 --userns=keep-id -e MACHINES=tdx -e https_proxy=http://proxy:3128 -e HOME=/tmp -e LANG=en_US.UTF-8 -e LC_ALL=en_US.UTF-8 -v /home/alice/secretvm:/secret-vm-build -w /secret-vm-build secretvm-builder:0123456789ab bash -c 'source yocto/poky/oe-init-build-env build >/dev/null && exec bitbake "$@"' bitbake -k mc:tdx:secret-vm-initramfs mc:tdx:secret-vm-rootfs-dev mc:tdx:secret-vm-rootfs-prod mc:tdx:secret-vm-rootfs-gpu-dev mc:tdx:secret-vm-rootfs-gpu-prod mc:tdx:virtual/kernel mc:tdx:virtual/ovmf"#
+            r#"MACHINES=tdx https_proxy=http://proxy:3128 podman run --rm --platform linux/amd64 --user 1000:1000 --userns=keep-id -e MACHINES -e https_proxy -e HOME=/tmp -e LANG=en_US.UTF-8 -e LC_ALL=en_US.UTF-8 -v /home/alice/secretvm:/secret-vm-build -w /secret-vm-build secretvm-builder:0123456789ab bash -c 'source yocto/poky/oe-init-build-env build >/dev/null && exec bitbake "$@"' bitbake -k mc:tdx:secret-vm-initramfs mc:tdx:secret-vm-rootfs-dev mc:tdx:secret-vm-rootfs-prod mc:tdx:secret-vm-rootfs-gpu-dev mc:tdx:secret-vm-rootfs-gpu-prod mc:tdx:virtual/kernel mc:tdx:virtual/ovmf"#
         ]],
     );
 }
@@ -71,7 +71,7 @@ fn podman_argv_on_legacy_cgroups() {
     check_plan(
         Engine::Podman { cgroup: CgroupMode::Legacy, rootless: true },
         expect![[
-            r#"podman --runtime runc --cgroup-manager=cgroupfs run --rm --platform linux/amd64 --user 1000:1000 --userns=keep-id -e MACHINES=tdx -e https_proxy=http://proxy:3128 -e HOME=/tmp -e LANG=en_US.UTF-8 -e LC_ALL=en_US.UTF-8 -v /home/alice/secretvm:/secret-vm-build -w /secret-vm-build secretvm-builder:0123456789ab bash -c 'source yocto/poky/oe-init-build-env build >/dev/null && exec bitbake "$@"' bitbake -k mc:tdx:secret-vm-initramfs mc:tdx:secret-vm-rootfs-dev mc:tdx:secret-vm-rootfs-prod mc:tdx:secret-vm-rootfs-gpu-dev mc:tdx:secret-vm-rootfs-gpu-prod mc:tdx:virtual/kernel mc:tdx:virtual/ovmf"#
+            r#"MACHINES=tdx https_proxy=http://proxy:3128 podman --runtime runc --cgroup-manager=cgroupfs run --rm --platform linux/amd64 --user 1000:1000 --userns=keep-id -e MACHINES -e https_proxy -e HOME=/tmp -e LANG=en_US.UTF-8 -e LC_ALL=en_US.UTF-8 -v /home/alice/secretvm:/secret-vm-build -w /secret-vm-build secretvm-builder:0123456789ab bash -c 'source yocto/poky/oe-init-build-env build >/dev/null && exec bitbake "$@"' bitbake -k mc:tdx:secret-vm-initramfs mc:tdx:secret-vm-rootfs-dev mc:tdx:secret-vm-rootfs-prod mc:tdx:secret-vm-rootfs-gpu-dev mc:tdx:secret-vm-rootfs-gpu-prod mc:tdx:virtual/kernel mc:tdx:virtual/ovmf"#
         ]],
     );
 }
