@@ -7,7 +7,8 @@
 //!   the emulator, and podman, runc and debootstrap for the Yocto runner's engine tests (Docker
 //!   itself is not installed here: the machine provides the engine and its daemon).
 //! - Packages fetched with `apt-get download` and unpacked under `target/tools/` without
-//!   installing them (no root needed): a Debian cloud kernel with its modules, and, unless a
+//!   installing them (no root needed): a Debian cloud kernel with its modules, the generic
+//!   Debian kernel (it has 9p, which the SEV init boot test needs), and, unless a
 //!   `qemu-system-x86_64` is already on `PATH`, the emulator. The emulator is unpacked rather than
 //!   installed because Debian's bookworm `qemu-system-common` (7.2) cannot be installed next to
 //!   the backported `qemu-utils` 10 that provides `qemu-img`: the latter declares
@@ -19,7 +20,8 @@
 //!   is BitBake's own parser, which the layer test runs on `meta-secret/`.
 //!
 //! The result is a set of environment variables (`SECRETVM_QEMU`, `SECRETVM_KERNEL`,
-//! `SECRETVM_KERNEL_MODULES`, `SECRETVM_BUSYBOX`, `SECRETVM_SEV_SNP_MEASURE`,
+//! `SECRETVM_KERNEL_MODULES`, `SECRETVM_GENERIC_KERNEL`, `SECRETVM_GENERIC_KERNEL_MODULES`,
+//! `SECRETVM_BUSYBOX`, `SECRETVM_SEV_SNP_MEASURE`,
 //! `SECRETVM_BITBAKE_PYTHON`) that the tests read.
 
 use std::fs;
@@ -64,6 +66,10 @@ const EMULATOR_PACKAGES: &[&str] =
 /// The metapackage whose dependency names the current Debian cloud kernel. The cloud flavour is
 /// small and ships the virtio, isofs and overlay drivers as uncompressed modules.
 const KERNEL_METAPACKAGE: &str = "linux-image-cloud-amd64";
+
+/// The generic Debian kernel, for the boot tests that need what the cloud flavour lacks: 9p
+/// (QEMU's -virtfs, the SEV and TDX config share).
+const GENERIC_KERNEL_METAPACKAGE: &str = "linux-image-amd64";
 
 /// Paths of the provisioned tools, as environment variables for the test processes.
 pub(crate) struct Tools {
@@ -143,7 +149,16 @@ pub(crate) fn ensure(root: &Path, install: bool) -> Result<Tools> {
         Some(path) => path,
         None => unpack_emulator(root, &tools_dir, is_root, install)?,
     };
-    let (kernel, modules) = unpack_kernel(root, &tools_dir, is_root, install)?;
+    let (kernel, modules) =
+        unpack_kernel(root, &tools_dir, is_root, install, KERNEL_METAPACKAGE, "kernel")?;
+    let (generic_kernel, generic_modules) = unpack_kernel(
+        root,
+        &tools_dir,
+        is_root,
+        install,
+        GENERIC_KERNEL_METAPACKAGE,
+        "kernel-generic",
+    )?;
     let busybox = cmd::on_path("busybox").context("busybox is not on PATH after installation")?;
     let sev_snp_measure = sev_snp_measure(root, &tools_dir, install)?;
     let bitbake_python = bitbake_python(root, &tools_dir, install)?;
@@ -152,6 +167,8 @@ pub(crate) fn ensure(root: &Path, install: bool) -> Result<Tools> {
             ("SECRETVM_QEMU", qemu),
             ("SECRETVM_KERNEL", kernel),
             ("SECRETVM_KERNEL_MODULES", modules),
+            ("SECRETVM_GENERIC_KERNEL", generic_kernel),
+            ("SECRETVM_GENERIC_KERNEL_MODULES", generic_modules),
             ("SECRETVM_BUSYBOX", busybox),
             ("SECRETVM_SEV_SNP_MEASURE", sev_snp_measure),
             ("SECRETVM_BITBAKE_PYTHON", bitbake_python),
@@ -324,24 +341,27 @@ fn unpack_emulator(root: &Path, tools: &Path, is_root: bool, install: bool) -> R
     Ok(wrapper)
 }
 
-/// Provides a Debian cloud kernel and its modules under `target/tools/kernel`.
+/// Provides the Debian kernel `metapackage` depends on, with its modules, under
+/// `target/tools/<dir>`.
 fn unpack_kernel(
     root: &Path,
     tools: &Path,
     is_root: bool,
     install: bool,
+    metapackage: &str,
+    dir: &str,
 ) -> Result<(PathBuf, PathBuf)> {
-    let dir = tools.join("kernel");
+    let dir = tools.join(dir);
     if !dir.join(".complete").exists() {
         if !install {
             bail!("no kernel unpacked yet: run `cargo xtask deps`");
         }
-        let out = cmd::output(cmd::new("apt-cache", root).args(["depends", KERNEL_METAPACKAGE]))?;
+        let out = cmd::output(cmd::new("apt-cache", root).args(["depends", metapackage]))?;
         let package = out
             .lines()
             .filter_map(|l| l.trim().strip_prefix("Depends: "))
             .find(|p| p.starts_with("linux-image-"))
-            .with_context(|| format!("apt-cache names no kernel image for {KERNEL_METAPACKAGE}"))?
+            .with_context(|| format!("apt-cache names no kernel image for {metapackage}"))?
             .to_string();
         download_and_unpack(root, &dir, &[&package], is_root)?;
         fs::write(dir.join(".complete"), &package)?;

@@ -20,7 +20,7 @@ const BOOT_TIMEOUT: Duration = Duration::from_secs(180);
 
 /// Modules that give the guest a virtio block device, in load order; each is loaded only if the
 /// kernel has it as a module (it may be built in).
-const MODULES: &[&str] = &[
+pub(crate) const MODULES: &[&str] = &[
     "virtio_ring",
     "virtio",
     "virtio_pci_modern_dev",
@@ -50,6 +50,16 @@ impl Guest {
         })
     }
 
+    /// Like [`Guest::from_env`], with Debian's generic kernel, which has 9p (`-virtfs`).
+    pub(crate) fn generic_from_env() -> Option<Guest> {
+        Some(Guest {
+            qemu: tool_from_env("SECRETVM_QEMU")?,
+            kernel: tool_from_env("SECRETVM_GENERIC_KERNEL")?,
+            modules: tool_from_env("SECRETVM_GENERIC_KERNEL_MODULES")?,
+            busybox: tool_from_env("SECRETVM_BUSYBOX")?,
+        })
+    }
+
     /// The gen_init_cpio description of a minimal busybox system with the virtio modules, plus
     /// `extra` lines; `/init` comes from `init`.
     pub(crate) fn spec(&self, dir: &Path, init: &str, extra: &str) -> PathBuf {
@@ -71,6 +81,39 @@ impl Guest {
         let path = dir.join("initramfs.list");
         fs::write(&path, spec).unwrap();
         path
+    }
+
+    /// `names` and every module they depend on, dependencies first, each once. The dependencies
+    /// come from the `depends=` string of each module's `.modinfo` section, which is what
+    /// `modinfo -F depends` prints.
+    pub(crate) fn modules_with_deps(&self, names: &[&str]) -> Vec<(String, PathBuf)> {
+        fn visit(guest: &Guest, name: &str, out: &mut Vec<(String, PathBuf)>) {
+            if out.iter().any(|(n, _)| n == name) {
+                return;
+            }
+            let path = find_module(&guest.modules, name)
+                .unwrap_or_else(|| panic!("the kernel has no module {name}"));
+            let bytes = fs::read(&path).unwrap();
+            let key = b"\0depends=";
+            let deps = bytes
+                .windows(key.len())
+                .position(|w| w == key)
+                .map(|at| {
+                    let rest = &bytes[at + key.len()..];
+                    let end = rest.iter().position(|&b| b == 0).unwrap_or(rest.len());
+                    String::from_utf8_lossy(&rest[..end]).into_owned()
+                })
+                .unwrap_or_default();
+            for dep in deps.split(',').filter(|d| !d.is_empty()) {
+                visit(guest, dep, out);
+            }
+            out.push((name.to_owned(), path));
+        }
+        let mut out = Vec::new();
+        for name in names {
+            visit(self, name, &mut out);
+        }
+        out
     }
 
     /// Boots `initrd` with the qcow2 image `disk` as a virtio disk and returns the console output.

@@ -169,3 +169,114 @@ fn the_gcp_tdx_init_measures_a_copy_of_the_config_and_boots_the_root() {
     assert!(!console.contains("ATTEST-TOOL extendrt"), "{console}");
     assert!(!console.contains("SECRETVM-ROOT-OK"), "{console}");
 }
+
+/// Loads the virtio, 9p, isofs and overlay modules (in dependency order), shows the OS image
+/// disk as `/dev/sr0` (the test attaches it as a virtio disk), then runs the layer's
+/// `init-sev` as PID 1.
+fn sev_wrapper(modules: &[(String, std::path::PathBuf)]) -> String {
+    let names: Vec<&str> = modules.iter().map(|(n, _)| n.as_str()).collect();
+    format!(
+        "#!/bin/sh\n/bin/busybox --install -s /bin\nmount -t sysfs sys /sys\n\
+         for m in virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci \
+         virtio_blk {}; do\n  [ -f /lib/modules/$m.ko ] && insmod /lib/modules/$m.ko\ndone\n\
+         i=0; while [ ! -e /sys/block/vda ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done\n\
+         umount /sys\nmount -t devtmpfs dev /dev\nln -s vda /dev/sr0\numount /dev\n\
+         exec /init-sev\n",
+        names.join(" ")
+    )
+}
+
+#[test]
+fn the_sev_init_boots_only_what_the_measured_cmdline_names() {
+    let Some(guest) = Guest::generic_from_env() else { return };
+    let Some(busybox) = tool_on_path("busybox") else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let layer = secretvm_testkit::workspace().join(LAYER);
+
+    // The base initramfs already carries the virtio modules.
+    let mut modules = guest.modules_with_deps(&["9p", "9pnet_virtio", "isofs", "overlay"]);
+    modules.retain(|(name, _)| !crate::boot::MODULES.contains(&name.as_str()));
+    let mut extra = String::new();
+    for (name, path) in &modules {
+        extra.push_str(&format!("file /lib/modules/{name}.ko {} 0644 0 0\n", path.display()));
+    }
+    for (to, from) in [("/init-sev", "init-sev"), ("/lib/secret-vm-init.sh", "secret-vm-init.sh")] {
+        extra.push_str(&format!("file {to} {} 0755 0 0\n", layer.join(from).display()));
+    }
+    let spec = guest.spec(dir, &sev_wrapper(&modules), &extra);
+    let initrd = dir.join("initramfs.cpio.gz");
+    run_ok(secretvm().args(["pack", "initramfs", "--spec"]).arg(&spec).arg("-o").arg(&initrd));
+
+    // The OS image: our own ISO of a root with busybox and a reporting init.
+    let root = dir.join("root");
+    for d in ["bin", "usr/sbin", "proc", "sys", "dev", "run", "mnt", "tmp"] {
+        fs::create_dir_all(root.join(d)).unwrap();
+    }
+    fs::copy(&busybox, root.join("bin/busybox")).unwrap();
+    std::os::unix::fs::symlink("busybox", root.join("bin/sh")).unwrap();
+    fs::write(root.join("usr/sbin/init"), ROOT_INIT).unwrap();
+    sh(dir, "chmod 755 root/usr/sbin/init");
+    run_ok(
+        secretvm()
+            .args(["pack", "initramfs", "--no-gzip", "--from-dir"])
+            .arg(&root)
+            .arg("-o")
+            .arg(dir.join("root.cpio")),
+    );
+    run_ok(
+        secretvm()
+            .args(["pack", "iso", "--source-date-epoch", "1700000000", "-o"])
+            .arg(dir.join("root.iso"))
+            .arg(dir.join("root.cpio")),
+    );
+    let config = dir.join("config");
+    fs::create_dir_all(&config).unwrap();
+    fs::write(config.join("docker-compose.yaml"), "services: {app: {image: busybox}}\n").unwrap();
+    let compose = sha256sum(dir, "config/docker-compose.yaml");
+    let rootfs = sha256sum(dir, "root.iso");
+
+    let drive = format!("file={},if=virtio,format=raw,readonly=on", dir.join("root.iso").display());
+    let virtfs =
+        format!("local,path={},mount_tag=guest_config,security_model=none", config.display());
+    let boot = |hashes: &str| {
+        let append = format!("console=ttyS0 panic=-1 {hashes}");
+        guest.boot_with(&initrd, &["-drive", &drive, "-virtfs", &virtfs], &append)
+    };
+
+    // The cmdline names exactly these files: the root starts and sees the measured copy.
+    let console = boot(&format!("docker_compose_hash={compose} rootfs_hash={rootfs}"));
+    assert!(console.contains("SECRETVM-ROOT-OK"), "the root did not start:\n{console}");
+    let seen = crate::boot::section(&console, "root");
+    assert!(seen.contains(&"compose: services: {app: {image: busybox}}"), "{console}");
+    assert!(seen.contains(&"/mnt/config tmpfs"), "{console}");
+    assert!(seen.contains(&"/mnt/config-source 9p"), "{console}");
+
+    // Each way the measured cmdline can disagree with what the host provides stops the boot.
+    let other = "0".repeat(64);
+    for (hashes, why) in [
+        (
+            format!("docker_compose_hash={other} rootfs_hash={rootfs}"),
+            "does not match docker_compose_hash",
+        ),
+        (
+            format!("docker_compose_hash={compose} rootfs_hash={other}"),
+            "does not match rootfs_hash",
+        ),
+        (
+            format!("docker_compose_hash={compose} rootfs_hash={rootfs} rootfs_hash={rootfs}"),
+            "rootfs_hash= must appear exactly once",
+        ),
+        (
+            format!(
+                "docker_compose_hash={compose} rootfs_hash={rootfs} docker_additional_files_hash={other}"
+            ),
+            "expects docker-files.tar",
+        ),
+    ] {
+        let console = boot(&hashes);
+        assert!(console.contains("secret-vm init: FATAL:"), "{hashes}:\n{console}");
+        assert!(console.contains(why), "{hashes}: expected {why:?}:\n{console}");
+        assert!(!console.contains("SECRETVM-ROOT-OK"), "{hashes}: booted anyway:\n{console}");
+    }
+}
