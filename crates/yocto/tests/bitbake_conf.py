@@ -20,25 +20,11 @@ import json
 import logging
 import os
 import sys
-import types
 
-# bitbake-setup ships `bb` without `hashserv` and `prserv`, which bb.siggen imports.
-for _name in ("hashserv", "hashserv.client", "prserv", "prserv.serv"):
-    sys.modules.setdefault(_name, types.ModuleType(_name))
+from bitbake_common import Errors  # noqa: E402  (also makes `bb` importable)
 
 import bb  # noqa: E402
 import bb.cookerdata  # noqa: E402
-
-
-class Errors(logging.Handler):
-    """Collects what bitbake logs at ERROR level or above."""
-
-    def __init__(self):
-        super().__init__(logging.ERROR)
-        self.messages = []
-
-    def emit(self, record):
-        self.messages.append(record.getMessage())
 
 
 class Config:

@@ -19,12 +19,8 @@ import re
 import shutil
 import sys
 import tempfile
-import types
 
-# bitbake-setup ships `bb` without `hashserv` and `prserv`; bb.siggen imports them at import
-# time but the parser never calls them.
-for _name in ("hashserv", "hashserv.client", "prserv", "prserv.serv"):
-    sys.modules.setdefault(_name, types.ModuleType(_name))
+from bitbake_common import Errors  # noqa: E402  (also makes `bb` importable)
 
 import bb  # noqa: E402
 import bb.data  # noqa: E402
@@ -34,17 +30,6 @@ import bb.parse.parse_py  # noqa: E402,F401  (registers the .bb/.conf handlers)
 METADATA = (".bb", ".bbappend", ".bbclass", ".inc", ".conf")
 INHERIT = re.compile(r"^\s*inherit(?:_defer)?\s+(.+)$")
 REQUIRE = re.compile(r"^\s*(require|include)\s+(\S+)\s*$")
-
-
-class Errors(logging.Handler):
-    """Collects what bitbake logs at ERROR level, which it sometimes does instead of raising."""
-
-    def __init__(self):
-        super().__init__(logging.ERROR)
-        self.messages = []
-
-    def emit(self, record):
-        self.messages.append(record.getMessage())
 
 
 def layer_files(layer):

@@ -1,0 +1,25 @@
+"""What secretvm's two BitBake test scripts share (bitbake_parse.py, bitbake_conf.py).
+
+Importing it makes the `bb` package of PyPI `bitbake-setup` importable: that wheel ships `bb`
+without `hashserv` and `prserv`, which bb.siggen imports at import time but neither script
+calls, so empty modules stand in for them. `Errors` collects what BitBake logs at ERROR level,
+which it sometimes does instead of raising.
+"""
+
+import logging
+import sys
+import types
+
+for _name in ("hashserv", "hashserv.client", "prserv", "prserv.serv"):
+    sys.modules.setdefault(_name, types.ModuleType(_name))
+
+
+class Errors(logging.Handler):
+    """Collects the messages BitBake logs at ERROR level or above."""
+
+    def __init__(self):
+        super().__init__(logging.ERROR)
+        self.messages = []
+
+    def emit(self, record):
+        self.messages.append(record.getMessage())
