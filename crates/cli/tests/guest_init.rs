@@ -13,7 +13,7 @@
 //! `/init`.
 
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::boot::{Guest, find_module};
@@ -171,9 +171,9 @@ fn the_gcp_tdx_init_measures_a_copy_of_the_config_and_boots_the_root() {
 }
 
 /// Loads the virtio, 9p, isofs and overlay modules (in dependency order), shows the OS image
-/// disk as `/dev/sr0` (the test attaches it as a virtio disk), then runs the layer's
-/// `init-sev` as PID 1.
-fn sev_wrapper(modules: &[(String, std::path::PathBuf)]) -> String {
+/// disk as `/dev/sr0` (the tests attach it as a virtio disk), then runs the layer's `init` as
+/// PID 1.
+fn virtfs_wrapper(modules: &[(String, std::path::PathBuf)], init: &str) -> String {
     let names: Vec<&str> = modules.iter().map(|(n, _)| n.as_str()).collect();
     format!(
         "#!/bin/sh\n/bin/busybox --install -s /bin\nmount -t sysfs sys /sys\n\
@@ -181,39 +181,56 @@ fn sev_wrapper(modules: &[(String, std::path::PathBuf)]) -> String {
          virtio_blk {}; do\n  [ -f /lib/modules/$m.ko ] && insmod /lib/modules/$m.ko\ndone\n\
          i=0; while [ ! -e /sys/block/vda ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done\n\
          umount /sys\nmount -t devtmpfs dev /dev\nln -s vda /dev/sr0\numount /dev\n\
-         exec /init-sev\n",
+         exec /{init}\n",
         names.join(" ")
     )
 }
 
-#[test]
-fn the_sev_init_boots_only_what_the_measured_cmdline_names() {
-    let Some(guest) = Guest::generic_from_env() else { return };
-    let Some(busybox) = tool_on_path("busybox") else { return };
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path();
+/// A guest for the inits that read the config from 9p: the generic kernel's modules, the
+/// layer's `init` and shared scripts as the recipe installs them, and `stubs` (name, script)
+/// put in `/sbin`, which comes before busybox's `/bin` on the shell's default PATH. Returns
+/// the initramfs.
+fn virtfs_initramfs(
+    guest: &Guest,
+    dir: &Path,
+    init: &str,
+    stubs: &[(&str, &str)],
+    more: &str,
+) -> PathBuf {
     let layer = secretvm_testkit::workspace().join(LAYER);
-
     // The base initramfs already carries the virtio modules.
     let mut modules = guest.modules_with_deps(&["9p", "9pnet_virtio", "isofs", "overlay"]);
     modules.retain(|(name, _)| !crate::boot::MODULES.contains(&name.as_str()));
-    let mut extra = String::new();
+    let mut extra = String::from("dir /sbin 0755 0 0\n");
     for (name, path) in &modules {
         extra.push_str(&format!("file /lib/modules/{name}.ko {} 0644 0 0\n", path.display()));
     }
-    for (to, from) in [("/init-sev", "init-sev"), ("/lib/secret-vm-init.sh", "secret-vm-init.sh")] {
+    for (to, from) in [
+        (format!("/{init}"), init),
+        ("/lib/secret-vm-init.sh".to_owned(), "secret-vm-init.sh"),
+        ("/lib/secret-vm-tdx.sh".to_owned(), "secret-vm-init-tdx.sh"),
+    ] {
         extra.push_str(&format!("file {to} {} 0755 0 0\n", layer.join(from).display()));
     }
-    let spec = guest.spec(dir, &sev_wrapper(&modules), &extra);
+    for (name, script) in stubs {
+        let path = dir.join(format!("stub-{name}"));
+        fs::write(&path, script).unwrap();
+        extra.push_str(&format!("file /sbin/{name} {} 0755 0 0\n", path.display()));
+    }
+    extra.push_str(more);
+    let spec = guest.spec(dir, &virtfs_wrapper(&modules, init), &extra);
     let initrd = dir.join("initramfs.cpio.gz");
     run_ok(secretvm().args(["pack", "initramfs", "--spec"]).arg(&spec).arg("-o").arg(&initrd));
+    initrd
+}
 
-    // The OS image: our own ISO of a root with busybox and a reporting init.
+/// The OS image: our own ISO of a root with busybox and [`ROOT_INIT`], at `dir/root.iso`.
+fn os_image(dir: &Path, busybox: &Path) -> PathBuf {
     let root = dir.join("root");
     for d in ["bin", "usr/sbin", "proc", "sys", "dev", "run", "mnt", "tmp"] {
         fs::create_dir_all(root.join(d)).unwrap();
     }
-    fs::copy(&busybox, root.join("bin/busybox")).unwrap();
+    fs::copy(busybox, root.join("bin/busybox")).unwrap();
     std::os::unix::fs::symlink("busybox", root.join("bin/sh")).unwrap();
     fs::write(root.join("usr/sbin/init"), ROOT_INIT).unwrap();
     sh(dir, "chmod 755 root/usr/sbin/init");
@@ -224,25 +241,45 @@ fn the_sev_init_boots_only_what_the_measured_cmdline_names() {
             .arg("-o")
             .arg(dir.join("root.cpio")),
     );
+    let iso = dir.join("root.iso");
     run_ok(
         secretvm()
             .args(["pack", "iso", "--source-date-epoch", "1700000000", "-o"])
-            .arg(dir.join("root.iso"))
+            .arg(&iso)
             .arg(dir.join("root.cpio")),
     );
+    iso
+}
+
+/// The QEMU arguments of a 9p guest: the OS image as a read-only virtio disk, `config` as the
+/// `guest_config` share.
+fn virtfs_args(iso: &Path, config: &Path) -> [String; 4] {
+    [
+        "-drive".to_owned(),
+        format!("file={},if=virtio,format=raw,readonly=on", iso.display()),
+        "-virtfs".to_owned(),
+        format!("local,path={},mount_tag=guest_config,security_model=none", config.display()),
+    ]
+}
+
+#[test]
+fn the_sev_init_boots_only_what_the_measured_cmdline_names() {
+    let Some(guest) = Guest::generic_from_env() else { return };
+    let Some(busybox) = tool_on_path("busybox") else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let initrd = virtfs_initramfs(&guest, dir, "init-sev", &[], "");
+    let iso = os_image(dir, &busybox);
     let config = dir.join("config");
     fs::create_dir_all(&config).unwrap();
     fs::write(config.join("docker-compose.yaml"), "services: {app: {image: busybox}}\n").unwrap();
     let compose = sha256sum(dir, "config/docker-compose.yaml");
     let rootfs = sha256sum(dir, "root.iso");
 
-    let drive = format!("file={},if=virtio,format=raw,readonly=on", dir.join("root.iso").display());
-    let virtfs =
-        format!("local,path={},mount_tag=guest_config,security_model=none", config.display());
-    let boot = |hashes: &str| {
-        let append = format!("console=ttyS0 panic=-1 {hashes}");
-        guest.boot_with(&initrd, &["-drive", &drive, "-virtfs", &virtfs], &append)
-    };
+    let args = virtfs_args(&iso, &config);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let boot =
+        |hashes: &str| guest.boot_with(&initrd, &args, &format!("console=ttyS0 panic=-1 {hashes}"));
 
     // The cmdline names exactly these files: the root starts and sees the measured copy.
     let console = boot(&format!("docker_compose_hash={compose} rootfs_hash={rootfs}"));
@@ -269,7 +306,8 @@ fn the_sev_init_boots_only_what_the_measured_cmdline_names() {
         ),
         (
             format!(
-                "docker_compose_hash={compose} rootfs_hash={rootfs} docker_additional_files_hash={other}"
+                "docker_compose_hash={compose} rootfs_hash={rootfs} \
+                 docker_additional_files_hash={other}"
             ),
             "expects docker-files.tar",
         ),
@@ -279,4 +317,41 @@ fn the_sev_init_boots_only_what_the_measured_cmdline_names() {
         assert!(console.contains(why), "{hashes}: expected {why:?}:\n{console}");
         assert!(!console.contains("SECRETVM-ROOT-OK"), "{hashes}: booted anyway:\n{console}");
     }
+}
+
+#[test]
+fn the_tdx_init_extends_rtmr3_with_compose_rootfs_and_docker_files_in_order() {
+    let Some(guest) = Guest::generic_from_env() else { return };
+    let Some(busybox) = tool_on_path("busybox") else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    // The TDX-only steps: `depmod -a` and `modprobe tdx-guest` run busybox's applets (which its
+    // shell prefers to anything on PATH), so the module tree holds a stand-in `tdx-guest.ko`:
+    // a copy of the harmless, dependency-free cdrom driver. attest-tool prints its arguments.
+    let version = guest.modules().file_name().unwrap().to_string_lossy().into_owned();
+    let cdrom = find_module(guest.modules(), "cdrom").expect("the generic kernel has cdrom");
+    let more = format!(
+        "dir /lib/modules/{version} 0755 0 0\nfile /lib/modules/{version}/tdx-guest.ko {} 0644 0 0\n",
+        cdrom.display()
+    );
+    let initrd = virtfs_initramfs(&guest, dir, "init-tdx", &[("attest-tool", ATTEST_TOOL)], &more);
+    let iso = os_image(dir, &busybox);
+    let config = dir.join("config");
+    fs::create_dir_all(&config).unwrap();
+    fs::write(config.join("docker-compose.yaml"), "services: {app: {image: busybox}}\n").unwrap();
+    fs::write(config.join("docker-files.tar"), vec![7u8; 10_240]).unwrap();
+    let want = [
+        format!("ATTEST-TOOL extendrt 3 {}", sha256sum(dir, "config/docker-compose.yaml")),
+        format!("ATTEST-TOOL extendrt 3 {}", sha256sum(dir, "root.iso")),
+        format!("ATTEST-TOOL extendrt 3 {}", sha256sum(dir, "config/docker-files.tar")),
+    ];
+    let args = virtfs_args(&iso, &config);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let console = guest.boot_with(&initrd, &args, "console=ttyS0 panic=-1");
+    assert!(!console.contains("FATAL"), "{console}");
+    let extends: Vec<&str> =
+        console.lines().filter(|l| l.starts_with("ATTEST-TOOL extendrt")).collect();
+    assert_eq!(extends, want, "{console}");
+    assert!(console.contains("SECRETVM-ROOT-OK"), "the root did not start:\n{console}");
+    assert!(crate::boot::section(&console, "root").contains(&"/mnt/config tmpfs"), "{console}");
 }
