@@ -176,47 +176,38 @@ pub(crate) fn ensure(root: &Path, install: bool) -> Result<Tools> {
     })
 }
 
-/// The reference SEV-SNP calculator the differential test of `secretvm measure snp` runs:
-/// sev-snp-measure from PyPI, pinned, in a virtualenv under `target/tools/`.
-fn sev_snp_measure(root: &Path, tools: &Path, install: bool) -> Result<PathBuf> {
-    const PINNED: &str = "sev-snp-measure==0.0.13";
-    let dir = tools.join("sev-snp-measure");
-    let bin = dir.join("bin/sev-snp-measure");
+/// A virtualenv under `target/tools/<name>` with the pinned PyPI package `pinned` installed;
+/// returns its directory.
+fn venv(root: &Path, tools: &Path, install: bool, name: &str, pinned: &str) -> Result<PathBuf> {
+    let dir = tools.join(name);
     if !dir.join(".complete").exists() {
         let python = cmd::on_path("python3").context(
             "python3 is not on PATH: install python3-venv (or run `cargo xtask deps` as root)",
         )?;
         if !install {
-            bail!("sev-snp-measure is not installed yet: run `cargo xtask deps`");
+            bail!("{pinned} is not installed yet: run `cargo xtask deps`");
         }
         cmd::run(cmd::new(python, root).args(["-m", "venv"]).arg(&dir))?;
-        cmd::run(cmd::new(dir.join("bin/pip"), root).args(["install", "-q", PINNED]))
-            .with_context(|| format!("cannot pip install {PINNED}"))?;
+        cmd::run(cmd::new(dir.join("bin/pip"), root).args(["install", "-q", pinned]))
+            .with_context(|| format!("cannot pip install {pinned}"))?;
         fs::write(dir.join(".complete"), "")?;
     }
-    Ok(bin)
+    Ok(dir)
 }
 
-/// The python of a virtualenv with BitBake's `bb` package, which the layer test uses to parse
-/// `meta-secret/`: PyPI `bitbake-setup`, pinned (its wheel carries `bb` without the bitbake
-/// scripts, hashserv or prserv; the test stubs the last two).
+/// The reference SEV-SNP calculator the differential test of `secretvm measure snp` runs:
+/// sev-snp-measure from PyPI, pinned, in a virtualenv.
+fn sev_snp_measure(root: &Path, tools: &Path, install: bool) -> Result<PathBuf> {
+    let dir = venv(root, tools, install, "sev-snp-measure", "sev-snp-measure==0.0.13")?;
+    Ok(dir.join("bin/sev-snp-measure"))
+}
+
+/// The python of a virtualenv with BitBake's `bb` package, which the layer tests use to parse
+/// `meta-secret/` and our generated conf: PyPI `bitbake-setup`, pinned (its wheel carries `bb`
+/// without the bitbake scripts, hashserv or prserv; the tests stub the last two).
 fn bitbake_python(root: &Path, tools: &Path, install: bool) -> Result<PathBuf> {
-    const PINNED: &str = "bitbake-setup==2.19.0";
-    let dir = tools.join("bitbake");
-    let python = dir.join("bin/python");
-    if !dir.join(".complete").exists() {
-        let system = cmd::on_path("python3").context(
-            "python3 is not on PATH: install python3-venv (or run `cargo xtask deps` as root)",
-        )?;
-        if !install {
-            bail!("bitbake-setup is not installed yet: run `cargo xtask deps`");
-        }
-        cmd::run(cmd::new(system, root).args(["-m", "venv"]).arg(&dir))?;
-        cmd::run(cmd::new(dir.join("bin/pip"), root).args(["install", "-q", PINNED]))
-            .with_context(|| format!("cannot pip install {PINNED}"))?;
-        fs::write(dir.join(".complete"), "")?;
-    }
-    Ok(python)
+    let dir = venv(root, tools, install, "bitbake", "bitbake-setup==2.19.0")?;
+    Ok(dir.join("bin/python"))
 }
 
 /// Off Debian we cannot install anything: check that the tools are there and say what is not.
