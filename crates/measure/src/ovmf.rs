@@ -339,23 +339,52 @@ fn from_end(bytes: &[u8], from_end: u32, what: &'static str) -> Result<u64> {
     })
 }
 
-/// Parses `"ASEV", u32 size, u32 version, u32 num_items` and the items, in file order.
-fn parse_asev(bytes: &[u8], offset_from_end: u32) -> Result<Vec<SevSection>> {
-    let base = from_end(bytes, offset_from_end, "SEV metadata offset")?;
-    check_magic(bytes, base, b"ASEV", "SEV metadata signature")?;
-    let version = u32_at(bytes, base + 8, "SEV metadata version")?;
+/// The field names a metadata table's header is reported under.
+struct TableNames {
+    offset: &'static str,
+    signature: &'static str,
+    version: &'static str,
+    count: &'static str,
+    items: &'static str,
+}
+
+/// Checks a metadata table's header (`magic`, u32 length, u32 version 1, u32 item count) at
+/// `offset_from_end` and that its `count` items of `item_len` bytes are present; returns where
+/// the items start and how many there are. Nothing is allocated before the bound is checked.
+fn table_header(
+    bytes: &[u8],
+    offset_from_end: u32,
+    magic: &[u8; 4],
+    item_len: u64,
+    names: &TableNames,
+) -> Result<(u64, u64)> {
+    let base = from_end(bytes, offset_from_end, names.offset)?;
+    check_magic(bytes, base, magic, names.signature)?;
+    let version = u32_at(bytes, base + 8, names.version)?;
     if version != 1 {
         return Err(Error::BadField {
-            what: "SEV metadata version",
+            what: names.version,
             offset: base + 8,
             expected: "1",
             actual: u64::from(version),
         });
     }
-    let count = u64::from(u32_at(bytes, base + 12, "SEV metadata item count")?);
-    let items_start = add(base, 16, "SEV metadata items")?;
-    // Bound the allocation by the bytes actually present before reading any item.
-    slice(bytes, items_start, count.saturating_mul(SEV_ITEM), "SEV metadata items")?;
+    let count = u64::from(u32_at(bytes, base + 12, names.count)?);
+    let start = add(base, 16, names.items)?;
+    slice(bytes, start, count.saturating_mul(item_len), names.items)?;
+    Ok((start, count))
+}
+
+/// Parses `"ASEV", u32 size, u32 version, u32 num_items` and the items, in file order.
+fn parse_asev(bytes: &[u8], offset_from_end: u32) -> Result<Vec<SevSection>> {
+    let names = TableNames {
+        offset: "SEV metadata offset",
+        signature: "SEV metadata signature",
+        version: "SEV metadata version",
+        count: "SEV metadata item count",
+        items: "SEV metadata items",
+    };
+    let (items_start, count) = table_header(bytes, offset_from_end, b"ASEV", SEV_ITEM, &names)?;
     let mut sections = Vec::new();
     for i in 0..count {
         let at = items_start + i * SEV_ITEM;
@@ -370,20 +399,14 @@ fn parse_asev(bytes: &[u8], offset_from_end: u32) -> Result<Vec<SevSection>> {
 
 /// Parses `"TDVF", u32 length, u32 version, u32 count` and the 32-byte section entries.
 fn parse_tdvf(bytes: &[u8], offset_from_end: u32) -> Result<Vec<TdvfSection>> {
-    let base = from_end(bytes, offset_from_end, "TDX metadata offset")?;
-    check_magic(bytes, base, b"TDVF", "TDVF descriptor signature")?;
-    let version = u32_at(bytes, base + 8, "TDVF descriptor version")?;
-    if version != 1 {
-        return Err(Error::BadField {
-            what: "TDVF descriptor version",
-            offset: base + 8,
-            expected: "1",
-            actual: u64::from(version),
-        });
-    }
-    let count = u64::from(u32_at(bytes, base + 12, "TDVF section count")?);
-    let start = add(base, 16, "TDVF sections")?;
-    slice(bytes, start, count.saturating_mul(TDVF_SECTION), "TDVF sections")?;
+    let names = TableNames {
+        offset: "TDX metadata offset",
+        signature: "TDVF descriptor signature",
+        version: "TDVF descriptor version",
+        count: "TDVF section count",
+        items: "TDVF sections",
+    };
+    let (start, count) = table_header(bytes, offset_from_end, b"TDVF", TDVF_SECTION, &names)?;
     let mut sections = Vec::new();
     let mut total = 0u64;
     for i in 0..count {
