@@ -7,6 +7,8 @@
 //! - library crates (leaf, edge and orchestration tiers) depend on neither clap nor anyhow, and
 //!   their non-test code neither prints nor starts processes, except the Yocto runner modules
 //!   in [`SPAWNING_MODULES`], which start processes;
+//! - `unsafe` code (denied by the workspace lints) is allowed only in the modules listed in
+//!   [`UNSAFE_MODULES`], and there every `unsafe` block states why it is sound;
 //! - the test-support crate is only ever a dev-dependency;
 //! - no test is marked to be skipped or to expect a panic.
 
@@ -44,6 +46,12 @@ const TIERS: &[(&str, Tier)] = &[
 /// The only library source paths (relative to the workspace root) that may start processes:
 /// the Yocto runner, which drives container engines, git and bitbake.
 const SPAWNING_MODULES: &[&str] = &["crates/yocto/src/runner"];
+
+/// The only source files that may allow `unsafe_code`, and why each needs it.
+const UNSAFE_MODULES: &[(&str, &str)] = &[
+    ("crates/measure/src/hasher/x86.rs", "SIMD loads and stores, calling #[target_feature] code"),
+    ("crates/artifact/src/mapped.rs", "creating a read-only memory map of an input file"),
+];
 
 /// Dependencies only binaries and xtask may have.
 const BIN_ONLY_DEPENDENCIES: &[&str] = &["clap", "anyhow"];
@@ -236,6 +244,52 @@ fn library_crates_neither_print_nor_spawn() {
                 );
             }
         }
+    }
+}
+
+#[test]
+fn unsafe_code_only_where_listed_and_justified() {
+    let allow = concat!("allow(unsafe", "_code)");
+    let mut seen = Vec::new();
+    for file in all_rust_files() {
+        let text = fs::read_to_string(&file).unwrap_or_default();
+        let relative = file.strip_prefix(root()).unwrap_or(&file).to_string_lossy().into_owned();
+        if !text.contains(allow) {
+            continue;
+        }
+        assert!(
+            UNSAFE_MODULES.iter().any(|(m, _)| *m == relative),
+            "{relative}: `{allow}` is only allowed in the modules of UNSAFE_MODULES (xtask tidy)"
+        );
+        seen.push(relative.clone());
+        // Every `unsafe {` block has a `// SAFETY:` comment in the comment lines right above
+        // it (or on its own line); every `unsafe fn` has a `# Safety` section.
+        let lines: Vec<&str> = text.lines().collect();
+        for (i, line) in lines.iter().enumerate() {
+            let comment_above = lines[..i]
+                .iter()
+                .rev()
+                .take_while(|l| l.trim_start().starts_with("//"))
+                .any(|l| l.contains("SAFETY:"));
+            if line.contains(concat!("unsafe", " {")) {
+                assert!(
+                    comment_above || line.contains("SAFETY:"),
+                    "{relative}:{}: an `unsafe` block without a `// SAFETY:` comment",
+                    i + 1
+                );
+            }
+            if line.contains(concat!("unsafe", " fn ")) {
+                let doc = &lines[i.saturating_sub(4)..i];
+                assert!(
+                    doc.iter().any(|l| l.contains("# Safety")),
+                    "{relative}:{}: an `unsafe fn` without a `# Safety` section",
+                    i + 1
+                );
+            }
+        }
+    }
+    for (module, _) in UNSAFE_MODULES {
+        assert!(seen.iter().any(|s| s == module), "UNSAFE_MODULES lists {module}, which is gone");
     }
 }
 

@@ -276,6 +276,9 @@ impl<W: Write> Write for CountingWriter<W> {
 
 pub mod hashed;
 pub mod iso;
+mod mapped;
+
+pub use mapped::MappedFile;
 
 #[cfg(test)]
 mod tests;

@@ -4,12 +4,13 @@
 //! the same.
 
 use std::fs;
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
 
+use secretvm_artifact::MappedFile;
 use secretvm_measure::snp::{self, KernelHashes, SnpParams, Vcpu};
 use secretvm_measure::tdx::{self, AcpiDigests, Rtmr0Layout};
 use secretvm_measure::{
@@ -204,26 +205,23 @@ fn parse_u64(s: &str) -> std::result::Result<u64, String> {
     .map_err(|e| format!("{s:?}: {e}"))
 }
 
-/// SHA-256 of a file, streamed through a fixed buffer.
+/// SHA-256 of a file, hashed from a read-only map.
 fn sha256_file(path: &Path) -> Result<Sha256Digest> {
-    use sha2::Digest as _;
-    let mut file =
-        fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let mut hasher = sha2::Sha256::new();
-    let mut buf = vec![0u8; 1 << 18];
-    loop {
-        match file.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => hasher.update(&buf[..n]),
-            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
-            Err(err) => return Err(err).with_context(|| format!("cannot read {}", path.display())),
-        }
-    }
-    Ok(Sha256Digest(hasher.finalize().into()))
+    let file = map(path)?;
+    let digest = secretvm_measure::sha256(&file);
+    file.ensure_unchanged()?;
+    Ok(digest)
 }
 
 fn read(path: &Path) -> Result<Vec<u8>> {
     fs::read(path).with_context(|| format!("cannot read {}", path.display()))
+}
+
+/// A measured input file (firmware, kernel, initrd), mapped read-only: measuring hashes it
+/// once, and a map avoids faulting in a fresh copy (see `secretvm_artifact::MappedFile`).
+/// Callers check [`MappedFile::ensure_unchanged`] after hashing.
+fn map(path: &Path) -> Result<MappedFile> {
+    Ok(MappedFile::open(path)?)
 }
 
 /// Prints pretty JSON (serialized by the caller, so struct field order is kept).
@@ -240,7 +238,7 @@ fn file_ref(path: &Path) -> FileRef {
 pub(crate) fn run(cmd: Measure) -> Result<()> {
     match cmd {
         Measure::OvmfInfo(args) => {
-            let bytes = read(&args.file)?;
+            let bytes = map(&args.file)?;
             let info = Ovmf::parse(&bytes).and_then(|o| o.info()).with_context(|| {
                 format!("cannot read the OVMF metadata of {}", args.file.display())
             })?;
@@ -288,7 +286,7 @@ fn snp(args: SnpArgs) -> Result<()> {
                 let cmdline = snp::cmdline_sha256(args.append.as_deref().unwrap_or_default());
                 Ok(Some(KernelHashes { kernel, initrd, cmdline }))
             });
-            let firmware = read(ovmf_path).and_then(|firmware| {
+            let firmware = map(ovmf_path).and_then(|firmware| {
                 let seed = match &args.snp_ovmf_hash {
                     Some(h) => Some(Sha384Digest::from_hex("--snp-ovmf-hash", h)?),
                     None if args.mode == SevMode::Snp => {
@@ -308,17 +306,21 @@ fn snp(args: SnpArgs) -> Result<()> {
             SevMode::Snp => {}
             SevMode::Seves => {
                 let digest = snp::sev_es_launch_digest(&ovmf, args.vcpus, &vcpu, hashes.as_ref())?;
+                firmware.ensure_unchanged()?;
                 writeln!(io::stdout().lock(), "{digest}")?;
                 return Ok(());
             }
             SevMode::Sev => {
                 let digest = snp::sev_launch_digest(&ovmf, hashes.as_ref())?;
+                firmware.ensure_unchanged()?;
                 writeln!(io::stdout().lock(), "{digest}")?;
                 return Ok(());
             }
         }
         let params = SnpParams { vcpus: args.vcpus, vcpu, guest_features: args.guest_features };
-        snp::launch_digest(&ovmf, seed, &params, hashes.as_ref())?
+        let m = snp::launch_digest(&ovmf, seed, &params, hashes.as_ref())?;
+        firmware.ensure_unchanged()?;
+        m
     };
     if args.json {
         print_json(serde_json::to_string_pretty(&m)?)
@@ -358,14 +360,17 @@ fn tdx(args: TdxArgs) -> Result<()> {
         qemu: QemuProfile { version, acpi_data_size: secretvm_measure::pe::DEFAULT_ACPI_DATA_SIZE },
         tdx: Some(TdxFirmware { rtmr0_layout: Rtmr0Layout::Pre202505, acpi }),
     };
-    let firmware = read(&args.ovmf)?;
-    let kernel = args.kernel.as_deref().map(read).transpose()?;
-    let initrd = args.initrd.as_deref().map(read).transpose()?;
+    let firmware = map(&args.ovmf)?;
+    let kernel = args.kernel.as_deref().map(map).transpose()?;
+    let initrd = args.initrd.as_deref().map(map).transpose()?;
     let bytes =
         LaunchBytes { firmware: &firmware, kernel: kernel.as_deref(), initrd: initrd.as_deref() };
     let Measurement::Tdx(m) = secretvm_measure::measure(&desc, &bytes)? else {
         bail!("a TDX launch gave a non-TDX measurement");
     };
+    for file in std::iter::once(&firmware).chain(&kernel).chain(&initrd) {
+        file.ensure_unchanged()?;
+    }
     if args.json {
         return print_json(serde_json::to_string_pretty(&m)?);
     }

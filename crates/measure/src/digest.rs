@@ -4,7 +4,9 @@ use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use sha2::{Digest as _, Sha256, Sha384};
+use sha2::{Digest as _, Sha256};
+
+use crate::hasher::Sha384;
 
 use crate::{Error, Result};
 
@@ -83,7 +85,7 @@ digest_newtype!(
 
 /// SHA-384 of `data`.
 pub fn sha384(data: &[u8]) -> Sha384Digest {
-    Sha384Digest(Sha384::digest(data).into())
+    Sha384Digest(Sha384::digest(data))
 }
 
 /// SHA-256 of `data`.

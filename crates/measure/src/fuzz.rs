@@ -47,3 +47,22 @@ pub fn check_pe(data: &[u8]) {
         }
     }
 }
+
+/// Hashes `data[2..]` with every SHA-384 block function this CPU runs, fed in pieces whose
+/// sizes come from `data[0..2]`; each must equal the `sha2` crate's SHA-384 of the whole.
+pub fn check_sha384(data: &[u8]) {
+    use sha2::Digest as _;
+    let (piece, message) = match data {
+        [a, b, rest @ ..] => (usize::from(u16::from_le_bytes([*a, *b])) + 1, rest),
+        _ => (1, data),
+    };
+    let expected: [u8; 48] = sha2::Sha384::digest(message).into();
+    for backend in crate::hasher::Backend::available() {
+        let mut h = crate::hasher::Sha384::with_backend(backend);
+        for chunk in message.chunks(piece) {
+            h.update(chunk);
+        }
+        assert_eq!(h.finalize(), expected, "{backend:?}, pieces of {piece}");
+    }
+    assert_eq!(crate::hasher::Sha384::digest(message), expected, "one-shot");
+}

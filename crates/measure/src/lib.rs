@@ -79,6 +79,7 @@ mod launch;
 pub mod ovmf;
 mod par;
 pub mod pe;
+mod hasher;
 pub mod snp;
 pub mod tdx;
 

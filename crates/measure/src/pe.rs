@@ -5,7 +5,7 @@
 //! fields at 0x1f1..), QEMU `hw/i386/x86.c` `x86_load_linux` (which fields QEMU writes), and the
 //! Microsoft PE/COFF specification, "Calculating the PE Image Hash" (Authenticode).
 
-use sha2::{Digest as _, Sha384};
+use crate::hasher::Sha384;
 
 use crate::bytes::{add, slice, u16_at, u32_at};
 use crate::digest::Sha384Digest;
@@ -283,5 +283,5 @@ fn authenticode(image: View<'_>) -> Result<Sha384Digest> {
         })?;
         image.hash(&mut h, hashed, extra, "trailing data")?;
     }
-    Ok(Sha384Digest(h.finalize().into()))
+    Ok(Sha384Digest(h.finalize()))
 }

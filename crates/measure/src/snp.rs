@@ -7,7 +7,9 @@
 //! area), and QEMU `target/i386/sev.c` (the kernel hashes table and the order of the updates).
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest as _, Sha256, Sha384};
+use sha2::{Digest as _, Sha256};
+
+use crate::hasher::Sha384;
 
 use crate::bytes::{add, guid, mul};
 use crate::digest::{Sha256Digest, Sha384Digest, sha256, sha384};
@@ -73,7 +75,7 @@ impl Gctx {
         info[96..98].copy_from_slice(&0x70u16.to_le_bytes());
         info[98] = page_type as u8;
         info[104..112].copy_from_slice(&gpa.to_le_bytes());
-        self.ld = Sha384::digest(info).into();
+        self.ld = Sha384::digest(info);
     }
 
     /// Adds `data` as NORMAL pages from `gpa`; `data` must be a multiple of 4 KiB.

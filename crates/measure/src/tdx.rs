@@ -5,8 +5,8 @@
 //! 128-byte buffers; TDH.MR.FINALIZE completes it; TDG.MR.RTMR.EXTEND), the TDVF design guide
 //! section 11 (metadata), and the TCG PC Client Platform Firmware Profile (event types).
 
+use crate::hasher::Sha384;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest as _, Sha384};
 
 use crate::bytes::{add, array, guid, slice};
 use crate::digest::{Sha256Digest, Sha384Digest, sha384};
@@ -50,7 +50,7 @@ impl Mrtd {
 
     /// The final MRTD.
     pub fn finish(self) -> Sha384Digest {
-        Sha384Digest(self.hash.finalize().into())
+        Sha384Digest(self.hash.finalize())
     }
 }
 
@@ -146,7 +146,7 @@ impl Rtmr {
         let mut h = Sha384::new();
         h.update(self.0.0);
         h.update(digest.0);
-        self.0 = Sha384Digest(h.finalize().into());
+        self.0 = Sha384Digest(h.finalize());
     }
 
     /// The register value.
@@ -199,7 +199,7 @@ pub fn dstack_event(name: &str, payload: &[u8]) -> Event {
     Event {
         rtmr: 3,
         event_type: DSTACK_EVENT_TYPE,
-        digest: Sha384Digest(h.finalize().into()),
+        digest: Sha384Digest(h.finalize()),
         description: format!("dstack event {name}: {}", hex::encode(payload)),
     }
 }
