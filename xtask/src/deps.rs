@@ -22,7 +22,8 @@
 //! The result is a set of environment variables (`SECRETVM_QEMU`, `SECRETVM_KERNEL`,
 //! `SECRETVM_KERNEL_MODULES`, `SECRETVM_GENERIC_KERNEL`, `SECRETVM_GENERIC_KERNEL_MODULES`,
 //! `SECRETVM_BUSYBOX`, `SECRETVM_SEV_SNP_MEASURE`,
-//! `SECRETVM_BITBAKE_PYTHON`) that the tests read.
+//! `SECRETVM_BITBAKE_PYTHON`, and as root `SECRETVM_ROOTLESS_USER`, the unprivileged account
+//! made here for the rootless-podman test) that the tests read.
 
 use std::fs;
 use std::os::unix::fs::MetadataExt;
@@ -162,18 +163,54 @@ pub(crate) fn ensure(root: &Path, install: bool) -> Result<Tools> {
     let busybox = cmd::on_path("busybox").context("busybox is not on PATH after installation")?;
     let sev_snp_measure = sev_snp_measure(root, &tools_dir, install)?;
     let bitbake_python = bitbake_python(root, &tools_dir, install)?;
+    let mut env = Vec::new();
+    if is_root {
+        env.push(("SECRETVM_ROOTLESS_USER", rootless_user(root, install)?));
+    }
     Ok(Tools {
-        env: vec![
-            ("SECRETVM_QEMU", qemu),
-            ("SECRETVM_KERNEL", kernel),
-            ("SECRETVM_KERNEL_MODULES", modules),
-            ("SECRETVM_GENERIC_KERNEL", generic_kernel),
-            ("SECRETVM_GENERIC_KERNEL_MODULES", generic_modules),
-            ("SECRETVM_BUSYBOX", busybox),
-            ("SECRETVM_SEV_SNP_MEASURE", sev_snp_measure),
-            ("SECRETVM_BITBAKE_PYTHON", bitbake_python),
-        ],
+        env: env
+            .into_iter()
+            .chain([
+                ("SECRETVM_QEMU", qemu),
+                ("SECRETVM_KERNEL", kernel),
+                ("SECRETVM_KERNEL_MODULES", modules),
+                ("SECRETVM_GENERIC_KERNEL", generic_kernel),
+                ("SECRETVM_GENERIC_KERNEL_MODULES", generic_modules),
+                ("SECRETVM_BUSYBOX", busybox),
+                ("SECRETVM_SEV_SNP_MEASURE", sev_snp_measure),
+                ("SECRETVM_BITBAKE_PYTHON", bitbake_python),
+            ])
+            .collect(),
     })
+}
+
+/// The unprivileged account the rootless-podman test runs podman as when the tests run as
+/// root: created (with a home for podman's store and subordinate ids from `useradd`'s defaults)
+/// if missing. Its name is what `SECRETVM_ROOTLESS_USER` carries.
+fn rootless_user(root: &Path, install: bool) -> Result<PathBuf> {
+    const USER: &str = "secretvm-rootless";
+    let exists = cmd::new("id", root).arg(USER).output().is_ok_and(|o| o.status.success());
+    if !exists {
+        if !install {
+            bail!("the rootless-podman test needs the user {USER}: run `cargo xtask deps` as root");
+        }
+        cmd::run(cmd::new("useradd", root).args([
+            "--create-home",
+            "--shell",
+            "/usr/sbin/nologin",
+            USER,
+        ]))
+        .with_context(|| format!("cannot create the user {USER}"))?;
+    }
+    for file in ["/etc/subuid", "/etc/subgid"] {
+        let text = fs::read_to_string(file).unwrap_or_default();
+        if !text.lines().any(|l| l.starts_with(&format!("{USER}:"))) {
+            bail!(
+                "{file} gives {USER} no subordinate ids; add a line such as `{USER}:300000:65536`"
+            );
+        }
+    }
+    Ok(PathBuf::from(USER))
 }
 
 /// A virtualenv under `target/tools/<name>` with the pinned PyPI package `pinned` installed;

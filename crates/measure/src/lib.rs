@@ -75,11 +75,11 @@ mod bytes;
 mod digest;
 mod error;
 pub mod fuzz;
+mod hasher;
 mod launch;
 pub mod ovmf;
 mod par;
 pub mod pe;
-mod hasher;
 pub mod snp;
 pub mod tdx;
 

@@ -83,12 +83,22 @@ pub fn tool_from_env(var: &str) -> Option<PathBuf> {
 /// in the engine's store. `None` (after [`skip`]) when debootstrap is missing or the tests do
 /// not run as root.
 pub fn engine_test_base(program: &str) -> Option<&'static str> {
+    engine_test_base_as(program, None)
+}
+
+/// [`engine_test_base`] in the store of `user`'s rootless podman (`runuser -u <user> --
+/// podman`) when `user` is given; the tests must run as root then.
+pub fn engine_test_base_as(program: &str, user: Option<&str>) -> Option<&'static str> {
     static SETUP: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _guard = SETUP.lock().unwrap_or_else(|e| e.into_inner());
-    let exists = if program == "podman" {
-        format!("podman image exists {ENGINE_TEST_BASE}")
+    let program = match user {
+        Some(user) => format!("runuser -u '{user}' -- {program}"),
+        None => program.to_owned(),
+    };
+    let exists = if program.ends_with("podman") {
+        format!("{program} image exists {ENGINE_TEST_BASE}")
     } else {
-        format!("docker image inspect {ENGINE_TEST_BASE} >/dev/null")
+        format!("{program} image inspect {ENGINE_TEST_BASE} >/dev/null")
     };
     if sh(&exists).0 {
         return Some(ENGINE_TEST_BASE);

@@ -15,7 +15,9 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use secretvm_testkit::{ENGINE_TEST_BASE, engine_test_base, skip, tool_on_path, workspace};
+use secretvm_testkit::{
+    ENGINE_TEST_BASE, engine_test_base, engine_test_base_as, skip, tool_on_path, workspace,
+};
 use secretvm_yocto::config;
 use secretvm_yocto::runner::preflight::{self, Check, Preflight};
 use secretvm_yocto::runner::{
@@ -229,6 +231,99 @@ fn podman_builds_the_builder_image_and_runs_a_command() {
         return;
     }
     build_and_run(engine, "podman");
+}
+
+/// Rootless podman, as a build by an unprivileged user runs it: the runner adds
+/// `--userns=keep-id`, so the command runs as the invoking user's own uid and what it writes
+/// through the workspace mount belongs to that user on the host. When the tests run as root
+/// (as in CI), podman runs as `SECRETVM_ROOTLESS_USER` (made by `cargo xtask deps`) through a
+/// `podman` on PATH that is `runuser -u <user> -- podman`; otherwise as the caller.
+#[test]
+fn rootless_podman_runs_the_build_as_the_invoking_user() {
+    if tool_on_path("podman").is_none() {
+        return;
+    }
+    let tmp = tempfile::tempdir_in(workspace().join("target")).unwrap();
+    // The rootless user must reach the mounted directory.
+    fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    let mut host = Host::from_env();
+    let user = if is_root() {
+        let Ok(name) = std::env::var("SECRETVM_ROOTLESS_USER") else {
+            skip("SECRETVM_ROOTLESS_USER is not set: run `cargo xtask deps` as root");
+            return;
+        };
+        if tool_on_path("runuser").is_none() || engine_test_base_as("podman", Some(&name)).is_none()
+        {
+            return;
+        }
+        let wrapper = tmp.path().join("bin");
+        fs::create_dir(&wrapper).unwrap();
+        let script = format!("#!/bin/sh\nexec runuser -u '{name}' -- podman \"$@\"\n");
+        fs::write(wrapper.join("podman"), script).unwrap();
+        fs::set_permissions(wrapper.join("podman"), fs::Permissions::from_mode(0o755)).unwrap();
+        let mut path = wrapper.into_os_string();
+        path.push(":");
+        path.push(&host.path);
+        host.path = path;
+        let id = |flag: &str| -> u32 {
+            let out = Command::new("id").args([flag, &name]).output().unwrap();
+            String::from_utf8(out.stdout).unwrap().trim().parse().unwrap()
+        };
+        User { uid: id("-u"), gid: id("-g") }
+    } else {
+        if engine_test_base("podman").is_none() {
+            return;
+        }
+        User::current()
+    };
+    let engine = Engine::Podman { cgroup: preflight::host_cgroup_mode(), rootless: true };
+    let ws = owned_dir(tmp.path(), "workspace", user);
+    let host_vars: Vec<(String, String)> =
+        [("MACHINES", "sev"), ("SECRETVM_TEST_TOKEN", "must-not-pass")]
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+    let inv = Invocation {
+        argv: [
+            "sh",
+            "-c",
+            r#"echo "uid=$(id -u) gid=$(id -g)"; echo "cwd=$(pwd)"; echo "arg=$1"
+env | sed 's/^/env:/'; echo written > out.txt"#,
+            "sh",
+            "one argument",
+        ]
+        .map(String::from)
+        .to_vec(),
+        workdir: "/secret-vm-build".into(),
+        mounts: vec![Mount {
+            host: ws.clone(),
+            container: "/secret-vm-build".into(),
+            read_only: false,
+        }],
+        env: build_env(engine, &host_vars),
+        user,
+        network: Network::None,
+    };
+    let plan = engine.plan(&inv, BASE, &[]).unwrap();
+    assert!(plan.args.contains(&"--userns=keep-id".to_owned()), "{:?}", plan.args);
+    let mut runner = EngineRunner { engine, image: BASE.to_owned(), host, engine_args: Vec::new() };
+    let mut lines = Vec::new();
+    let exit = runner.run(&inv, &tmp.path().join("run.log"), &mut |l| lines.push(l.to_owned()));
+    let all = lines.join("\n");
+    assert!(exit.as_ref().is_ok_and(|e| e.success()), "{exit:?}:\n{all}");
+    for want in [
+        format!("uid={} gid={}", user.uid, user.gid),
+        "cwd=/secret-vm-build".to_owned(),
+        "arg=one argument".to_owned(),
+        "env:MACHINES=sev".to_owned(),
+    ] {
+        assert!(lines.contains(&want), "{want:?} not printed:\n{all}");
+    }
+    assert!(!all.contains("SECRETVM_TEST_TOKEN"), "{all}");
+    let out = ws.join("out.txt");
+    assert_eq!(fs::read_to_string(&out).unwrap(), "written\n");
+    let owner = fs::metadata(&out).unwrap();
+    assert_eq!((owner.uid(), owner.gid()), (user.uid, user.gid), "owner on the host");
 }
 
 #[test]
