@@ -397,7 +397,8 @@ BBLAYERS ?= " \
 #[test]
 fn bblayers_conf_from_poky_template() {
     check(
-        &conf::bblayers_conf(POKY_BBLAYERS_SAMPLE, &committed()).unwrap_or_default(),
+        &conf::bblayers_conf(POKY_BBLAYERS_SAMPLE, &committed(), "/secret-vm-build")
+            .unwrap_or_default(),
         expect![[r#"
             # POKY_BBLAYERS_CONF_VERSION is increased each time build/conf/bblayers.conf
             # changes incompatibly
@@ -423,14 +424,23 @@ fn bblayers_conf_from_poky_template() {
     );
 }
 
+/// A native build has no container mount: the layers are where the workspace is on the host.
+#[test]
+fn bblayers_under_a_native_workspace() {
+    let text = conf::bblayers(&committed(), "/home/me/secretvm");
+    assert!(text.contains("  /home/me/secretvm/yocto/poky/meta \\\n"), "{text}");
+    assert!(text.contains("  /home/me/secretvm/meta-secret \\\n"), "{text}");
+    assert!(!text.contains("/secret-vm-build"), "{text}");
+}
+
 #[test]
 fn bblayers_conf_rejects_a_template_without_bblayers() {
-    let err = conf::bblayers_conf("BBPATH = \"${TOPDIR}\"\n", &committed()).err();
+    let err = conf::bblayers_conf("BBPATH = \"${TOPDIR}\"\n", &committed(), "/w").err();
     assert_eq!(
         err.map(|e| e.to_string()).as_deref(),
         Some("bblayers.conf.sample: expected a line starting with `BBLAYERS ?=`")
     );
-    let err = conf::bblayers_conf("BBLAYERS ?= \" \\\n  a \\\n", &committed()).err();
+    let err = conf::bblayers_conf("BBLAYERS ?= \" \\\n  a \\\n", &committed(), "/w").err();
     assert!(matches!(err, Some(Error::Template { .. })));
 }
 
