@@ -107,6 +107,8 @@ impl Tracker {
                 self.errors += 1;
                 Some(format!("ERROR: {message}"))
             }
+            // The lines under an error say why (the skipped providers, the sanity problems).
+            Event::Continued { text } => Some(format!("  {text}")),
             Event::FailureLog { path } => {
                 self.errors += 1;
                 // knotty prints the log line just before the "Task (...) failed" line.
@@ -280,6 +282,24 @@ Summary: There were 3 ERROR messages, returning a non-zero exit code.
             )
         );
         assert_eq!(runner.invocations, [(inv, PathBuf::from("/tmp/bitbake.log"))]);
+    }
+
+    /// Real output (`crates/yocto/tests/fixtures`): the reason a target has no provider is on
+    /// the lines under the error, and the user sees them.
+    #[test]
+    fn the_lines_under_an_error_are_shown() {
+        let log = include_str!("../../yocto/tests/fixtures/knotty-no-provider.log");
+        let mut t = Tracker::new(&[]);
+        let mut p = progress::Parser::default();
+        let shown: Vec<String> =
+            log.lines().flat_map(|l| p.line(l)).filter_map(|e| t.event(&e)).collect();
+        let reason = log
+            .lines()
+            .find(|l| l.starts_with("linux-yocto-dev PROVIDES virtual/kernel but was skipped: "))
+            .unwrap();
+        let at = shown.iter().position(|m| m == "ERROR: Nothing PROVIDES 'virtual/kernel'");
+        let at = at.unwrap_or_else(|| panic!("{shown:?}"));
+        assert!(shown[at + 1..].contains(&format!("  {reason}")), "{shown:?}");
     }
 
     #[test]

@@ -166,7 +166,14 @@ fn bitbake_stage(
 
     eprintln!("checking out {} layer repositories at their pinned commits", config.repos.len());
     checkout::checkout_all(&workspace, &config.repos, &host)?;
-    write_conf(config, lock.as_ref(), &workspace, &build_dir)?;
+    // bitbake sees the workspace at the config's workdir inside a container, and where it is
+    // on a native build.
+    let root = if engine == Engine::Native {
+        workspace.to_str().context("the workspace path is not UTF-8")?.to_owned()
+    } else {
+        config.workdir.clone()
+    };
+    write_conf(config, lock.as_ref(), &workspace, &build_dir, &root)?;
     if User::current().uid == 0 {
         // Run as root for another build user: the directory bitbake writes must be theirs.
         give_to(&build_dir, user)?;
@@ -222,12 +229,14 @@ fn give_to(dir: &Path, user: User) -> Result<()> {
 
 /// Regenerates `build/conf/` from scratch: poky's `local.conf` and `bblayers.conf` templates
 /// (BBLAYERS spliced in), then everything we manage in `auto.conf`, `multiconfig/<name>.conf`
-/// and `srcrev-lock.inc`; nothing from an earlier run survives.
+/// and `srcrev-lock.inc`; nothing from an earlier run survives. The layers are listed under
+/// `root`, where bitbake sees the workspace.
 fn write_conf(
     config: &Config,
     lock: Option<&secretvm_yocto::lock::Lock>,
     workspace: &Path,
     build_dir: &Path,
+    root: &str,
 ) -> Result<()> {
     use secretvm_yocto::conf;
     let poky = config.repo("poky").map_or("yocto/poky", |r| r.path.as_str());
@@ -246,7 +255,10 @@ fn write_conf(
         .with_context(|| format!("cannot create {}", conf_dir.display()))?;
     let mut files = vec![
         ("local.conf".to_owned(), read("local.conf.sample")?),
-        ("bblayers.conf".to_owned(), conf::bblayers_conf(&read("bblayers.conf.sample")?, config)?),
+        (
+            "bblayers.conf".to_owned(),
+            conf::bblayers_conf(&read("bblayers.conf.sample")?, config, root)?,
+        ),
         ("auto.conf".to_owned(), conf::auto_conf(config)),
         ("srcrev-lock.inc".to_owned(), lock.map(conf::srcrev_inc).unwrap_or_default()),
     ];

@@ -63,21 +63,22 @@ pub fn multiconfig_conf(machine: &Machine) -> String {
     format!("{HEADER}MACHINE = \"{}\"\nTMPDIR = \"{}\"\n", machine.machine, machine.tmpdir)
 }
 
-/// The BBLAYERS assignment: every layer in declared order, as an absolute path under the
-/// config's `workdir`.
-pub fn bblayers(config: &Config) -> String {
+/// The BBLAYERS assignment: every layer in declared order, as an absolute path under `root`,
+/// where bitbake sees the workspace: the config's `workdir` inside a container, the
+/// workspace's own path for a native build.
+pub fn bblayers(config: &Config, root: &str) -> String {
     let mut out = String::from("BBLAYERS = \" \\\n");
     for layer in &config.layers {
-        out.push_str(&format!("  {}/{} \\\n", config.workdir, config.layer_path(layer)));
+        out.push_str(&format!("  {root}/{} \\\n", config.layer_path(layer)));
     }
     out.push_str("  \"\n");
     out
 }
 
 /// poky's `bblayers.conf.sample` with its `BBLAYERS ?= "..."` assignment (the line that starts
-/// it through the line that closes the quote) replaced by [`bblayers`]; everything else of the
-/// template is kept as it is.
-pub fn bblayers_conf(template: &str, config: &Config) -> Result<String> {
+/// it through the line that closes the quote) replaced by [`bblayers`] under `root`;
+/// everything else of the template is kept as it is.
+pub fn bblayers_conf(template: &str, config: &Config, root: &str) -> Result<String> {
     let lines: Vec<&str> = template.split_inclusive('\n').collect();
     let start = lines.iter().position(|l| l.trim_start().starts_with("BBLAYERS ?="));
     let Some(start) = start else {
@@ -101,7 +102,7 @@ pub fn bblayers_conf(template: &str, config: &Config) -> Result<String> {
         });
     };
     let mut out: String = lines.iter().take(start).copied().collect();
-    out.push_str(&bblayers(config));
+    out.push_str(&bblayers(config, root));
     out.extend(lines.iter().skip(end + 1).copied());
     Ok(out)
 }

@@ -2,26 +2,31 @@
 //!
 //! The input is what the knotty UI of bitbake 2.8 prints when its output is not a terminal
 //! (we run it without a TTY). The formats come from knotty (`lib/bb/ui/knotty.py`) and the
-//! runqueue events it prints, checked against the shapes recorded in `shared/docs/yocto.md` §3:
+//! runqueue events it prints, and are checked against output captured from real bitbake 2.8.0
+//! runs of poky scarthgap on our layer (`tests/fixtures/knotty-*.log`, `tests/knotty.rs`):
 //!
 //! - `Parsing of N .bb files complete (C cached, P parsed). T targets, S skipped, M masked,
-//!   E errors.`
+//!   E errors.` (with multiconfigs, N counts every recipe once per configuration).
 //! - `Loaded N entries from dependency cache.`
 //! - `NOTE: Running task N of M (<taskstring>)`, `NOTE: Running noexec task N of M (...)`,
 //!   `NOTE: Running setscene task N of M (...)`, where a task string is
 //!   `[mc:<mc>:][virtual:<class>:]<recipe file>:do_<task>`.
 //! - `WARNING: ...`, `ERROR: ...`, `ERROR: Logfile of failure stored in: <path>`,
-//!   `ERROR: Task (<taskstring>) failed with exit code '<code>'`.
+//!   `ERROR: Task (<taskstring>) failed with exit code '<code>'`. A message of several lines
+//!   has its level on the first line only: the lines after a `WARNING:` or `ERROR:` that do
+//!   not start a new record are [`Event::Continued`] (the skipped providers after
+//!   `Nothing PROVIDES`, the sanity checker's problem list); blank lines inside give nothing.
 //! - `NOTE: Tasks Summary: Attempted X tasks of which Y didn't need to be rerun and Z failed.`
 //!   (or `... and all succeeded.`).
 //! - The closing summary: `Summary: N task(s) failed:`, then per task `  <taskstring>` and
 //!   optionally `    log: <path>`; `Summary: There was/were N WARNING message(s).`;
-//!   `Summary: There was/were N ERROR message(s), returning a non-zero exit code.`
+//!   `Summary: There was/were N ERROR message(s), returning a non-zero exit code.` bitbake's
+//!   ERROR count is its own: a failed task prints three `ERROR:` lines and counts one.
 //!
 //! A terminal progress bar (`Parsing recipes:  45% |###   | ETA: ...`, segments separated by
 //! `\r`) and the `-u teamcity` form (`##teamcity[progressMessage 'Parsing recipes: 50%']`) give
-//! [`Event::ParseProgress`]. Lines that match nothing give no event; the caller keeps the raw
-//! log anyway.
+//! [`Event::ParseProgress`]; these two shapes are still written from knotty's source, not
+//! captured. Lines that match nothing give no event; the caller keeps the raw log anyway.
 
 /// What kind of task started.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -172,7 +177,35 @@ pub enum Event {
         /// N.
         count: u64,
     },
+    /// A line that continues the last `WARNING:` or `ERROR:` message: bitbake prints a
+    /// multi-line message with its level on the first line only, and the reason is often
+    /// below it (after `Nothing PROVIDES 'x'`, each provider that was skipped and why; after
+    /// the sanity checker's first line, the list of problems).
+    Continued {
+        /// The line as printed.
+        text: String,
+    },
 }
+
+/// How lines that bitbake prints as new records (or the knotty UI prints itself) start; after
+/// a `WARNING:` or `ERROR:` line, every other non-empty line continues that message.
+const RECORD_STARTS: &[&str] = &[
+    "NOTE: ",
+    "WARNING: ",
+    "ERROR: ",
+    "DEBUG: ",
+    "Summary: ",
+    "Parsing ",
+    "Loading cache",
+    "Loaded ",
+    "Initialising tasks",
+    "Build Configuration",
+    "Bitbake still alive",
+    "Sstate summary",
+    "Checking sstate",
+    "##teamcity",
+    "Execution was interrupted",
+];
 
 /// Turns lines into events. The closing summary spans lines, so the parser keeps the failed
 /// task whose `log:` line may follow; call [`Parser::finish`] after the last line.
@@ -180,6 +213,7 @@ pub enum Event {
 pub struct Parser {
     in_failed_list: bool,
     pending: Option<TaskRef>,
+    in_message: bool,
 }
 
 impl Parser {
@@ -206,7 +240,19 @@ impl Parser {
             }
             self.in_failed_list = false;
         }
+        if self.in_message {
+            // Blank lines inside a message (the sanity checker's list has them) give nothing.
+            if line.trim().is_empty() {
+                return out;
+            }
+            if !RECORD_STARTS.iter().any(|s| line.starts_with(s)) {
+                out.push(Event::Continued { text: line.to_owned() });
+                return out;
+            }
+            self.in_message = false;
+        }
         if let Some(event) = self.single(line) {
+            self.in_message = matches!(event, Event::Warning { .. } | Event::Error { .. });
             out.push(event);
         }
         out
@@ -215,6 +261,7 @@ impl Parser {
     /// Flushes a pending summary entry at the end of the output.
     pub fn finish(&mut self) -> Option<Event> {
         self.in_failed_list = false;
+        self.in_message = false;
         self.pending.take().map(|task| Event::FailedTask { task, log: None })
     }
 

@@ -41,11 +41,14 @@ pub use process::Host;
 /// The platform the builder runs as.
 pub const PLATFORM: &str = "linux/amd64";
 
-/// Host variables passed into the build when they are set, in this order.
+/// Host variables passed into the build when they are set, in this order. `BB_NO_NETWORK`
+/// (in oe-core's own passthrough list) makes an offline build fail in `do_fetch` instead of in
+/// the sanity check's connectivity test; it forbids fetching and changes no output.
 pub const ENV_ALLOWLIST: &[&str] = &[
     "MACHINES",
     "BB_NUMBER_THREADS",
     "PARALLEL_MAKE",
+    "BB_NO_NETWORK",
     "http_proxy",
     "https_proxy",
     "ftp_proxy",

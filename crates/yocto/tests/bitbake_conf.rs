@@ -104,7 +104,10 @@ fn bitbake_reads_our_configuration_as_we_mean_it() {
     let build = ws.join("build");
     fs::create_dir_all(build.join("conf/multiconfig")).unwrap();
     let write = |name: &str, text: &str| fs::write(build.join("conf").join(name), text).unwrap();
-    write("bblayers.conf", &conf::bblayers_conf(BBLAYERS_TEMPLATE, &config).unwrap());
+    write(
+        "bblayers.conf",
+        &conf::bblayers_conf(BBLAYERS_TEMPLATE, &config, &config.workdir).unwrap(),
+    );
     write("local.conf", "MACHINE ??= \"qemux86-64\"\nDISTRO ?= \"poky\"\n");
     write("auto.conf", &conf::auto_conf(&config));
     write("srcrev-lock.inc", &conf::srcrev_inc(&lock));

@@ -1,7 +1,8 @@
 //! The committed `meta-secret/` layer against our own rules, BitBake's real parser and
 //! shellcheck.
 //!
-//! - `secretvm_yocto::layer::check` on every file of the layer: no findings.
+//! - `secretvm_yocto::layer::check` on every file of the layer: no findings; every layer the
+//!   config lists in this repository exists.
 //! - `bitbake_parse.py` (beside this file) parses every `.bb`, `.bbappend`, `.bbclass`, `.inc`
 //!   and `.conf` with the `bb` package of PyPI `bitbake-setup` (`SECRETVM_BITBAKE_PYTHON`, a
 //!   virtualenv python from `cargo xtask deps`); broken recipes written here must fail it, so the
@@ -62,6 +63,31 @@ fn committed_layer_has_no_findings() {
     };
     let text: Vec<String> = findings.iter().map(ToString::to_string).collect();
     assert!(findings.is_empty(), "meta-secret/ breaks the layer rules:\n{}", text.join("\n"));
+}
+
+/// Every BBLAYERS entry that lives in this repository (no `repo`) is there, with its
+/// `conf/layer.conf`: bitbake stops before parsing on one that is not ("ERROR: The following
+/// layer directories do not exist"), as it did on `yocto/meta-nvidia`.
+#[test]
+fn committed_config_names_only_layers_that_exist_here() {
+    let config_path = workspace().join("yocto/secretvm.toml");
+    let text = fs::read_to_string(&config_path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", config_path.display()));
+    let config = match secretvm_yocto::config::parse("yocto/secretvm.toml", &text) {
+        Ok(c) => c,
+        Err(e) => panic!("{e}"),
+    };
+    let own: Vec<&str> =
+        config.layers.iter().filter(|l| l.repo.is_none()).map(|l| l.path.as_str()).collect();
+    assert!(own.contains(&"meta-secret"), "{own:?}");
+    for path in own {
+        let conf = workspace().join(path).join("conf/layer.conf");
+        assert!(
+            conf.is_file(),
+            "yocto/secretvm.toml names the layer {path}, but {} is missing",
+            conf.display()
+        );
+    }
 }
 
 fn run(cmd: &mut Command) -> Output {

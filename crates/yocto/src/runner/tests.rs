@@ -290,3 +290,15 @@ fn a_native_build_runs_only_as_the_calling_user() {
     let err = runner.run(&inv, Path::new("/nonexistent/log"), &mut |_| {}).unwrap_err();
     assert!(err.to_string().contains("a native build cannot switch users"), "{err}");
 }
+
+/// An offline build (a filled DL_DIR) sets BB_NO_NETWORK; oe-core passes it to bitbake, so it
+/// must reach the build (without it oe-core's sanity check fails on its connectivity test).
+#[test]
+fn bb_no_network_reaches_the_build() {
+    let host = vars(&[("BB_NO_NETWORK", "1"), ("BB_FETCH_PREMIRRORONLY", "1")]);
+    for engine in [Engine::Native, Engine::Docker] {
+        let env = build_env(engine, &host);
+        assert!(env.contains(&("BB_NO_NETWORK".into(), "1".into())), "{env:?}");
+        assert!(!env.iter().any(|(k, _)| k == "BB_FETCH_PREMIRRORONLY"), "{env:?}");
+    }
+}
