@@ -73,10 +73,9 @@ impl MappedFile {
             // also owns the file. Its contents can still change or vanish under us if another
             // process writes or truncates the file; the module documentation says what that
             // means and `ensure_unchanged` detects the first.
-            // `populate` maps every page in the one call (MAP_POPULATE) instead of one fault
-            // per 64 KiB while hashing: the whole file is read anyway.
-            let map = unsafe { memmap2::MmapOptions::new().populate().map(&file) }
-                .map_err(io_error("map", path))?;
+            // Not populated up front: the pages are faulted in by whichever thread hashes
+            // them, so two files mapped one after the other are paged in side by side.
+            let map = unsafe { memmap2::Mmap::map(&file) }.map_err(io_error("map", path))?;
             Bytes::Mapped(map)
         } else {
             let mut buf = Vec::new();
