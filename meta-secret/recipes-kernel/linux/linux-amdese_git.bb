@@ -11,7 +11,6 @@ PV = "${LINUX_VERSION}+git"
 
 # Fetched by commit (nobranch=1), so the build keeps working after the branch moves on.
 SRC_URI = "git://github.com/AMDESE/linux.git;protocol=https;nobranch=1 \
-           file://defconfig \
            file://secret-vm-common.cfg \
            file://secret-vm-sev.cfg"
 SRCREV = "038d61fd642278bab63ee8ef722c50d10ab01e8f"
@@ -19,23 +18,13 @@ S = "${WORKDIR}/git"
 
 COMPATIBLE_MACHINE = "^secret-vm-sev$"
 
-# files/defconfig, the full base configuration, is not in this layer yet (README, "Not yet").
-# A missing file:// entry is not a fetch failure: bitbake checksums local files while parsing,
-# and "Unable to get checksum for ... SRC_URI entry defconfig" halts the parse of every recipe.
-# So without the file this recipe is skipped, and only the machine that needs it fails.
-python __anonymous() {
-    if not bb.utils.which(d.getVar("FILESPATH") or "", "defconfig"):
-        raise bb.parse.SkipRecipe(
-            "files/defconfig (the base kernel configuration) is not in meta-secret yet; "
-            "see meta-secret/README.md, Not yet")
-}
-
 DEPENDS += "openssl-native util-linux-native bison-native flex-native elfutils-native"
 
-# The full base configuration (files/defconfig), then our fragments on top; kernel.bbclass runs
-# olddefconfig afterwards.
+# The base configuration is the kernel's own arch/x86/configs/x86_64_defconfig, from the
+# pinned source (upstream used a full generated .config instead; ours is not that text, so the
+# kernel, and its measurement, differ from upstream's). Our fragments go on top, and
+# kernel.bbclass runs olddefconfig afterwards, which fills in every option left unset.
 do_configure:prepend() {
-    cp ${WORKDIR}/defconfig ${B}/.config
-    ${S}/scripts/kconfig/merge_config.sh -m -O ${B} ${B}/.config \
+    ${S}/scripts/kconfig/merge_config.sh -m -O ${B} ${S}/arch/x86/configs/x86_64_defconfig \
         ${WORKDIR}/secret-vm-common.cfg ${WORKDIR}/secret-vm-sev.cfg
 }

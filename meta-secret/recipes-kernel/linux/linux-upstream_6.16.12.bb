@@ -11,7 +11,6 @@ LINUX_VERSION_EXTENSION = "-upstream"
 # A cgit snapshot: its bytes are checked against the sha256 below, so a regenerated snapshot
 # fails the fetch instead of changing the kernel.
 SRC_URI = "https://git.kernel.org/pub/scm/linux/kernel/git/stable/linux.git/snapshot/linux-${PV}.tar.gz \
-           file://defconfig \
            file://secret-vm-common.cfg \
            file://secret-vm-nat.cfg \
            file://secret-vm-gcp.cfg"
@@ -20,21 +19,13 @@ S = "${WORKDIR}/linux-${PV}"
 
 COMPATIBLE_MACHINE = "^secret-vm-gcp-tdx$"
 
-# files/defconfig, the full base configuration, is not in this layer yet (README, "Not yet").
-# A missing file:// entry is not a fetch failure: bitbake checksums local files while parsing,
-# and "Unable to get checksum for ... SRC_URI entry defconfig" halts the parse of every recipe.
-# So without the file this recipe is skipped, and only the machine that needs it fails.
-python __anonymous() {
-    if not bb.utils.which(d.getVar("FILESPATH") or "", "defconfig"):
-        raise bb.parse.SkipRecipe(
-            "files/defconfig (the base kernel configuration) is not in meta-secret yet; "
-            "see meta-secret/README.md, Not yet")
-}
-
 DEPENDS += "openssl-native util-linux-native bison-native flex-native elfutils-native"
 
+# The base configuration is the kernel's own arch/x86/configs/x86_64_defconfig, from the
+# pinned source (upstream used a full generated .config instead; ours is not that text, so the
+# kernel, and its measurement, differ from upstream's). Our fragments go on top, and
+# kernel.bbclass runs olddefconfig afterwards, which fills in every option left unset.
 do_configure:prepend() {
-    cp ${WORKDIR}/defconfig ${B}/.config
-    ${S}/scripts/kconfig/merge_config.sh -m -O ${B} ${B}/.config \
+    ${S}/scripts/kconfig/merge_config.sh -m -O ${B} ${S}/arch/x86/configs/x86_64_defconfig \
         ${WORKDIR}/secret-vm-common.cfg ${WORKDIR}/secret-vm-nat.cfg ${WORKDIR}/secret-vm-gcp.cfg
 }
