@@ -672,7 +672,7 @@ fn pack_bench(root: &Path, args: &Args) -> Result<()> {
     let ours_iso = base.join("ours.iso");
     let copy = base.join("rootfs.cpio.copy");
     let upstream_script = format!(
-        "cpio -idm --quiet < '{cpio}' && xorriso -preparer_id xorriso \
+        "cpio -idm --quiet < '{cpio}' && LC_ALL=C.UTF-8 xorriso -preparer_id xorriso \
          -volume_date all ={EPOCH} -volume_date all_file_dates ={EPOCH} -padding 0 \
          -as mkisofs -iso-level 3 -graft-points -full-iso9660-filenames -uid 0 -gid 0 \
          -output '{iso}' .",

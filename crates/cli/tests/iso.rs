@@ -52,6 +52,7 @@ fn isoinfo(iso: &Path) -> String {
 fn lsdl(iso: &Path) -> String {
     stdout(
         Command::new("xorriso")
+            .env("LC_ALL", "C.UTF-8")
             .arg("-indev")
             .arg(iso)
             .args(["-find", "/", "-exec", "lsdl"])
@@ -687,6 +688,11 @@ fn generated_tree_equals_xorriso_bytes() {
     run_ok(
         Command::new("xorriso")
             .env("SOURCE_DATE_EPOCH", "1650000000")
+            // xorriso maps a non-ASCII name to ISO 9660 characters per character of the
+            // locale's charset: one `_` per character in UTF-8, one per byte in the C locale.
+            // The upstream builder runs it under en_US.UTF-8, so the reference is a UTF-8 one,
+            // whatever the locale this test runs in.
+            .env("LC_ALL", "C.UTF-8")
             .args(["-preparer_id", "xorriso", "-volume_date", "all", "=1650000000"])
             .args(["-volume_date", "all_file_dates", "=1650000000", "-padding", "0"])
             .args(["-as", "mkisofs", "-iso-level", "3", "-graft-points"])
