@@ -272,10 +272,23 @@ fn snp(args: SnpArgs) -> Result<()> {
             _ => bail!("give exactly one of --vcpu-type, --vcpu-sig, --vcpu-family"),
         };
         let Some(ovmf_path) = &args.ovmf else { bail!("--ovmf is required") };
-        // The kernel and initrd are streamed through SHA-256 on a second thread (never held
-        // in memory whole) while the firmware is read and hashed here.
+        // The kernel and initrd SHA-256 (the longer job: one 12 MB stream) run here, at once;
+        // the firmware pages are hashed on a second thread, whose start can lag by a
+        // millisecond or more while the other CPU wakes up.
         let (hashes, firmware) = std::thread::scope(|s| -> Result<_> {
-            let kernel_hashes = s.spawn(|| -> Result<Option<KernelHashes>> {
+            let firmware = s.spawn(|| {
+                map(ovmf_path).and_then(|firmware| {
+                    let seed = match &args.snp_ovmf_hash {
+                        Some(h) => Some(Sha384Digest::from_hex("--snp-ovmf-hash", h)?),
+                        None if args.mode == SevMode::Snp => {
+                            Ovmf::parse(&firmware).and_then(|o| o.snp_ovmf_hash()).ok()
+                        }
+                        None => None,
+                    };
+                    Ok((firmware, seed))
+                })
+            });
+            let hashes = (|| -> Result<Option<KernelHashes>> {
                 let Some(kernel) = args.kernel.as_deref().map(sha256_file).transpose()? else {
                     return Ok(None);
                 };
@@ -285,18 +298,8 @@ fn snp(args: SnpArgs) -> Result<()> {
                 };
                 let cmdline = snp::cmdline_sha256(args.append.as_deref().unwrap_or_default());
                 Ok(Some(KernelHashes { kernel, initrd, cmdline }))
-            });
-            let firmware = map(ovmf_path).and_then(|firmware| {
-                let seed = match &args.snp_ovmf_hash {
-                    Some(h) => Some(Sha384Digest::from_hex("--snp-ovmf-hash", h)?),
-                    None if args.mode == SevMode::Snp => {
-                        Ovmf::parse(&firmware).and_then(|o| o.snp_ovmf_hash()).ok()
-                    }
-                    None => None,
-                };
-                Ok((firmware, seed))
-            });
-            let hashes = kernel_hashes.join().map_err(|_| anyhow::anyhow!("hashing panicked"))?;
+            })();
+            let firmware = firmware.join().map_err(|_| anyhow::anyhow!("hashing panicked"))?;
             Ok((hashes?, firmware?))
         })?;
         let (firmware, seed) = firmware;

@@ -160,10 +160,11 @@ pub fn measure(desc: &LaunchDescription, bytes: &LaunchBytes<'_>) -> Result<Meas
                 actual: "none".into(),
             })?;
             let params = SnpParams { vcpus: desc.vcpus, vcpu, guest_features: desc.guest_features };
-            // The kernel hashes and the firmware pages are independent streams.
-            let (hashes, ovmf_hash) = crate::par::join(
-                || bytes.kernel.map(|k| KernelHashes::new(k, bytes.initrd, Some(&desc.cmdline))),
+            // The kernel hashes and the firmware pages are independent streams; the longer
+            // one (the kernel's SHA-256) runs on this thread, which needs no start-up.
+            let (ovmf_hash, hashes) = crate::par::join(
                 || ovmf.snp_ovmf_hash(),
+                || bytes.kernel.map(|k| KernelHashes::new(k, bytes.initrd, Some(&desc.cmdline))),
             );
             snp::launch_digest(&ovmf, Some(ovmf_hash?), &params, hashes.as_ref())
                 .map(Measurement::SevSnp)
