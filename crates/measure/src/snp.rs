@@ -88,11 +88,19 @@ impl Gctx {
                 actual: data.len() as u64,
             });
         }
-        for (i, page) in data.chunks_exact(PAGE_SIZE as usize).enumerate() {
-            let page_gpa = add(gpa, mul(i as u64, PAGE_SIZE, "page GPA")?, "page GPA")?;
-            self.update(PageType::Normal, page_gpa, &sha384(page).0);
-        }
-        Ok(())
+        // The page digests are independent (and hashed several at a time where the CPU
+        // allows); only their folding into the launch digest is sequential.
+        let (mut index, mut failed) = (0u64, None);
+        crate::hasher::page_digests(data, &mut |digest| {
+            let at = mul(index, PAGE_SIZE, "page GPA").and_then(|o| add(gpa, o, "page GPA"));
+            match at {
+                Ok(at) if failed.is_none() => self.update(PageType::Normal, at, &digest),
+                Ok(_) => {}
+                Err(e) => failed = failed.take().or(Some(e)),
+            }
+            index += 1;
+        });
+        failed.map_or(Ok(()), Err)
     }
 
     /// Adds `size` bytes (rounded up to whole pages) from `gpa` as pages of `page_type` with a

@@ -1,4 +1,5 @@
-//! The SHA-512 block function for x86-64 with AVX2 and BMI2, and a variant using AVX-512VL.
+//! The SHA-512 block function for x86-64 with AVX2 and BMI2, and a variant using AVX-512VL;
+//! and [`pages8`], SHA-384 of eight 4 KiB pages at once with AVX-512F/BW.
 //!
 //! The 80 rounds of a block are a chain of scalar additions, rotates (`rorx`, BMI2) and
 //! logic; the 64 words of its message schedule (FIPS 180-4 §6.4.2 step 1) are independent
@@ -231,4 +232,134 @@ unsafe fn compress_avx2_impl(state: &mut [u64; 8], blocks: &[[u8; BLOCK]]) {
 unsafe fn compress_avx512_impl(state: &mut [u64; 8], blocks: &[[u8; BLOCK]]) {
     // SAFETY: the caller guarantees the features.
     unsafe { avx512::compress(state, blocks) }
+}
+
+/// Whether [`pages8`] can run: AVX-512F (gathers, rotates, three-input logic) and AVX-512BW
+/// (the byte swap).
+pub(super) fn pages8_available() -> bool {
+    std::arch::is_x86_feature_detected!("avx512f")
+        && std::arch::is_x86_feature_detected!("avx512bw")
+}
+
+/// SHA-384 of eight 4 KiB pages at once (`pages` is exactly 8 × 4096 bytes): one 64-bit lane
+/// of each 512-bit register per page, so the eight independent hashes share every
+/// instruction. The SNP launch digest hashes every firmware page this way. Returns `None`
+/// when the CPU lacks AVX-512F or AVX-512BW.
+pub(super) fn pages8(pages: &[u8; 8 * 4096]) -> Option<[[u8; 48]; 8]> {
+    if !pages8_available() {
+        return None;
+    }
+    // SAFETY: the CPU supports every feature `pages8_impl` is compiled for.
+    Some(unsafe { pages8_impl(pages) })
+}
+
+/// # Safety
+/// The CPU must support AVX-512F and AVX-512BW.
+#[target_feature(enable = "avx512f,avx512bw")]
+unsafe fn pages8_impl(pages: &[u8; 8 * 4096]) -> [[u8; 48]; 8] {
+    use core::arch::x86_64::{
+        __m512i, _mm512_add_epi64, _mm512_i64gather_epi64, _mm512_ror_epi64, _mm512_set_epi64,
+        _mm512_set1_epi64, _mm512_shuffle_epi8, _mm512_srli_epi64, _mm512_storeu_si512,
+        _mm512_ternarylogic_epi64,
+    };
+    const PAGE: i64 = 4096;
+    // Byte offsets of word 0 of each lane's page; a word t of block j is at + j*128 + t*8.
+    let lanes =
+        _mm512_set_epi64(7 * PAGE, 6 * PAGE, 5 * PAGE, 4 * PAGE, 3 * PAGE, 2 * PAGE, PAGE, 0);
+    // Reverses the bytes of each 64-bit word (big-endian message words).
+    let swap = _mm512_set_epi64(
+        0x0809_0a0b_0c0d_0e0f,
+        0x0001_0203_0405_0607,
+        0x0809_0a0b_0c0d_0e0f,
+        0x0001_0203_0405_0607,
+        0x0809_0a0b_0c0d_0e0f,
+        0x0001_0203_0405_0607,
+        0x0809_0a0b_0c0d_0e0f,
+        0x0001_0203_0405_0607,
+    );
+    let mut state = [_mm512_set1_epi64(0); 8];
+    for (s, v) in state.iter_mut().zip(super::INITIAL) {
+        *s = _mm512_set1_epi64(v as i64);
+    }
+
+    /// The 80 rounds of one block in all eight lanes, the schedule in a ring of 16.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn rounds(state: &mut [__m512i; 8], w: &mut [__m512i; 16]) {
+        let [mut a, mut b, mut c, mut d, mut e, mut f, mut g, mut h] = *state;
+        for t in 0..80 {
+            if t >= 16 {
+                let w15 = w[(t + 1) & 15];
+                let w2 = w[(t + 14) & 15];
+                let s0 = _mm512_ternarylogic_epi64::<0x96>(
+                    _mm512_ror_epi64::<1>(w15),
+                    _mm512_ror_epi64::<8>(w15),
+                    _mm512_srli_epi64::<7>(w15),
+                );
+                let s1 = _mm512_ternarylogic_epi64::<0x96>(
+                    _mm512_ror_epi64::<19>(w2),
+                    _mm512_ror_epi64::<61>(w2),
+                    _mm512_srli_epi64::<6>(w2),
+                );
+                let sum = _mm512_add_epi64(_mm512_add_epi64(w[t & 15], s0), w[(t + 9) & 15]);
+                w[t & 15] = _mm512_add_epi64(sum, s1);
+            }
+            let big_s1 = _mm512_ternarylogic_epi64::<0x96>(
+                _mm512_ror_epi64::<14>(e),
+                _mm512_ror_epi64::<18>(e),
+                _mm512_ror_epi64::<41>(e),
+            );
+            // Ch(e, f, g) = e ? f : g; Maj(a, b, c) = majority.
+            let ch = _mm512_ternarylogic_epi64::<0xca>(e, f, g);
+            let kw = _mm512_add_epi64(_mm512_set1_epi64(super::K[t] as i64), w[t & 15]);
+            let t1 = _mm512_add_epi64(_mm512_add_epi64(h, kw), _mm512_add_epi64(big_s1, ch));
+            let big_s0 = _mm512_ternarylogic_epi64::<0x96>(
+                _mm512_ror_epi64::<28>(a),
+                _mm512_ror_epi64::<34>(a),
+                _mm512_ror_epi64::<39>(a),
+            );
+            let maj = _mm512_ternarylogic_epi64::<0xe8>(a, b, c);
+            h = g;
+            g = f;
+            f = e;
+            e = _mm512_add_epi64(d, t1);
+            d = c;
+            c = b;
+            b = a;
+            a = _mm512_add_epi64(t1, _mm512_add_epi64(big_s0, maj));
+        }
+        for (s, v) in state.iter_mut().zip([a, b, c, d, e, f, g, h]) {
+            *s = _mm512_add_epi64(*s, v);
+        }
+    }
+
+    for block in 0..32i64 {
+        let mut w = [_mm512_set1_epi64(0); 16];
+        for (t, word) in w.iter_mut().enumerate() {
+            let offsets = _mm512_add_epi64(lanes, _mm512_set1_epi64(block * 128 + t as i64 * 8));
+            // SAFETY: every offset is lane*4096 + block*128 + t*8 with lane < 8, block < 32,
+            // t < 16, so each 8-byte read lies inside the 8 × 4096 bytes of `pages`.
+            let gathered = unsafe { _mm512_i64gather_epi64::<1>(offsets, pages.as_ptr().cast()) };
+            *word = _mm512_shuffle_epi8(gathered, swap);
+        }
+        rounds(&mut state, &mut w);
+    }
+    // The padding block is the same for every page: 0x80, zeros, the length 4096 × 8 bits.
+    let mut w = [_mm512_set1_epi64(0); 16];
+    w[0] = _mm512_set1_epi64(i64::MIN); // 0x8000_0000_0000_0000
+    w[15] = _mm512_set1_epi64(4096 * 8);
+    rounds(&mut state, &mut w);
+
+    let mut words = [[0u64; 8]; 8];
+    for (i, v) in state.iter().enumerate() {
+        // SAFETY: `words[i]` is 64 writable bytes; the store is unaligned.
+        unsafe { _mm512_storeu_si512(words[i].as_mut_ptr().cast(), *v) };
+    }
+    let mut out = [[0u8; 48]; 8];
+    for (lane, digest) in out.iter_mut().enumerate() {
+        for (i, chunk) in digest.chunks_exact_mut(8).enumerate() {
+            chunk.copy_from_slice(&words[i][lane].to_be_bytes());
+        }
+    }
+    out
 }
