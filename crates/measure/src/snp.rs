@@ -88,19 +88,19 @@ impl Gctx {
                 actual: data.len() as u64,
             });
         }
+        // Every page's GPA fits in 64 bits if the last one does.
+        let pages = data.len() as u64 / PAGE_SIZE;
+        if pages > 0 {
+            add(gpa, mul(pages - 1, PAGE_SIZE, "page GPA")?, "page GPA")?;
+        }
         // The page digests are independent (and hashed several at a time where the CPU
         // allows); only their folding into the launch digest is sequential.
-        let (mut index, mut failed) = (0u64, None);
+        let mut at = gpa;
         crate::hasher::page_digests(data, &mut |digest| {
-            let at = mul(index, PAGE_SIZE, "page GPA").and_then(|o| add(gpa, o, "page GPA"));
-            match at {
-                Ok(at) if failed.is_none() => self.update(PageType::Normal, at, &digest),
-                Ok(_) => {}
-                Err(e) => failed = failed.take().or(Some(e)),
-            }
-            index += 1;
+            self.update(PageType::Normal, at, &digest);
+            at = at.wrapping_add(PAGE_SIZE);
         });
-        failed.map_or(Ok(()), Err)
+        Ok(())
     }
 
     /// Adds `size` bytes (rounded up to whole pages) from `gpa` as pages of `page_type` with a
