@@ -436,6 +436,9 @@ fn layer_checkout_detaches_at_the_pinned_commit_and_refuses_local_changes() {
     assert_eq!(git(&dir, &["rev-parse", "HEAD"]), first);
     assert_eq!(git(&dir, &["rev-parse", "--abbrev-ref", "HEAD"]), "HEAD", "detached");
     assert_eq!(fs::read_to_string(dir.join("layer.conf")).unwrap(), "one\n");
+    // The server serves commits by id, so only the pinned commit came, without its history.
+    assert_eq!(git(&dir, &["rev-parse", "--is-shallow-repository"]), "true");
+    assert_eq!(git(&dir, &["rev-list", "--count", "HEAD"]), "1");
 
     // Moving the pin moves the checkout.
     repo.commit = second.clone();
@@ -460,4 +463,38 @@ fn layer_checkout_detaches_at_the_pinned_commit_and_refuses_local_changes() {
     let missing = config::Repo { commit: "0".repeat(40), path: "yocto/other".into(), ..by_id };
     let err = checkout::checkout(&ws2, &missing, &host).unwrap_err().to_string();
     assert!(err.contains("git") && err.contains(&"0".repeat(40)), "{err}");
+
+    // A server that refuses commits by id: the branch is fetched, with its history. Protocol
+    // v2 serves any commit, so the checkout (made beforehand, and kept since it is clean)
+    // speaks v0, to a server without uploadpack.allowReachableSHA1InWant.
+    let strict = tmp.path().join("strict.git");
+    git(
+        tmp.path(),
+        &["clone", "--quiet", "--bare", src.to_str().unwrap(), strict.to_str().unwrap()],
+    );
+    let ws3 = tmp.path().join("ws3");
+    let dir3 = ws3.join("yocto/layer");
+    fs::create_dir_all(&dir3).unwrap();
+    git(&dir3, &["init", "--quiet"]);
+    git(&dir3, &["config", "protocol.version", "0"]);
+    let probe = tmp.path().join("probe");
+    fs::create_dir(&probe).unwrap();
+    git(&probe, &["init", "--quiet"]);
+    let refused = Command::new("git")
+        .args(["-C", probe.to_str().unwrap(), "-c", "protocol.version=0", "fetch", "--depth=1"])
+        .arg(format!("file://{}", strict.display()))
+        .arg(&first)
+        .output()
+        .unwrap();
+    assert!(!refused.status.success(), "this server must refuse a commit by id");
+    let from_branch = config::Repo {
+        url: format!("file://{}", strict.display()),
+        branch: Some("scarthgap".into()),
+        commit: first.clone(),
+        ..repo.clone()
+    };
+    assert_eq!(checkout::checkout(&ws3, &from_branch, &host).unwrap(), first);
+    assert_eq!(git(&dir3, &["rev-parse", "HEAD"]), first);
+    assert_eq!(git(&dir3, &["rev-parse", "--is-shallow-repository"]), "false");
+    assert_eq!(git(&dir3, &["rev-parse", "refs/remotes/origin/scarthgap"]), second);
 }

@@ -2,9 +2,12 @@
 //! moved to its exact commit, detached; `git rev-parse HEAD` must then equal the commit. A
 //! checkout with local changes is refused, never overwritten.
 //!
-//! git is started only here. Fetching asks for the configured branch first and falls back to
-//! the commit id itself (for repositories whose branch is not named, or a commit no longer on
-//! it); the server must allow fetching a commit by id, as GitHub does.
+//! git is started only here. A missing commit is fetched by id alone, one commit deep
+//! (`--depth=1`): the build needs the tree, not the history, and for poky that is about 18 MB
+//! instead of the whole history. A server that refuses a commit by id (a plain git server
+//! without `uploadpack.allowReachableSHA1InWant`; GitHub allows it) gets the configured branch
+//! fetched in full instead, and last the commit by id without a depth, whose error is the one
+//! reported. Whichever way it came, the checkout must then be at exactly the pinned commit.
 
 use std::path::Path;
 
@@ -57,8 +60,10 @@ pub fn checkout(workspace: &Path, repo: &Repo, host: &Host) -> Result<String> {
         Ok(try_run(host, &git(&dir, &["cat-file", "-e", &want]))?.exit.success())
     };
     if !have(host)? {
-        let mut fetched = false;
-        if let Some(branch) = &repo.branch {
+        let shallow =
+            git(&dir, &["fetch", "--quiet", "--no-tags", "--depth=1", &repo.url, &repo.commit]);
+        let mut fetched = try_run(host, &shallow)?.exit.success() && have(host)?;
+        if !fetched && let Some(branch) = &repo.branch {
             let refspec = format!("+refs/heads/{branch}:refs/remotes/origin/{branch}");
             let spawn = git(&dir, &["fetch", "--quiet", "--no-tags", &repo.url, &refspec]);
             fetched = try_run(host, &spawn)?.exit.success() && have(host)?;
