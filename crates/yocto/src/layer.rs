@@ -51,6 +51,9 @@ pub enum Rule {
     MachineUnknown,
     /// A task asks for network access.
     NetworkInTask,
+    /// A recipe builds with cargo_bin, which downloads crates while compiling, without
+    /// secret-vm-cargo-vendor, which makes it build from crates fetched through SRC_URI.
+    CargoUnvendored,
 }
 
 impl Rule {
@@ -67,6 +70,7 @@ impl Rule {
             Rule::MachineMissing => "machine-missing",
             Rule::MachineUnknown => "machine-unknown",
             Rule::NetworkInTask => "network-in-task",
+            Rule::CargoUnvendored => "cargo-unvendored",
         }
     }
 }
@@ -134,6 +138,9 @@ pub fn check(
     for (path, _) in files {
         if path.ends_with(".bb") && file_name(path).contains("-prod") {
             check_prod_image(files, path, &mut out);
+        }
+        if path.ends_with(".bb") {
+            check_cargo_vendored(files, path, &mut out);
         }
     }
     check_machines(files, &config, config_file, config_text, &mut out);
@@ -425,6 +432,35 @@ fn include_closure<'a>(files: &[(&'a str, &'a str)], path: &'a str) -> Vec<(&'a 
         }
     }
     out
+}
+
+/// A recipe that inherits cargo_bin (itself or through what it includes) must also inherit
+/// secret-vm-cargo-vendor; the finding is on the line that inherits cargo_bin.
+fn check_cargo_vendored(files: &[(&str, &str)], recipe: &str, out: &mut BTreeSet<Finding>) {
+    let mut cargo_bin = None;
+    let mut vendored = false;
+    for (path, text) in include_closure(files, recipe) {
+        for line in logical_lines(text) {
+            let mut words = line.text.split_whitespace();
+            if !matches!(words.next(), Some("inherit" | "inherit_defer")) {
+                continue;
+            }
+            for class in words.take_while(|w| !w.starts_with('#')) {
+                match class {
+                    "cargo_bin" => cargo_bin = cargo_bin.or(Some((path, line.number))),
+                    "secret-vm-cargo-vendor" => vendored = true,
+                    _ => {}
+                }
+            }
+        }
+    }
+    if let (Some((path, number)), false) = (cargo_bin, vendored) {
+        let message = format!(
+            "{recipe} inherits cargo_bin without secret-vm-cargo-vendor: cargo would download \
+             crates while compiling; inherit it and require ${{BPN}}-crates.inc"
+        );
+        finding(out, path, number, Rule::CargoUnvendored, message);
+    }
 }
 
 /// A production image and everything it includes: no weak image features, no SSH key setup.

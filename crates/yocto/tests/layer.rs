@@ -12,6 +12,14 @@
 //!   `sha256_of`), run in the system `sh` and in busybox `sh` (`SECRETVM_BUSYBOX`); the sha256
 //!   expectation is the FIPS 180-2 vector for "abc".
 //!
+//! - `cargo_vendor.py` (beside this file) builds `fixtures/cargo-vendor` offline the way a
+//!   recipe with `secret-vm-cargo-vendor.bbclass` does: BitBake's crate fetcher takes the crates
+//!   its Cargo.lock names (downloaded from static.crates.io into a local premirror) with
+//!   `BB_NO_NETWORK`, checks their sha256, unpacks them; the class's configure function as
+//!   BitBake expands it points cargo at them; `cargo build` with the class's flags must succeed
+//!   with every proxy pointing at a closed port, and the program must print the sha256 Python
+//!   computes. A crate whose checksum is altered must be refused by the fetcher.
+//!
 //! With `CI=true` a missing tool fails the test; elsewhere the test prints why it skips.
 
 #![allow(clippy::disallowed_methods, clippy::print_stderr)]
@@ -123,9 +131,58 @@ fn bitbake_parses_every_file_of_the_layer() {
         "recipes-core/images/secret-vm-rootfs-prod.bb",
         "recipes-kernel/linux/linux-yocto-dev.bbappend",
         "recipes-bsp/secret-vm-ovmf/secret-vm-ovmf-common.inc",
+        "recipes-tdx/attest-tool/attest-tool_git.bb",
+        "recipes-tdx/libtdx-attest/libtdx-attest_1.22.100.3.bb",
+        "classes/secret-vm-cargo-vendor.bbclass",
     ] {
         assert!(stdout.contains(&format!("{file}: ok\n")), "{file} was not parsed:\n{stdout}");
     }
+}
+
+/// Runs `cargo_vendor.py` in a fresh directory; returns (success, stdout).
+fn cargo_vendor(python: &Path, tamper: Option<&str>) -> (bool, String) {
+    let work = match tempfile::tempdir() {
+        Ok(d) => d,
+        Err(e) => panic!("cannot create a temporary directory: {e}"),
+    };
+    let tests = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests");
+    let mut cmd = Command::new(python);
+    cmd.arg(tests.join("cargo_vendor.py"))
+        .arg(layer_dir())
+        .arg(tests.join("fixtures/cargo-vendor"))
+        .arg(work.path())
+        .arg("https://static.crates.io");
+    if let Some(name) = tamper {
+        cmd.args(["--tamper", name]);
+    }
+    let out = run(&mut cmd);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    eprintln!("{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    (out.status.success(), stdout)
+}
+
+#[test]
+fn rust_recipes_build_offline_from_the_crates_bitbake_fetched() {
+    let Some(python) = tool_from_env("SECRETVM_BITBAKE_PYTHON") else { return };
+    if tool_on_path("cargo").is_none() {
+        return;
+    }
+    let (ok, stdout) = cargo_vendor(&python, None);
+    assert!(ok, "the offline build failed:\n{stdout}");
+    assert!(stdout.contains("step 3: bitbake"), "{stdout}");
+    assert!(stdout.contains("cargo build --frozen succeeded offline"), "{stdout}");
+}
+
+#[test]
+fn the_crate_fetcher_refuses_a_crate_whose_checksum_differs() {
+    let Some(python) = tool_from_env("SECRETVM_BITBAKE_PYTHON") else { return };
+    let (ok, stdout) = cargo_vendor(&python, Some("sha2"));
+    assert!(!ok, "a crate with a wrong checksum was accepted:\n{stdout}");
+    assert!(stdout.contains("FAILED at step 3"), "{stdout}");
+    assert!(
+        stdout.contains("Checksum mismatch") && stdout.contains("sha2-0.10.8.crate"),
+        "the failure is not the checksum of sha2:\n{stdout}"
+    );
 }
 
 /// A one-recipe layer whose recipe ends with `tail`.

@@ -224,6 +224,22 @@ fn network_in_tasks_is_found() {
 }
 
 #[test]
+fn cargo_bin_without_vendoring_is_found_through_includes() {
+    let files = [
+        ("recipes-core/a/a.bb", "SUMMARY = \"a\"\ninherit cargo_bin\n"),
+        ("recipes-core/b/b.bb", "require b.inc\ninherit secret-vm-cargo-vendor\n"),
+        ("recipes-core/b/b.inc", "inherit pkgconfig cargo_bin\n"),
+        ("recipes-core/c/c.bb", "require c.inc\n"),
+        ("recipes-core/c/c.inc", "\ninherit cargo_bin # no vendoring\n"),
+        ("recipes-core/d/d.bb", "inherit cargo\n"),
+    ];
+    assert_eq!(
+        located(&files),
+        ["recipes-core/a/a.bb:2: cargo-unvendored", "recipes-core/c/c.inc:2: cargo-unvendored"]
+    );
+}
+
+#[test]
 fn a_bad_config_is_an_error() {
     let err = check(&[], CONFIG_FILE, "version = 1\n").map(|_| ()).unwrap_err();
     assert!(err.to_string().starts_with("yocto/secretvm.toml:"), "{err}");
