@@ -5,7 +5,9 @@
 //!   stop): GNU cpio and bsdtar (independent readers of our archives), busybox (the userland of the
 //!   boot test's initramfs), qemu-img (the reference for qcow2 images), the shared libraries of
 //!   the emulator, and podman, runc and debootstrap for the Yocto runner's engine tests (Docker
-//!   itself is not installed here: the machine provides the engine and its daemon).
+//!   itself is not installed here: the machine provides the engine and its daemon), and
+//!   `linux-headers-<version>` of the generic kernel below, to build the layer's tdx-guest module
+//!   for the kernel the boot test runs.
 //! - Packages fetched with `apt-get download` and unpacked under `target/tools/` without
 //!   installing them (no root needed): a Debian cloud kernel with its modules, the generic
 //!   Debian kernel (it has 9p, which the SEV init boot test needs), and, unless a
@@ -21,7 +23,7 @@
 //!
 //! The result is a set of environment variables (`SECRETVM_QEMU`, `SECRETVM_KERNEL`,
 //! `SECRETVM_KERNEL_MODULES`, `SECRETVM_GENERIC_KERNEL`, `SECRETVM_GENERIC_KERNEL_MODULES`,
-//! `SECRETVM_BUSYBOX`, `SECRETVM_SEV_SNP_MEASURE`,
+//! `SECRETVM_GENERIC_KERNEL_HEADERS`, `SECRETVM_BUSYBOX`, `SECRETVM_SEV_SNP_MEASURE`,
 //! `SECRETVM_BITBAKE_PYTHON`, and as root `SECRETVM_ROOTLESS_USER`, the unprivileged account
 //! made here for the rootless-podman test) that the tests read.
 
@@ -160,6 +162,7 @@ pub(crate) fn ensure(root: &Path, install: bool) -> Result<Tools> {
         GENERIC_KERNEL_METAPACKAGE,
         "kernel-generic",
     )?;
+    let generic_headers = kernel_headers(root, &generic_modules, is_root, install)?;
     let busybox = cmd::on_path("busybox").context("busybox is not on PATH after installation")?;
     let sev_snp_measure = sev_snp_measure(root, &tools_dir, install)?;
     let bitbake_python = bitbake_python(root, &tools_dir, install)?;
@@ -176,12 +179,58 @@ pub(crate) fn ensure(root: &Path, install: bool) -> Result<Tools> {
                 ("SECRETVM_KERNEL_MODULES", modules),
                 ("SECRETVM_GENERIC_KERNEL", generic_kernel),
                 ("SECRETVM_GENERIC_KERNEL_MODULES", generic_modules),
+                ("SECRETVM_GENERIC_KERNEL_HEADERS", generic_headers),
                 ("SECRETVM_BUSYBOX", busybox),
                 ("SECRETVM_SEV_SNP_MEASURE", sev_snp_measure),
                 ("SECRETVM_BITBAKE_PYTHON", bitbake_python),
             ])
             .collect(),
     })
+}
+
+/// The kbuild tree of the kernel whose modules are `modules` (`lib/modules/<version>`), for
+/// building the layer's out-of-tree tdx-guest module against the kernel the boot test runs:
+/// Debian's `linux-headers-<version>`, installed with apt-get (its makefiles name absolute
+/// paths, so it cannot be unpacked elsewhere).
+fn kernel_headers(root: &Path, modules: &Path, is_root: bool, install: bool) -> Result<PathBuf> {
+    let version = modules
+        .file_name()
+        .with_context(|| format!("no kernel version in {}", modules.display()))?
+        .to_string_lossy()
+        .into_owned();
+    let dir = PathBuf::from(format!("/usr/src/linux-headers-{version}"));
+    if dir.join("Makefile").is_file() {
+        return Ok(dir);
+    }
+    let package = format!("linux-headers-{version}");
+    let line = format!("apt-get update && apt-get install -y --no-install-recommends {package}");
+    if !install || !is_root {
+        bail!(
+            "the tests need {package}: the kernel headers the tdx-guest module is built against \
+             for the boot test\nrun as root:\n  {line}"
+        );
+    }
+    let apt_install = || {
+        let mut c = cmd::new("apt-get", root);
+        c.env("DEBIAN_FRONTEND", "noninteractive").args([
+            "install",
+            "-y",
+            "-q",
+            "--no-install-recommends",
+            &package,
+        ]);
+        cmd::run(&mut c)
+    };
+    if apt_install().is_err() {
+        // The package lists may predate this kernel version.
+        cmd::run(cmd::new("apt-get", root).args(["update", "-q"]))
+            .context("cannot refresh the Debian package lists")?;
+        apt_install().with_context(|| format!("`{line}` failed"))?;
+    }
+    if !dir.join("Makefile").is_file() {
+        bail!("{package} is installed but {} has no Makefile", dir.display());
+    }
+    Ok(dir)
 }
 
 /// The unprivileged account the rootless-podman test runs podman as when the tests run as

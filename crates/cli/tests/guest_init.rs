@@ -11,6 +11,10 @@
 //! and the disks are made by the real `mkfs.ext4`. A small wrapper loads the kernel modules the
 //! Debian test kernel has as modules (Yocto's kernel builds them in), then execs the real
 //! `/init`.
+//!
+//! The TDX and SEV inits boot the same way from a 9p config share. The TDX boot runs once with
+//! stand-ins, and once with the layer's real tdx-guest module, built against the test kernel's
+//! headers, which must refuse to load in a guest that is no TD and so stop the boot.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -354,4 +358,64 @@ fn the_tdx_init_extends_rtmr3_with_compose_rootfs_and_docker_files_in_order() {
     assert_eq!(extends, want, "{console}");
     assert!(console.contains("SECRETVM-ROOT-OK"), "the root did not start:\n{console}");
     assert!(crate::boot::section(&console, "root").contains(&"/mnt/config tmpfs"), "{console}");
+}
+
+/// The layer's own tdx-guest module, built from `meta-secret/recipes-kernel/tdx-guest/files`
+/// against the headers of the kernel the boot tests run (`SECRETVM_GENERIC_KERNEL_HEADERS`),
+/// the way poky's module class drives its Makefile; kbuild at W=1 must warn about nothing.
+/// Returns the `.ko`.
+fn build_tdx_guest_module(dir: &Path, headers: &Path) -> PathBuf {
+    let src = secretvm_testkit::workspace().join("meta-secret/recipes-kernel/tdx-guest/files");
+    let build = dir.join("tdx-guest-module");
+    fs::create_dir_all(&build).unwrap();
+    for name in ["Makefile", "tdx-guest.c"] {
+        fs::copy(src.join(name), build.join(name)).unwrap();
+    }
+    let out = Command::new("make")
+        .arg(format!("KERNEL_SRC={}", headers.display()))
+        .arg("W=1")
+        .arg("modules")
+        .current_dir(&build)
+        .output()
+        .unwrap();
+    let log =
+        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "the tdx-guest module does not build:\n{log}");
+    assert!(!log.contains("warning:"), "the tdx-guest module builds with warnings:\n{log}");
+    build.join("tdx-guest.ko")
+}
+
+#[test]
+fn the_tdx_init_stops_when_the_real_tdx_guest_module_finds_no_tdx() {
+    let Some(guest) = Guest::generic_from_env() else { return };
+    let Some(busybox) = tool_on_path("busybox") else { return };
+    let Some(headers) = secretvm_testkit::tool_from_env("SECRETVM_GENERIC_KERNEL_HEADERS") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let module = build_tdx_guest_module(dir, &headers);
+    // The real module where the init's `modprobe tdx-guest` finds it. This guest is no TD, so
+    // the module must refuse to load, and the init must stop before measuring anything.
+    let version = guest.modules().file_name().unwrap().to_string_lossy().into_owned();
+    let more = format!(
+        "dir /lib/modules/{version} 0755 0 0\nfile /lib/modules/{version}/tdx-guest.ko {} 0644 0 0\n",
+        module.display()
+    );
+    let initrd = virtfs_initramfs(&guest, dir, "init-tdx", &[("attest-tool", ATTEST_TOOL)], &more);
+    let iso = os_image(dir, &busybox);
+    let config = dir.join("config");
+    fs::create_dir_all(&config).unwrap();
+    fs::write(config.join("docker-compose.yaml"), "services: {app: {image: busybox}}\n").unwrap();
+    let args = virtfs_args(&iso, &config);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let console = guest.boot_with(&initrd, &args, "console=ttyS0 panic=-1");
+    assert!(
+        console.contains("tdx-guest: not a TDX guest, /dev/tdx_guest not created"),
+        "the module's init did not run:\n{console}"
+    );
+    assert!(console.contains("secret-vm init: FATAL:"), "{console}");
+    assert!(console.contains("modprobe tdx-guest"), "{console}");
+    assert!(!console.contains("ATTEST-TOOL"), "measured without the module:\n{console}");
+    assert!(!console.contains("SECRETVM-ROOT-OK"), "booted anyway:\n{console}");
 }
