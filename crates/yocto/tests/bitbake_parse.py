@@ -88,6 +88,10 @@ def base_data(layer, stubs):
     d.setVar("LAYERDIR", layer)
     d.setVar("__bbclasstype", "recipe")
     d.setVar("BB_CURRENT_MC", "")
+    # PN and BPN as poky's bitbake.conf derives them from the recipe's file name (simplified:
+    # no -native or multilib suffixes here), for requires such as ${BPN}-crates.inc.
+    d.setVar("PN", "${@bb.parse.vars_from_file(d.getVar('FILE', False), d)[0] or 'defaultpkgname'}")
+    d.setVar("BPN", "${PN}")
     return d
 
 
