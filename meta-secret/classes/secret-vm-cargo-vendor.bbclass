@@ -10,8 +10,17 @@
 # written, from the Cargo.lock of the pinned source, by poky's cargo-update-recipe-crates
 # class, which this one inherits:
 #     bitbake -c update_crates <recipe>
-# (run once with the network, then commit the file). Dependencies fetched from git rather than
-# crates.io are not in that file; such a recipe must add them to SRC_URI itself.
+# (run once with the network, then commit the file).
+#
+# Crates that Cargo.lock takes from git are not in that file. The recipe fetches each git
+# repository with bitbake's git fetcher (a SRC_URI entry with name= and destsuffix=, and
+# SRCREV_<name> the commit Cargo.lock names) and tells this class where each crate is:
+#     SECRET_VM_CARGO_GIT[<crate>] = "<repository URL as in Cargo.lock> <directory under WORKDIR>"
+# for example
+#     SECRET_VM_CARGO_GIT[rocket_http] = "https://github.com/rwf2/Rocket cargo_git/rocket/core/http"
+# cargo then builds those crates from the checkouts ([patch] entries in the cargo config), and
+# their git source lines leave Cargo.lock, as --frozen requires (the original stays beside it as
+# Cargo.lock.orig). A git crate of Cargo.lock that no flag names stops the build, naming it.
 
 inherit cargo-update-recipe-crates
 
@@ -40,4 +49,67 @@ replace-with = "bitbake"
 offline = true
 SECRET_VM_CARGO_EOF
 }
-do_configure[postfuncs] += "secret_vm_cargo_vendor_config"
+# The Cargo.lock cargo reads: beside the manifest cargo_bin builds.
+SECRET_VM_CARGO_LOCK ?= "${@os.path.join(os.path.dirname(d.getVar('CARGO_MANIFEST_PATH')), 'Cargo.lock')}"
+
+python secret_vm_cargo_vendor_git() {
+    import shutil
+
+    wanted = {}
+    for crate, value in (d.getVarFlags("SECRET_VM_CARGO_GIT") or {}).items():
+        words = (value or "").split()
+        if len(words) != 2:
+            bb.fatal('SECRET_VM_CARGO_GIT[%s] is "%s", expected "<repository URL> <directory under WORKDIR>"'
+                     % (crate, value))
+        wanted[crate] = (words[0], os.path.join(d.getVar("WORKDIR"), words[1]))
+
+    lock = d.getVar("SECRET_VM_CARGO_LOCK")
+    original = lock + ".orig"
+    if not os.path.exists(original) and not os.path.exists(lock):
+        bb.fatal("%s does not exist: --frozen builds need the project's Cargo.lock" % lock)
+    with open(original if os.path.exists(original) else lock) as f:
+        lines = f.readlines()
+
+    # One [[package]] at a time: its name line comes before its source line.
+    kept, name, used, unnamed = [], None, set(), []
+    for line in lines:
+        if line.startswith("[[package]]"):
+            name = None
+        elif line.startswith("name = "):
+            name = line.split('"')[1]
+        elif line.startswith('source = "git+'):
+            repo = line.split('"')[1][len("git+"):].split("?")[0].split("#")[0]
+            if name in wanted and wanted[name][0] == repo:
+                used.add(name)
+                continue
+            unnamed.append("%s (%s)" % (name, repo))
+        kept.append(line)
+    if unnamed:
+        bb.fatal("%s takes crates from git that SECRET_VM_CARGO_GIT does not name: %s"
+                 % (lock, ", ".join(unnamed)))
+    unused = sorted(set(wanted) - used)
+    if unused:
+        bb.fatal("SECRET_VM_CARGO_GIT names crates %s does not take from those repositories: %s"
+                 % (lock, ", ".join(unused)))
+    if not wanted:
+        return
+    for crate in sorted(wanted):
+        if not os.path.isfile(os.path.join(wanted[crate][1], "Cargo.toml")):
+            bb.fatal("SECRET_VM_CARGO_GIT[%s]: no Cargo.toml in %s (is it in SRC_URI, with that destsuffix?)"
+                     % (crate, wanted[crate][1]))
+    if not os.path.exists(original):
+        shutil.copy(lock, original)
+    with open(lock, "w") as f:
+        f.writelines(kept)
+
+    by_repo = {}
+    for crate in sorted(wanted):
+        by_repo.setdefault(wanted[crate][0], []).append(crate)
+    with open(os.path.join(d.getVar("CARGO_HOME"), "config.toml"), "a") as f:
+        for repo in sorted(by_repo):
+            f.write('\n[patch."%s"]\n' % repo)
+            for crate in by_repo[repo]:
+                f.write('%s = { path = "%s" }\n' % (crate, wanted[crate][1]))
+}
+
+do_configure[postfuncs] += "secret_vm_cargo_vendor_config secret_vm_cargo_vendor_git"

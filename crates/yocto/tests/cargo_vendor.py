@@ -1,19 +1,24 @@
 """Builds a Rust project offline the way a meta-secret recipe does with secret-vm-cargo-vendor.
 
-Usage: python cargo_vendor.py LAYER_DIR PROJECT_DIR WORK_DIR CRATE_MIRROR [--tamper NAME]
+Usage: python cargo_vendor.py LAYER_DIR PROJECT_DIR WORK_DIR CRATE_MIRROR [--tamper NAME | --omit-git]
 
 1. Writes the project's crates include from its Cargo.lock, in the form poky's
-   cargo-update-recipe-crates class writes it (crate:// URIs, SRC_URI[<name>-<version>.sha256sum]).
+   cargo-update-recipe-crates class writes it (crate:// URIs, SRC_URI[<name>-<version>.sha256sum]),
+   plus what a recipe adds for the git dependency: a git:// SRC_URI entry with its SRCREV and the
+   class's SECRET_VM_CARGO_GIT flag. The repository is made from PROJECT_DIR/git-dep with fixed
+   names and dates, so its commit is the one the project's Cargo.lock names.
 2. Downloads every .crate from CRATE_MIRROR (laid out as static.crates.io: crates/NAME/NAME-VERSION.crate)
    into a local directory.
-3. Has BitBake's own fetcher (bb.fetch2, crate://) take them from that directory through
-   PREMIRRORS with BB_NO_NETWORK = "1", verifying each sha256 from step 1, and unpack them into
-   WORK_DIR as a recipe's do_unpack does.
-4. Runs the class's secret_vm_cargo_vendor_config, as BitBake expands it, with sh.
+3. Has BitBake's own fetcher (bb.fetch2, crate:// and git://) take them, the crates from that
+   directory through PREMIRRORS, with BB_NO_NETWORK = "1", verifying each sha256 from step 1,
+   and unpack them into WORK_DIR as a recipe's do_unpack does.
+4. Runs the class's configure functions as BitBake expands them: secret_vm_cargo_vendor_config
+   with sh, secret_vm_cargo_vendor_git with bb.build.exec_func.
 5. Runs `cargo build` with the class's EXTRA_CARGO_FLAGS and CARGO_HOME, every proxy pointing at
-   a closed port, then runs the program, which must print the sha256 of its argument.
+   a closed port, then runs the program, which must print "sha256 " and the sha256 of its argument.
 
 With --tamper NAME the checksum of crate NAME is altered in step 1, and step 3 must refuse it.
+With --omit-git the SECRET_VM_CARGO_GIT flag is left out, and step 4 must stop, naming the crate.
 Prints what each step did; exits 0 when every step passed, 1 when one failed (naming it), 2 on
 bad usage. Written for secretvm (crates/yocto/tests/layer.rs runs it).
 """
@@ -21,6 +26,7 @@ bad usage. Written for secretvm (crates/yocto/tests/layer.rs runs it).
 import hashlib
 import logging
 import os
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -29,6 +35,7 @@ import urllib.request
 from bitbake_common import Errors  # noqa: E402  (also makes `bb` importable)
 
 import bb  # noqa: E402
+import bb.build  # noqa: E402
 import bb.data  # noqa: E402
 import bb.fetch2  # noqa: E402
 import bb.parse  # noqa: E402
@@ -58,6 +65,41 @@ def crates_inc(crates, tamper):
         sums.append('SRC_URI[%s-%s.sha256sum] = "%s"' % (c["name"], c["version"], checksum))
     lines.append('"')
     return "\n".join(lines + [""] + sums) + "\n"
+
+
+GIT_DEP = "probe-git-dep"
+
+
+def git_dep(lock_path):
+    """The git package of Cargo.lock: (repository URL, commit)."""
+    with open(lock_path, "rb") as f:
+        lock = tomllib.load(f)
+    [source] = [p["source"] for p in lock["package"] if p["name"] == GIT_DEP]
+    url, commit = source[len("git+"):].split("#")
+    return url.split("?")[0], commit
+
+
+def make_git_repo(files, into):
+    """A repository of `files` with fixed names and dates; returns its commit."""
+    shutil.copytree(files, into)
+    env = dict(os.environ, GIT_AUTHOR_NAME="secretvm", GIT_AUTHOR_EMAIL="secretvm@invalid",
+               GIT_COMMITTER_NAME="secretvm", GIT_COMMITTER_EMAIL="secretvm@invalid",
+               GIT_AUTHOR_DATE="2026-01-01T00:00:00Z", GIT_COMMITTER_DATE="2026-01-01T00:00:00Z",
+               GIT_CONFIG_GLOBAL=os.devnull, GIT_CONFIG_NOSYSTEM="1")
+    for args in (["init", "-q", "-b", "main"], ["add", "-A"],
+                 ["-c", "commit.gpgsign=false", "commit", "-q", "-m", "probe-git-dep 0.1.0"]):
+        subprocess.run(["git", "-C", into] + args, check=True, env=env)
+    return subprocess.run(["git", "-C", into, "rev-parse", "HEAD"], check=True, env=env,
+                          capture_output=True, text=True).stdout.strip()
+
+
+def git_inc(repo, commit, url, omit_flag):
+    """What a recipe adds for a git dependency."""
+    text = ('SRC_URI += "git://%s;protocol=file;nobranch=1;name=probe;destsuffix=cargo_git/%s"\n'
+            'SRCREV_probe = "%s"\n' % (repo, GIT_DEP, commit))
+    if not omit_flag:
+        text += 'SECRET_VM_CARGO_GIT[%s] = "%s cargo_git/%s"\n' % (GIT_DEP, url, GIT_DEP)
+    return text
 
 
 def download(crates, mirror, into):
@@ -95,15 +137,23 @@ def datastore(layer, work, stubs):
     d.setVar("BB_STRICT_CHECKSUM", "1")
     # What meta-rust-bin's cargo_bin sets before our class appends to it.
     d.setVar("CARGO_HOME", "${WORKDIR}/cargo_home")
+    d.setVar("CARGO_MANIFEST_PATH", "${S}/Cargo.toml")
     d.setVar("EXTRA_CARGO_FLAGS", "")
+    # Where bb.build keeps a task's run files and starts it.
+    d.setVar("T", "${WORKDIR}/temp")
+    d.setVar("B", "${S}")
     return d
 
 
 def main(argv):
     args = argv[1:]
     tamper = None
+    omit_git = False
     if len(args) == 6 and args[4] == "--tamper":
         tamper = args[5]
+        args = args[:4]
+    elif len(args) == 5 and args[4] == "--omit-git":
+        omit_git = True
         args = args[:4]
     if len(args) != 4:
         print(__doc__.splitlines()[2], file=sys.stderr)
@@ -128,10 +178,15 @@ def main(argv):
     step = "1 crates include"
     try:
         crates = crates_of(os.path.join(project, "Cargo.lock"))
+        url, commit = git_dep(os.path.join(project, "Cargo.lock"))
+        repo = os.path.join(work, "git", GIT_DEP)
+        made = make_git_repo(os.path.join(project, "git-dep"), repo)
+        if made != commit:
+            raise Failed("git-dep/ commits as %s, Cargo.lock names %s" % (made, commit))
         inc = os.path.join(work, "vendor-probe-crates.inc")
         with open(inc, "w") as f:
-            f.write(crates_inc(crates, tamper))
-        print("step 1: %d crates from Cargo.lock" % len(crates))
+            f.write(crates_inc(crates, tamper) + git_inc(repo, commit, url, omit_git))
+        print("step 1: %d crates and %s %s from Cargo.lock" % (len(crates), GIT_DEP, commit))
 
         step = "2 download from %s" % mirror
         download(crates, mirror, os.path.join(work, "mirror"))
@@ -146,6 +201,8 @@ def main(argv):
         workdir = d.getVar("WORKDIR")
         os.makedirs(workdir, exist_ok=True)
         fetcher.unpack(workdir)
+        if not os.path.isfile(os.path.join(d.getVar("WORKDIR"), "cargo_git", GIT_DEP, "Cargo.toml")):
+            raise Failed("the git fetcher did not check out %s" % GIT_DEP)
         vendor = d.getVar("SECRET_VM_CARGO_VENDOR_DIR")
         got = sorted(os.listdir(vendor))
         want = sorted("%s-%s" % (c["name"], c["version"]) for c in crates)
@@ -153,15 +210,19 @@ def main(argv):
             raise Failed("unpacked %s, expected %s" % (got, want))
         if errors.messages:
             raise Failed("; ".join(errors.messages))
-        print("step 3: bitbake %s fetched %d crate:// URLs, checksums verified, unpacked into %s"
+        print("step 3: bitbake %s fetched %d URLs (crate checksums verified), unpacked into %s"
               % (bb.__version__, len(urls), vendor))
 
-        step = "4 secret_vm_cargo_vendor_config"
+        step = "4 the class's configure functions"
+        # The project as do_unpack would leave it in S.
+        shutil.copytree(project, d.getVar("S"), ignore=shutil.ignore_patterns("git-dep", "target"))
+        os.makedirs(d.getVar("T"), exist_ok=True)
         body = d.getVar("secret_vm_cargo_vendor_config")
         script = 'bbfatal() { echo "bbfatal: $*" >&2; exit 1; }\nset -e\n' + body
         subprocess.run(["sh", "-c", script], check=True)
+        bb.build.exec_func("secret_vm_cargo_vendor_git", d)
         cargo_home = d.getVar("CARGO_HOME")
-        print("step 4: wrote %s/config.toml" % cargo_home)
+        print("step 4: wrote %s/config.toml and the patched Cargo.lock" % cargo_home)
 
         step = "5 cargo build"
         flags = d.getVar("EXTRA_CARGO_FLAGS").split()
@@ -171,12 +232,13 @@ def main(argv):
                     "CARGO_HTTP_PROXY"):
             env[var] = closed
         target = os.path.join(work, "target")
+        src = d.getVar("S")
         cmd = ["cargo", "build", "--quiet", "--manifest-path",
-               os.path.join(project, "Cargo.toml"), "--target-dir", target] + flags
-        subprocess.run(cmd, check=True, env=env, cwd=project)
+               d.getVar("CARGO_MANIFEST_PATH"), "--target-dir", target] + flags
+        subprocess.run(cmd, check=True, env=env, cwd=src)
         out = subprocess.run([os.path.join(target, "debug", "vendor-probe"), "secret-vm"],
                              check=True, capture_output=True, text=True).stdout.strip()
-        expected = hashlib.sha256(b"secret-vm").hexdigest()
+        expected = "sha256 " + hashlib.sha256(b"secret-vm").hexdigest()
         if out != expected:
             raise Failed("the program printed %r, expected %r" % (out, expected))
         print("step 5: cargo build %s succeeded offline; the program printed %s"

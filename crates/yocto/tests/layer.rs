@@ -18,7 +18,9 @@
 //!   `BB_NO_NETWORK`, checks their sha256, unpacks them; the class's configure function as
 //!   BitBake expands it points cargo at them; `cargo build` with the class's flags must succeed
 //!   with every proxy pointing at a closed port, and the program must print the sha256 Python
-//!   computes. A crate whose checksum is altered must be refused by the fetcher.
+//!   computes. Its git dependency comes through BitBake's git fetcher and the class's
+//!   `SECRET_VM_CARGO_GIT`. A crate whose checksum is altered must be refused by the fetcher, and
+//!   a git crate the recipe does not name must stop the configure step, naming it.
 //!
 //! With `CI=true` a missing tool fails the test; elsewhere the test prints why it skips.
 
@@ -140,7 +142,7 @@ fn bitbake_parses_every_file_of_the_layer() {
 }
 
 /// Runs `cargo_vendor.py` in a fresh directory; returns (success, stdout).
-fn cargo_vendor(python: &Path, tamper: Option<&str>) -> (bool, String) {
+fn cargo_vendor(python: &Path, option: &[&str]) -> (bool, String) {
     let work = match tempfile::tempdir() {
         Ok(d) => d,
         Err(e) => panic!("cannot create a temporary directory: {e}"),
@@ -152,9 +154,7 @@ fn cargo_vendor(python: &Path, tamper: Option<&str>) -> (bool, String) {
         .arg(tests.join("fixtures/cargo-vendor"))
         .arg(work.path())
         .arg("https://static.crates.io");
-    if let Some(name) = tamper {
-        cmd.args(["--tamper", name]);
-    }
+    cmd.args(option);
     let out = run(&mut cmd);
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     eprintln!("{stdout}{}", String::from_utf8_lossy(&out.stderr));
@@ -164,10 +164,10 @@ fn cargo_vendor(python: &Path, tamper: Option<&str>) -> (bool, String) {
 #[test]
 fn rust_recipes_build_offline_from_the_crates_bitbake_fetched() {
     let Some(python) = tool_from_env("SECRETVM_BITBAKE_PYTHON") else { return };
-    if tool_on_path("cargo").is_none() {
+    if tool_on_path("cargo").is_none() || tool_on_path("git").is_none() {
         return;
     }
-    let (ok, stdout) = cargo_vendor(&python, None);
+    let (ok, stdout) = cargo_vendor(&python, &[]);
     assert!(ok, "the offline build failed:\n{stdout}");
     assert!(stdout.contains("step 3: bitbake"), "{stdout}");
     assert!(stdout.contains("cargo build --frozen succeeded offline"), "{stdout}");
@@ -176,12 +176,27 @@ fn rust_recipes_build_offline_from_the_crates_bitbake_fetched() {
 #[test]
 fn the_crate_fetcher_refuses_a_crate_whose_checksum_differs() {
     let Some(python) = tool_from_env("SECRETVM_BITBAKE_PYTHON") else { return };
-    let (ok, stdout) = cargo_vendor(&python, Some("sha2"));
+    let (ok, stdout) = cargo_vendor(&python, &["--tamper", "sha2"]);
     assert!(!ok, "a crate with a wrong checksum was accepted:\n{stdout}");
     assert!(stdout.contains("FAILED at step 3"), "{stdout}");
     assert!(
         stdout.contains("Checksum mismatch") && stdout.contains("sha2-0.10.8.crate"),
         "the failure is not the checksum of sha2:\n{stdout}"
+    );
+}
+
+#[test]
+fn a_git_crate_the_recipe_does_not_name_stops_the_configure() {
+    let Some(python) = tool_from_env("SECRETVM_BITBAKE_PYTHON") else { return };
+    if tool_on_path("git").is_none() {
+        return;
+    }
+    let (ok, stdout) = cargo_vendor(&python, &["--omit-git"]);
+    assert!(!ok, "a git crate without SECRET_VM_CARGO_GIT was accepted:\n{stdout}");
+    assert!(stdout.contains("FAILED at step 4"), "{stdout}");
+    assert!(
+        stdout.contains("SECRET_VM_CARGO_GIT does not name: probe-git-dep"),
+        "the failure does not name the git crate:\n{stdout}"
     );
 }
 
