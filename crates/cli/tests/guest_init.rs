@@ -332,13 +332,8 @@ fn the_tdx_init_extends_rtmr3_with_compose_rootfs_and_docker_files_in_order() {
     // The TDX-only steps: `depmod -a` and `modprobe tdx-guest` run busybox's applets (which its
     // shell prefers to anything on PATH), so the module tree holds a stand-in `tdx-guest.ko`:
     // a copy of the harmless, dependency-free cdrom driver. attest-tool prints its arguments.
-    let version = guest.modules().file_name().unwrap().to_string_lossy().into_owned();
     let cdrom = find_module(guest.modules(), "cdrom").expect("the generic kernel has cdrom");
-    let more = format!(
-        "dir /lib/modules/{version} 0755 0 0\nfile /lib/modules/{version}/tdx-guest.ko {} 0644 0 0\n",
-        cdrom.display()
-    );
-    let initrd = virtfs_initramfs(&guest, dir, "init-tdx", &[("attest-tool", ATTEST_TOOL)], &more);
+    let initrd = tdx_initramfs(&guest, dir, &cdrom);
     let iso = os_image(dir, &busybox);
     let config = dir.join("config");
     fs::create_dir_all(&config).unwrap();
@@ -358,6 +353,18 @@ fn the_tdx_init_extends_rtmr3_with_compose_rootfs_and_docker_files_in_order() {
     assert_eq!(extends, want, "{console}");
     assert!(console.contains("SECRETVM-ROOT-OK"), "the root did not start:\n{console}");
     assert!(crate::boot::section(&console, "root").contains(&"/mnt/config tmpfs"), "{console}");
+}
+
+/// The `init-tdx` initramfs with `module` as the `tdx-guest.ko` that its `modprobe tdx-guest`
+/// (busybox's applet, which its shell prefers to anything on PATH) loads, and the attest-tool
+/// stand-in.
+fn tdx_initramfs(guest: &Guest, dir: &Path, module: &Path) -> PathBuf {
+    let version = guest.modules().file_name().unwrap().to_string_lossy().into_owned();
+    let more = format!(
+        "dir /lib/modules/{version} 0755 0 0\nfile /lib/modules/{version}/tdx-guest.ko {} 0644 0 0\n",
+        module.display()
+    );
+    virtfs_initramfs(guest, dir, "init-tdx", &[("attest-tool", ATTEST_TOOL)], &more)
 }
 
 /// The layer's own tdx-guest module, built from `meta-secret/recipes-kernel/tdx-guest/files`
@@ -397,12 +404,7 @@ fn the_tdx_init_stops_when_the_real_tdx_guest_module_finds_no_tdx() {
     let module = build_tdx_guest_module(dir, &headers);
     // The real module where the init's `modprobe tdx-guest` finds it. This guest is no TD, so
     // the module must refuse to load, and the init must stop before measuring anything.
-    let version = guest.modules().file_name().unwrap().to_string_lossy().into_owned();
-    let more = format!(
-        "dir /lib/modules/{version} 0755 0 0\nfile /lib/modules/{version}/tdx-guest.ko {} 0644 0 0\n",
-        module.display()
-    );
-    let initrd = virtfs_initramfs(&guest, dir, "init-tdx", &[("attest-tool", ATTEST_TOOL)], &more);
+    let initrd = tdx_initramfs(&guest, dir, &module);
     let iso = os_image(dir, &busybox);
     let config = dir.join("config");
     fs::create_dir_all(&config).unwrap();
