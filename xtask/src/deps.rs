@@ -113,8 +113,7 @@ pub(crate) fn ensure(root: &Path, install: bool) -> Result<Tools> {
     let need_download = system_qemu.is_none() && !tools_dir.join("qemu/.complete").exists()
         || !tools_dir.join("kernel/.complete").exists();
     if is_root && install && (!missing.is_empty() || need_download) {
-        cmd::run(cmd::new("apt-get", root).args(["update", "-q"]))
-            .context("cannot refresh the Debian package lists")?;
+        apt_update(root)?;
     }
     if system_qemu.is_none() {
         wanted = emulator_libraries(root)?;
@@ -123,10 +122,7 @@ pub(crate) fn ensure(root: &Path, install: bool) -> Result<Tools> {
     missing.sort();
     missing.dedup();
     if !missing.is_empty() {
-        let line = format!(
-            "apt-get update && apt-get install -y --no-install-recommends {}",
-            missing.join(" ")
-        );
+        let line = install_line(&missing);
         if !install || !is_root {
             let why: Vec<String> = missing
                 .iter()
@@ -140,12 +136,7 @@ pub(crate) fn ensure(root: &Path, install: bool) -> Result<Tools> {
                 why.join("\n")
             );
         }
-        let mut install_cmd = cmd::new("apt-get", root);
-        install_cmd
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .args(["install", "-y", "-q", "--no-install-recommends"])
-            .args(&missing);
-        cmd::run(&mut install_cmd).with_context(|| format!("`{line}` failed"))?;
+        apt_install(root, &missing).with_context(|| format!("`{line}` failed"))?;
     }
 
     let qemu = match system_qemu {
@@ -202,35 +193,43 @@ fn kernel_headers(root: &Path, modules: &Path, is_root: bool, install: bool) -> 
     if dir.join("Makefile").is_file() {
         return Ok(dir);
     }
-    let package = format!("linux-headers-{version}");
-    let line = format!("apt-get update && apt-get install -y --no-install-recommends {package}");
+    let package = [format!("linux-headers-{version}")];
+    let line = install_line(&package);
     if !install || !is_root {
         bail!(
-            "the tests need {package}: the kernel headers the tdx-guest module is built against \
-             for the boot test\nrun as root:\n  {line}"
+            "the tests need {}: the kernel headers the tdx-guest module is built against for the \
+             boot test\nrun as root:\n  {line}",
+            package[0]
         );
     }
-    let apt_install = || {
-        let mut c = cmd::new("apt-get", root);
-        c.env("DEBIAN_FRONTEND", "noninteractive").args([
-            "install",
-            "-y",
-            "-q",
-            "--no-install-recommends",
-            &package,
-        ]);
-        cmd::run(&mut c)
-    };
-    if apt_install().is_err() {
-        // The package lists may predate this kernel version.
-        cmd::run(cmd::new("apt-get", root).args(["update", "-q"]))
-            .context("cannot refresh the Debian package lists")?;
-        apt_install().with_context(|| format!("`{line}` failed"))?;
+    if apt_install(root, &package).is_err() {
+        // The package lists may predate this kernel version, or have been cleaned.
+        apt_update(root)?;
+        apt_install(root, &package).with_context(|| format!("`{line}` failed"))?;
     }
     if !dir.join("Makefile").is_file() {
-        bail!("{package} is installed but {} has no Makefile", dir.display());
+        bail!("{} is installed but {} has no Makefile", package[0], dir.display());
     }
     Ok(dir)
+}
+
+/// The command a user runs as root to install `packages`, for messages.
+fn install_line(packages: &[String]) -> String {
+    format!("apt-get update && apt-get install -y --no-install-recommends {}", packages.join(" "))
+}
+
+fn apt_update(root: &Path) -> Result<()> {
+    cmd::run(cmd::new("apt-get", root).args(["update", "-q"]))
+        .context("cannot refresh the Debian package lists")
+}
+
+fn apt_install(root: &Path, packages: &[String]) -> Result<()> {
+    cmd::run(
+        cmd::new("apt-get", root)
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .args(["install", "-y", "-q", "--no-install-recommends"])
+            .args(packages),
+    )
 }
 
 /// The unprivileged account the rootless-podman test runs podman as when the tests run as
