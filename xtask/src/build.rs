@@ -25,6 +25,10 @@ pub(crate) struct Args {
     /// Only this machine (repeatable; all machines by default), as upstream's MACHINES did.
     #[arg(long = "machine", value_name = "NAME")]
     machines: Vec<String>,
+    /// Only this artifact, such as `bzImage` (repeatable; all by default): only the bitbake
+    /// targets it needs are built.
+    #[arg(long = "artifact", value_name = "NAME")]
+    artifacts: Vec<String>,
     /// Where bitbake runs: auto, docker, podman or native [default: the config's].
     #[arg(long, value_name = "ENGINE")]
     engine: Option<String>,
@@ -44,6 +48,9 @@ pub(crate) fn run(root: &Path, args: &Args) -> Result<()> {
     }
     for machine in &args.machines {
         build.args(["--machine", machine]);
+    }
+    for artifact in &args.artifacts {
+        build.args(["--artifact", artifact]);
     }
     for (flag, value) in [("--engine", &args.engine), ("--user", &args.user)] {
         if let Some(value) = value {

@@ -1,5 +1,8 @@
 //! `secretvm build`: the release, from pinned inputs to `artifacts/` and its manifest.
 //!
+//! `--machine` and `--artifact` select part of the release (`Config::select`): bitbake gets
+//! only the targets of the selected artifacts, and only they are collected.
+//!
 //! Without `--from-deploy` it runs the whole build from the workspace (the current directory):
 //! resolve the container engine, run the preflight checks (all problems at once, each saying
 //! what to do), check out every layer repository at its pinned commit, regenerate the bitbake
@@ -28,7 +31,7 @@ use secretvm_yocto::runner::{self, Engine, EngineRunner, Host, User, checkout, i
 /// The lock file read when `--lock` is not given (recorded only if it exists).
 const DEFAULT_LOCK: &str = "yocto/secretvm.lock";
 
-/// `secretvm build --from-deploy BUILD_DIR [--machine NAME]...`.
+/// `secretvm build [--from-deploy BUILD_DIR] [--machine NAME]... [--artifact NAME]...`.
 #[derive(Debug, Args)]
 pub(crate) struct BuildArgs {
     /// Skip bitbake: collect from this existing bitbake build directory (the one holding
@@ -38,6 +41,12 @@ pub(crate) struct BuildArgs {
     /// Only this machine (repeatable; all machines of the config by default).
     #[arg(long = "machine", value_name = "NAME")]
     pub(crate) machines: Vec<String>,
+    /// Only this artifact, such as `bzImage` (repeatable; all by default): bitbake builds only
+    /// the targets the named artifacts need, and only they are collected. `--artifact bzImage
+    /// --artifact initramfs.cpio.gz --artifact ovmf.fd` is the boot chain the launch
+    /// measurements come from.
+    #[arg(long = "artifact", value_name = "NAME")]
+    pub(crate) artifacts: Vec<String>,
     /// The build config.
     #[arg(long, value_name = "FILE", default_value = "yocto/secretvm.toml")]
     pub(crate) config: PathBuf,
@@ -281,7 +290,9 @@ pub(crate) fn run(args: &BuildArgs) -> Result<()> {
     let config_name = args.config.display().to_string();
     let config = secretvm_yocto::config::parse(&config_name, &text)?;
     let names: Vec<&str> = args.machines.iter().map(String::as_str).collect();
-    let machines = config.select_machines(&names)?;
+    let artifacts: Vec<&str> = args.artifacts.iter().map(String::as_str).collect();
+    let selected = config.select(&names, &artifacts)?;
+    let machines: Vec<&config::Machine> = selected.iter().collect();
     let built;
     let build_dir = match &args.from_deploy {
         Some(dir) => dir,

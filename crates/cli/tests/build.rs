@@ -229,6 +229,69 @@ fn machine_selects_a_subset_and_the_lock_hash_is_recorded() {
 }
 
 #[test]
+fn artifact_selects_the_boot_chain_and_its_measurements_do_not_change() {
+    let root = tempfile::tempdir().unwrap();
+    let Some(build) = fake_build(root.path()) else { return };
+    let full = root.path().join("full");
+    run_ok(&mut build_cmd(&build, &full));
+    // Without any rootfs in the deploy tree, the boot chain alone still builds.
+    for machine in ["tdx", "sev"] {
+        let dir = build.join(format!("tmp-{machine}-glibc/deploy/images/secret-vm-{machine}"));
+        for variant in ["dev", "prod", "gpu-dev", "gpu-prod"] {
+            let link = format!("secret-vm-rootfs-{variant}-secret-vm-{machine}.rootfs.cpio");
+            fs::remove_file(dir.join(link)).unwrap();
+        }
+    }
+    let boot = root.path().join("boot");
+    let chain = ["--artifact", "bzImage", "--artifact", "initramfs.cpio.gz"];
+    run_ok(build_cmd(&build, &boot).args(chain).args(["--artifact", "ovmf.fd"]));
+
+    let got = files(&boot);
+    let names: Vec<&str> = got.keys().map(String::as_str).collect();
+    assert_eq!(
+        names,
+        [
+            "digest.txt",
+            "encryptedfs.qcow2",
+            "manifest.json",
+            "sev/bzImage",
+            "sev/initramfs.cpio.gz",
+            "sev/ovmf.fd",
+            "sha256sum.txt",
+            "tdx/bzImage",
+            "tdx/initramfs.cpio.gz",
+            "tdx/ovmf.fd",
+        ]
+    );
+    let want = files(&full);
+    for (name, bytes) in &got {
+        if !["digest.txt", "manifest.json", "sha256sum.txt"].contains(&name.as_str()) {
+            assert!(want.get(name) == Some(bytes), "{name} differs from the full build's");
+        }
+    }
+    // The expected measurements are the full build's: they depend on the boot chain only.
+    let json = |dir: &Path| -> serde_json::Value {
+        serde_json::from_slice(&fs::read(dir.join("manifest.json")).unwrap()).unwrap()
+    };
+    let (boot_machines, full_machines) =
+        (json(&boot)["machines"].clone(), json(&full)["machines"].clone());
+    assert_eq!(boot_machines.as_array().map(Vec::len), Some(2));
+    assert_eq!(boot_machines[0], full_machines[0]);
+    assert_eq!(boot_machines[1], full_machines[1]);
+    assert_eq!(full_machines[1]["name"], "sev");
+
+    // An artifact no selected machine has is named with what there is.
+    let err = run_err(build_cmd(&build, &boot).args(["--machine", "gcp-tdx"]).args(chain));
+    assert!(
+        err.contains(
+            "unknown artifact \"bzImage\" for machine(s) gcp-tdx, expected one of rootfs-dev.wic, \
+             rootfs-prod.wic"
+        ),
+        "{err}"
+    );
+}
+
+#[test]
 fn errors_say_what_to_do() {
     let root = tempfile::tempdir().unwrap();
     let config = secretvm_testkit::workspace().join("yocto/secretvm.toml");

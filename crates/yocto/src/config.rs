@@ -135,6 +135,8 @@ pub struct Artifact {
     pub deploy: String,
     /// The post-processing step.
     pub post: Post,
+    /// The bitbake target (recipe or provider) that deploys it, without the `mc:` prefix.
+    pub target: String,
 }
 
 /// One multiconfig.
@@ -149,7 +151,8 @@ pub struct Machine {
     /// The deploy directory relative to the build directory (TMPDIR plus the distro's
     /// TCLIBCAPPEND, then `deploy/images/<MACHINE>`).
     pub deploy_dir: String,
-    /// The bitbake targets, in order (without the `mc:<name>:` prefix).
+    /// The bitbake targets (without the `mc:<name>:` prefix): the artifacts' targets, each
+    /// once, in the order of their first artifact.
     pub targets: Vec<String>,
     /// The artifacts, in order.
     pub artifacts: Vec<Artifact>,
@@ -191,6 +194,53 @@ impl Config {
             .iter()
             .filter(|m| names.is_empty() || names.contains(&m.name.as_str()))
             .collect())
+    }
+
+    /// The machines called `machines` (all when empty), in the config's order, each cut down
+    /// to the artifacts called `artifacts` (all when empty) and to the targets those need, as
+    /// `--machine` and `--artifact` select them. Without `machines`, a machine that has none
+    /// of `artifacts` is left out; a machine asked for by name must have at least one, and
+    /// each artifact asked for must be in a selected machine.
+    pub fn select(&self, machines: &[&str], artifacts: &[&str]) -> Result<Vec<Machine>> {
+        let named = self.select_machines(machines)?;
+        let known = |list: &[&Machine]| -> Vec<String> {
+            let mut names: Vec<String> = Vec::new();
+            for a in list.iter().flat_map(|m| &m.artifacts) {
+                if !names.contains(&a.name) {
+                    names.push(a.name.clone());
+                }
+            }
+            names
+        };
+        for name in artifacts {
+            if !named.iter().any(|m| m.artifacts.iter().any(|a| a.name == *name)) {
+                return Err(Error::UnknownArtifact {
+                    name: (*name).to_owned(),
+                    machines: named.iter().map(|m| m.name.clone()).collect(),
+                    known: known(&named),
+                });
+            }
+        }
+        let mut selected = Vec::new();
+        for &m in &named {
+            let mut cut = m.clone();
+            if !artifacts.is_empty() {
+                cut.artifacts.retain(|a| artifacts.contains(&a.name.as_str()));
+                cut.targets.retain(|t| cut.artifacts.iter().any(|a| a.target == *t));
+            }
+            if cut.artifacts.is_empty() {
+                if machines.is_empty() {
+                    continue;
+                }
+                return Err(Error::NoSelectedArtifact {
+                    machine: m.name.clone(),
+                    asked: artifacts.iter().map(|a| (*a).to_owned()).collect(),
+                    known: known(&[m]),
+                });
+            }
+            selected.push(cut);
+        }
+        Ok(selected)
     }
 
     /// The repository called `name`.
@@ -257,7 +307,6 @@ struct RawMachine {
     machine: Spanned<String>,
     tmpdir: Spanned<String>,
     deploy_dir: Spanned<String>,
-    targets: Spanned<Vec<Spanned<String>>>,
     #[serde(default)]
     artifact: Vec<RawArtifact>,
 }
@@ -268,6 +317,7 @@ struct RawArtifact {
     name: Spanned<String>,
     deploy: Spanned<String>,
     post: Spanned<String>,
+    target: Spanned<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -527,28 +577,11 @@ pub fn parse(file: &str, text: &str) -> Result<Config> {
         let tmpdir = c.conf_value(&m.tmpdir, key("tmpdir"))?;
         c.unique(&mut tmpdirs, &m.tmpdir, "machine tmpdir")?;
         let deploy_dir = c.rel_path(&m.deploy_dir, key("deploy_dir"))?;
-        if m.targets.get_ref().is_empty() {
-            return Err(c.invalid(&m.targets, key("targets"), "[]", "at least one bitbake target"));
-        }
-        let mut targets = Vec::new();
-        let mut seen = HashMap::new();
-        for (j, t) in m.targets.get_ref().iter().enumerate() {
-            let s = t.get_ref();
-            if s.is_empty() || s.starts_with("mc:") || !s.bytes().all(|b| b.is_ascii_graphic()) {
-                return Err(c.invalid(
-                    t,
-                    format!("machine[{i}].targets[{j}]"),
-                    s,
-                    "a recipe or provider name without spaces and without an mc: prefix",
-                ));
-            }
-            c.unique(&mut seen, t, &format!("machine[{i}].targets entry"))?;
-            targets.push(s.clone());
-        }
         if m.artifact.is_empty() {
             return Err(c.invalid(&m.name, key("artifact"), "nothing", "at least one artifact"));
         }
         let mut artifacts = Vec::new();
+        let mut targets: Vec<String> = Vec::new();
         let mut anames = HashMap::new();
         for (j, a) in m.artifact.iter().enumerate() {
             let akey = |field: &str| format!("machine[{i}].artifact[{j}].{field}");
@@ -576,7 +609,22 @@ pub fn parse(file: &str, text: &str) -> Result<Config> {
                     &format!("a name ending in {suffix} for post = {post_name:?}"),
                 ));
             }
-            artifacts.push(Artifact { name: aname.clone(), deploy, post });
+            let target = a.target.get_ref();
+            if target.is_empty()
+                || target.starts_with("mc:")
+                || !target.bytes().all(|b| b.is_ascii_graphic())
+            {
+                return Err(c.invalid(
+                    &a.target,
+                    akey("target"),
+                    target,
+                    "a recipe or provider name without spaces and without an mc: prefix",
+                ));
+            }
+            if !targets.contains(target) {
+                targets.push(target.clone());
+            }
+            artifacts.push(Artifact { name: aname.clone(), deploy, post, target: target.clone() });
         }
         machines.push(Machine { name, machine, tmpdir, deploy_dir, targets, artifacts });
     }

@@ -86,6 +86,34 @@ pub enum Error {
         /// The machines the config defines, in declared order.
         known: Vec<String>,
     },
+    /// An artifact asked for by name (`--artifact`) is in none of the selected machines.
+    #[error(
+        "unknown artifact {name:?} for machine(s) {}, expected one of {}",
+        machines.join(", "),
+        known.join(", ")
+    )]
+    UnknownArtifact {
+        /// The name asked for.
+        name: String,
+        /// The selected machines.
+        machines: Vec<String>,
+        /// Their artifacts, in declared order.
+        known: Vec<String>,
+    },
+    /// A machine asked for by name has none of the artifacts asked for.
+    #[error(
+        "machine {machine:?} has none of the artifacts asked for ({}); it has {}",
+        asked.join(", "),
+        known.join(", ")
+    )]
+    NoSelectedArtifact {
+        /// The machine.
+        machine: String,
+        /// The artifacts asked for.
+        asked: Vec<String>,
+        /// The machine's artifacts, in declared order.
+        known: Vec<String>,
+    },
 }
 
 /// The 1-based line and column of byte offset `offset` in `text`.

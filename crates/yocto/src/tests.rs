@@ -103,48 +103,126 @@ fn committed_config_has_the_upstream_machines_and_artifacts() {
         assert_eq!(m.deploy_dir, format!("tmp-{0}-glibc/deploy/images/secret-vm-{0}", m.name));
     }
     for m in &c.machines[..2] {
-        assert_eq!(
-            m.targets,
-            [
-                "secret-vm-initramfs",
-                "secret-vm-rootfs-dev",
-                "secret-vm-rootfs-prod",
-                "secret-vm-rootfs-gpu-dev",
-                "secret-vm-rootfs-gpu-prod",
-                "virtual/kernel",
-                "virtual/ovmf",
-            ]
-        );
-        let arts: Vec<(&str, &str, Post)> =
-            m.artifacts.iter().map(|a| (a.name.as_str(), a.deploy.as_str(), a.post)).collect();
+        let arts: Vec<(&str, &str, Post, &str)> = m
+            .artifacts
+            .iter()
+            .map(|a| (a.name.as_str(), a.deploy.as_str(), a.post, a.target.as_str()))
+            .collect();
         let rootfs = |v: &str| format!("secret-vm-rootfs-{v}-secret-vm-{}.rootfs.cpio", m.name);
         let initramfs = format!("secret-vm-initramfs-secret-vm-{}.rootfs.cpio.gz", m.name);
         assert_eq!(
             arts,
             [
-                ("bzImage", "bzImage", Post::Copy),
-                ("initramfs.cpio.gz", initramfs.as_str(), Post::Copy),
-                ("ovmf.fd", "ovmf.fd", Post::Copy),
-                ("rootfs-dev.cpio", rootfs("dev").as_str(), Post::Iso),
-                ("rootfs-prod.cpio", rootfs("prod").as_str(), Post::Iso),
-                ("rootfs-gpu-dev.cpio", rootfs("gpu-dev").as_str(), Post::Iso),
-                ("rootfs-gpu-prod.cpio", rootfs("gpu-prod").as_str(), Post::Iso),
+                ("bzImage", "bzImage", Post::Copy, "virtual/kernel"),
+                ("initramfs.cpio.gz", initramfs.as_str(), Post::Copy, "secret-vm-initramfs"),
+                ("ovmf.fd", "ovmf.fd", Post::Copy, "virtual/ovmf"),
+                ("rootfs-dev.cpio", rootfs("dev").as_str(), Post::Iso, "secret-vm-rootfs-dev"),
+                ("rootfs-prod.cpio", rootfs("prod").as_str(), Post::Iso, "secret-vm-rootfs-prod"),
+                (
+                    "rootfs-gpu-dev.cpio",
+                    rootfs("gpu-dev").as_str(),
+                    Post::Iso,
+                    "secret-vm-rootfs-gpu-dev"
+                ),
+                (
+                    "rootfs-gpu-prod.cpio",
+                    rootfs("gpu-prod").as_str(),
+                    Post::Iso,
+                    "secret-vm-rootfs-gpu-prod"
+                ),
+            ]
+        );
+        // The targets of upstream's build, each once, in the order of their artifacts.
+        assert_eq!(
+            m.targets,
+            [
+                "virtual/kernel",
+                "secret-vm-initramfs",
+                "virtual/ovmf",
+                "secret-vm-rootfs-dev",
+                "secret-vm-rootfs-prod",
+                "secret-vm-rootfs-gpu-dev",
+                "secret-vm-rootfs-gpu-prod",
             ]
         );
     }
     let gcp = &c.machines[2];
-    assert_eq!(
-        gcp.targets,
-        ["secret-vm-initramfs", "secret-vm-rootfs-dev", "secret-vm-rootfs-prod", "virtual/kernel"]
-    );
-    let arts: Vec<(&str, &str, Post)> =
-        gcp.artifacts.iter().map(|a| (a.name.as_str(), a.deploy.as_str(), a.post)).collect();
+    let arts: Vec<(&str, &str, Post, &str)> = gcp
+        .artifacts
+        .iter()
+        .map(|a| (a.name.as_str(), a.deploy.as_str(), a.post, a.target.as_str()))
+        .collect();
     assert_eq!(
         arts,
         [
-            ("rootfs-dev.wic", "secret-vm-rootfs-dev-secret-vm-gcp-tdx.rootfs.wic", Post::GcpTar),
-            ("rootfs-prod.wic", "secret-vm-rootfs-prod-secret-vm-gcp-tdx.rootfs.wic", Post::GcpTar),
+            (
+                "rootfs-dev.wic",
+                "secret-vm-rootfs-dev-secret-vm-gcp-tdx.rootfs.wic",
+                Post::GcpTar,
+                "secret-vm-rootfs-dev"
+            ),
+            (
+                "rootfs-prod.wic",
+                "secret-vm-rootfs-prod-secret-vm-gcp-tdx.rootfs.wic",
+                Post::GcpTar,
+                "secret-vm-rootfs-prod"
+            ),
         ]
+    );
+    // The kernel and the initramfs come in as dependencies of the disk images' do_image_wic.
+    assert_eq!(gcp.targets, ["secret-vm-rootfs-dev", "secret-vm-rootfs-prod"]);
+}
+
+#[test]
+fn artifacts_select_their_targets_only() {
+    let c = committed();
+    let names = |ms: &[config::Machine]| -> Vec<(String, Vec<String>, Vec<String>)> {
+        ms.iter()
+            .map(|m| {
+                let arts = m.artifacts.iter().map(|a| a.name.clone()).collect();
+                (m.name.clone(), arts, m.targets.clone())
+            })
+            .collect()
+    };
+    let s = |v: &[&str]| v.iter().map(|x| (*x).to_owned()).collect::<Vec<_>>();
+    // The boot chain of every machine that has one: gcp-tdx, which has none, drops out.
+    let boot = c.select(&[], &["ovmf.fd", "bzImage", "initramfs.cpio.gz"]).unwrap();
+    let chain = s(&["bzImage", "initramfs.cpio.gz", "ovmf.fd"]);
+    let chain_targets = s(&["virtual/kernel", "secret-vm-initramfs", "virtual/ovmf"]);
+    assert_eq!(
+        names(&boot),
+        [
+            ("tdx".to_owned(), chain.clone(), chain_targets.clone()),
+            ("sev".to_owned(), chain, chain_targets)
+        ]
+    );
+    let one = c.select(&["gcp-tdx"], &["rootfs-prod.wic"]).unwrap();
+    assert_eq!(
+        names(&one),
+        [("gcp-tdx".to_owned(), s(&["rootfs-prod.wic"]), s(&["secret-vm-rootfs-prod"]))]
+    );
+    // Nothing asked for: everything, as select_machines gives it.
+    let all = c.select(&["sev"], &[]).unwrap();
+    assert_eq!(all.first(), c.select_machines(&["sev"]).unwrap().first().copied());
+
+    let err = |m: &[&str], a: &[&str]| c.select(m, a).err().map(|e| e.to_string());
+    assert_eq!(
+        err(&["gcp-tdx"], &["bzImage"]).as_deref(),
+        Some(
+            "unknown artifact \"bzImage\" for machine(s) gcp-tdx, expected one of rootfs-dev.wic, rootfs-prod.wic"
+        )
+    );
+    assert_eq!(
+        err(&["tdx", "gcp-tdx"], &["bzImage"]).as_deref(),
+        Some(
+            "machine \"gcp-tdx\" has none of the artifacts asked for (bzImage); it has rootfs-dev.wic, rootfs-prod.wic"
+        )
+    );
+    let e = err(&[], &["rootfs.iso"]).unwrap_or_default();
+    assert!(e.starts_with("unknown artifact \"rootfs.iso\" for machine(s) tdx, sev, gcp-tdx, expected one of bzImage, initramfs.cpio.gz, ovmf.fd, rootfs-dev.cpio,"), "{e}");
+    assert_eq!(
+        err(&["snp"], &["bzImage"]).as_deref(),
+        Some("unknown machine \"snp\", expected one of tdx, sev, gcp-tdx")
     );
 }
 
@@ -218,20 +296,15 @@ fn references_and_enumerations_list_what_is_known() {
 
 #[test]
 fn values_are_checked_for_what_they_mean() {
-    let e = mutated(
-        "\"virtual/kernel\",\n    \"virtual/ovmf\",\n]",
-        "\"virtual/kernel\",\n    \"virtual/kernel\",\n]",
-    );
-    assert!(e.contains("machine[0].targets entry \"virtual/kernel\" is already defined"), "{e}");
-    let gcp_targets = "targets = [\n    \"secret-vm-initramfs\",\n    \"secret-vm-rootfs-dev\",\n    \"secret-vm-rootfs-prod\",\n    \"virtual/kernel\",\n]";
-    let line = line_of(gcp_targets);
+    let line = line_of("target = \"virtual/ovmf\"");
     assert_eq!(
-        mutated(gcp_targets, "targets = []"),
+        mutated("target = \"virtual/ovmf\"", "target = \"\""),
         format!(
-            "yocto/secretvm.toml:{line}: machine[2].targets is \"[]\", expected at least one bitbake target"
+            "yocto/secretvm.toml:{line}: machine[0].artifact[2].target is \"\", expected a recipe or provider name without spaces and without an mc: prefix"
         )
     );
     let e = mutated("\"virtual/ovmf\"", "\"mc:tdx:virtual/ovmf\"");
+    assert!(e.contains("machine[0].artifact[2].target is \"mc:tdx:virtual/ovmf\""), "{e}");
     assert!(e.contains("without an mc: prefix"), "{e}");
     let e = mutated("@sha256:0e5e4a57c2499249aafc3b40fcd541e9a456aab7296681a3994d631587203f97", "");
     assert!(

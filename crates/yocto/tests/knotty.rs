@@ -371,7 +371,8 @@ fn a_fetch_failure_stops_the_build() {
     assert!(parsed.iter().any(|m| m.contains("do_fetch: Bitbake Fetcher Error: NetworkAccess")));
 }
 
-/// All 18 targets of the config with `-k`: the targets without providers are dropped with
+/// All 18 targets the config named when this was captured (gcp-tdx's kernel and initramfs were
+/// still targets of their own, now they come in as dependencies of its disks), with `-k`: the targets without providers are dropped with
 /// errors, every task that can run runs, every `do_fetch` that needs a download fails.
 #[test]
 fn keep_going_build() {

@@ -51,7 +51,7 @@ fn docker_argv() {
     check_plan(
         Engine::Docker,
         expect![[
-            r#"MACHINES=tdx https_proxy=http://proxy:3128 docker run --rm --platform linux/amd64 --user 1000:1000 -e MACHINES -e https_proxy -e HOME=/tmp -e LANG=en_US.UTF-8 -e LC_ALL=en_US.UTF-8 -v /home/alice/secretvm:/secret-vm-build -w /secret-vm-build secretvm-builder:0123456789ab bash -c 'source yocto/poky/oe-init-build-env build >/dev/null && exec bitbake "$@"' bitbake -k mc:tdx:secret-vm-initramfs mc:tdx:secret-vm-rootfs-dev mc:tdx:secret-vm-rootfs-prod mc:tdx:secret-vm-rootfs-gpu-dev mc:tdx:secret-vm-rootfs-gpu-prod mc:tdx:virtual/kernel mc:tdx:virtual/ovmf"#
+            r#"MACHINES=tdx https_proxy=http://proxy:3128 docker run --rm --platform linux/amd64 --user 1000:1000 -e MACHINES -e https_proxy -e HOME=/tmp -e LANG=en_US.UTF-8 -e LC_ALL=en_US.UTF-8 -v /home/alice/secretvm:/secret-vm-build -w /secret-vm-build secretvm-builder:0123456789ab bash -c 'source yocto/poky/oe-init-build-env build >/dev/null && exec bitbake "$@"' bitbake -k mc:tdx:virtual/kernel mc:tdx:secret-vm-initramfs mc:tdx:virtual/ovmf mc:tdx:secret-vm-rootfs-dev mc:tdx:secret-vm-rootfs-prod mc:tdx:secret-vm-rootfs-gpu-dev mc:tdx:secret-vm-rootfs-gpu-prod"#
         ]],
     );
 }
@@ -61,7 +61,7 @@ fn podman_argv_on_unified_cgroups() {
     check_plan(
         Engine::Podman { cgroup: CgroupMode::Unified, rootless: true },
         expect![[
-            r#"MACHINES=tdx https_proxy=http://proxy:3128 podman run --rm --platform linux/amd64 --user 1000:1000 --userns=keep-id -e MACHINES -e https_proxy -e HOME=/tmp -e LANG=en_US.UTF-8 -e LC_ALL=en_US.UTF-8 -v /home/alice/secretvm:/secret-vm-build -w /secret-vm-build secretvm-builder:0123456789ab bash -c 'source yocto/poky/oe-init-build-env build >/dev/null && exec bitbake "$@"' bitbake -k mc:tdx:secret-vm-initramfs mc:tdx:secret-vm-rootfs-dev mc:tdx:secret-vm-rootfs-prod mc:tdx:secret-vm-rootfs-gpu-dev mc:tdx:secret-vm-rootfs-gpu-prod mc:tdx:virtual/kernel mc:tdx:virtual/ovmf"#
+            r#"MACHINES=tdx https_proxy=http://proxy:3128 podman run --rm --platform linux/amd64 --user 1000:1000 --userns=keep-id -e MACHINES -e https_proxy -e HOME=/tmp -e LANG=en_US.UTF-8 -e LC_ALL=en_US.UTF-8 -v /home/alice/secretvm:/secret-vm-build -w /secret-vm-build secretvm-builder:0123456789ab bash -c 'source yocto/poky/oe-init-build-env build >/dev/null && exec bitbake "$@"' bitbake -k mc:tdx:virtual/kernel mc:tdx:secret-vm-initramfs mc:tdx:virtual/ovmf mc:tdx:secret-vm-rootfs-dev mc:tdx:secret-vm-rootfs-prod mc:tdx:secret-vm-rootfs-gpu-dev mc:tdx:secret-vm-rootfs-gpu-prod"#
         ]],
     );
 }
@@ -71,8 +71,41 @@ fn podman_argv_on_legacy_cgroups() {
     check_plan(
         Engine::Podman { cgroup: CgroupMode::Legacy, rootless: true },
         expect![[
-            r#"MACHINES=tdx https_proxy=http://proxy:3128 podman --runtime runc --cgroup-manager=cgroupfs run --rm --platform linux/amd64 --user 1000:1000 --userns=keep-id -e MACHINES -e https_proxy -e HOME=/tmp -e LANG=en_US.UTF-8 -e LC_ALL=en_US.UTF-8 -v /home/alice/secretvm:/secret-vm-build -w /secret-vm-build secretvm-builder:0123456789ab bash -c 'source yocto/poky/oe-init-build-env build >/dev/null && exec bitbake "$@"' bitbake -k mc:tdx:secret-vm-initramfs mc:tdx:secret-vm-rootfs-dev mc:tdx:secret-vm-rootfs-prod mc:tdx:secret-vm-rootfs-gpu-dev mc:tdx:secret-vm-rootfs-gpu-prod mc:tdx:virtual/kernel mc:tdx:virtual/ovmf"#
+            r#"MACHINES=tdx https_proxy=http://proxy:3128 podman --runtime runc --cgroup-manager=cgroupfs run --rm --platform linux/amd64 --user 1000:1000 --userns=keep-id -e MACHINES -e https_proxy -e HOME=/tmp -e LANG=en_US.UTF-8 -e LC_ALL=en_US.UTF-8 -v /home/alice/secretvm:/secret-vm-build -w /secret-vm-build secretvm-builder:0123456789ab bash -c 'source yocto/poky/oe-init-build-env build >/dev/null && exec bitbake "$@"' bitbake -k mc:tdx:virtual/kernel mc:tdx:secret-vm-initramfs mc:tdx:virtual/ovmf mc:tdx:secret-vm-rootfs-dev mc:tdx:secret-vm-rootfs-prod mc:tdx:secret-vm-rootfs-gpu-dev mc:tdx:secret-vm-rootfs-gpu-prod"#
         ]],
+    );
+}
+
+#[test]
+fn artifacts_narrow_the_bitbake_targets() {
+    // Across machines, in config order: the boot chains of tdx and sev (gcp-tdx has none).
+    let config = config();
+    let selected = config.select(&[], &["ovmf.fd", "initramfs.cpio.gz", "bzImage"]).unwrap();
+    let machines: Vec<&Machine> = selected.iter().collect();
+    assert_eq!(
+        bitbake_targets(&machines),
+        [
+            "mc:tdx:virtual/kernel",
+            "mc:tdx:secret-vm-initramfs",
+            "mc:tdx:virtual/ovmf",
+            "mc:sev:virtual/kernel",
+            "mc:sev:secret-vm-initramfs",
+            "mc:sev:virtual/ovmf",
+        ]
+    );
+    let inv = build_invocation(
+        &config,
+        Path::new("/w"),
+        &machines[..1],
+        &[],
+        Engine::Native,
+        User { uid: 1000, gid: 1000 },
+        &[],
+    );
+    let tail: Vec<&str> = inv.argv.iter().rev().take(4).rev().map(String::as_str).collect();
+    assert_eq!(
+        tail,
+        ["bitbake", "mc:tdx:virtual/kernel", "mc:tdx:secret-vm-initramfs", "mc:tdx:virtual/ovmf"]
     );
 }
 
@@ -81,7 +114,7 @@ fn native_argv() {
     check_plan(
         Engine::Native,
         expect![[
-            r#"cd /home/alice/secretvm && env -i MACHINES=tdx https_proxy=http://proxy:3128 PATH=/usr/bin:/bin HOME=/home/alice LANG=en_US.UTF-8 LC_ALL=en_US.UTF-8 bash -c 'source yocto/poky/oe-init-build-env build >/dev/null && exec bitbake "$@"' bitbake -k mc:tdx:secret-vm-initramfs mc:tdx:secret-vm-rootfs-dev mc:tdx:secret-vm-rootfs-prod mc:tdx:secret-vm-rootfs-gpu-dev mc:tdx:secret-vm-rootfs-gpu-prod mc:tdx:virtual/kernel mc:tdx:virtual/ovmf"#
+            r#"cd /home/alice/secretvm && env -i MACHINES=tdx https_proxy=http://proxy:3128 PATH=/usr/bin:/bin HOME=/home/alice LANG=en_US.UTF-8 LC_ALL=en_US.UTF-8 bash -c 'source yocto/poky/oe-init-build-env build >/dev/null && exec bitbake "$@"' bitbake -k mc:tdx:virtual/kernel mc:tdx:secret-vm-initramfs mc:tdx:virtual/ovmf mc:tdx:secret-vm-rootfs-dev mc:tdx:secret-vm-rootfs-prod mc:tdx:secret-vm-rootfs-gpu-dev mc:tdx:secret-vm-rootfs-gpu-prod"#
         ]],
     );
 }
