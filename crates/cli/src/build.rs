@@ -309,11 +309,13 @@ pub(crate) fn run(args: &BuildArgs) -> Result<()> {
         secretvm_yocto::collect::collect(&machines, build_dir, &args.out, &mut |path| {
             eprintln!("writing {}", args.out.join(path).display());
         })?;
+    let complete = selected == config.machines;
     let summary = secretvm_yocto::collect::write_manifest(
         &args.out,
         &collected,
         args.git_revision.as_deref(),
         lock_sha256.as_deref(),
+        complete,
     )?;
 
     let mut files: Vec<_> = collected.files.iter().collect();

@@ -210,6 +210,7 @@ fn machine_selects_a_subset_and_the_lock_hash_is_recorded() {
         .map(|m| m["name"].as_str().unwrap())
         .collect();
     assert_eq!(machines, ["tdx"]);
+    assert_eq!(manifest["complete"], false);
     if tool_on_path("sha256sum").is_some() {
         let sum = run_ok(Command::new("sha256sum").arg(&lock)).stdout;
         let sum = String::from_utf8(sum).unwrap();
@@ -279,6 +280,9 @@ fn artifact_selects_the_boot_chain_and_its_measurements_do_not_change() {
     assert_eq!(boot_machines[0], full_machines[0]);
     assert_eq!(boot_machines[1], full_machines[1]);
     assert_eq!(full_machines[1]["name"], "sev");
+    // The manifest says whether it covers the whole release.
+    assert_eq!(json(&full)["complete"], true);
+    assert_eq!(json(&boot)["complete"], false);
 
     // An artifact no selected machine has is named with what there is.
     let err = run_err(build_cmd(&build, &boot).args(["--machine", "gcp-tdx"]).args(chain));

@@ -355,13 +355,14 @@ pub struct ManifestSummary {
 
 /// Writes `sha256sum.txt`, `digest.txt` and `manifest.json` into `out`.
 ///
-/// `git_revision` and `lock_sha256` (the SHA-256 of the lock file, when there is one) are
-/// recorded as given.
+/// `git_revision`, `lock_sha256` (the SHA-256 of the lock file, when there is one) and
+/// `complete` (see [`manifest::Inputs::complete`]) are recorded as given.
 pub fn write_manifest(
     out: &Path,
     collected: &Collected,
     git_revision: Option<&str>,
     lock_sha256: Option<&str>,
+    complete: bool,
 ) -> Result<ManifestSummary> {
     let sums = manifest::sha256sum_txt(&collected.files);
     let digest = manifest::digest_txt(&sums);
@@ -369,6 +370,7 @@ pub fn write_manifest(
         git_revision,
         lock_sha256,
         digest: digest.trim_end(),
+        complete,
         files: &collected.files,
         machines: &collected.machines,
     })

@@ -275,6 +275,9 @@ pub struct Inputs<'a> {
     pub lock_sha256: Option<&'a str>,
     /// The content of `digest.txt`, without the newline.
     pub digest: &'a str,
+    /// Whether every machine and every artifact of the config is in it (`false` after
+    /// `--machine` or `--artifact`): a digest of part of a release is not the release's.
+    pub complete: bool,
     /// The collected files (sorted by path in the output).
     pub files: &'a [FileEntry],
     /// The machines, in config order.
@@ -288,6 +291,7 @@ struct Manifest<'a> {
     lock_sha256: Option<&'a str>,
     source_date_epoch: u64,
     digest: &'a str,
+    complete: bool,
     files: Vec<&'a FileEntry>,
     machines: &'a [MachineReport],
 }
@@ -303,6 +307,7 @@ pub fn manifest_json(inputs: &Inputs<'_>) -> serde_json::Result<String> {
         lock_sha256: inputs.lock_sha256,
         source_date_epoch: crate::collect::SOURCE_DATE_EPOCH,
         digest: inputs.digest,
+        complete: inputs.complete,
         files,
         machines: inputs.machines,
     };
@@ -366,6 +371,7 @@ mod tests {
             git_revision: Some("abc"),
             lock_sha256: None,
             digest: "d",
+            complete: false,
             files: &files,
             machines: &machines,
         };
@@ -377,6 +383,7 @@ mod tests {
               "lock_sha256": null,
               "source_date_epoch": 946684800,
               "digest": "d",
+              "complete": false,
               "files": [
                 {
                   "path": "encryptedfs.qcow2",

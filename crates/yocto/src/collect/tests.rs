@@ -398,7 +398,7 @@ fn collect_with_manifest(dir: &Path, v: &Vectors) -> (PathBuf, Value) {
     fake_build(&build, &config, v);
     let collected = collect_all(&build, &out, &config).unwrap();
     let revision = "0123456789abcdef0123456789abcdef01234567";
-    write_manifest(&out, &collected, Some(revision), None).unwrap();
+    write_manifest(&out, &collected, Some(revision), None, true).unwrap();
     let json = serde_json::from_slice(&fs::read(out.join("manifest.json")).unwrap()).unwrap();
     (out, json)
 }
