@@ -72,8 +72,8 @@ fn committed_config_keeps_upstream_bblayers_order() {
     let c = committed();
     let layers: Vec<String> = c.layers.iter().map(|l| c.layer_path(l)).collect();
     // yocto.md §1.1: the template's three poky layers, then add-layer's order; upstream's
-    // meta-nvidia (after meta-yocto-bsp) is left out until it is in this repository, since
-    // bitbake refuses a BBLAYERS entry that does not exist.
+    // meta-nvidia (after meta-yocto-bsp) has no counterpart: our NVIDIA recipes are in
+    // meta-secret.
     assert_eq!(
         layers,
         [
