@@ -115,14 +115,11 @@ fn parse_user(s: &str) -> std::result::Result<User, String> {
 /// The bitbake build directory, relative to the workspace.
 const BUILD_DIR: &str = "build";
 
-/// Runs everything up to and including bitbake; returns the build directory to collect from.
+/// Runs everything up to and including bitbake for `config`, already cut down to the selected
+/// machines and artifacts (its multiconfigs are the only ones bitbake parses); returns the
+/// build directory to collect from.
 #[allow(clippy::print_stderr)]
-fn bitbake_stage(
-    args: &BuildArgs,
-    config: &Config,
-    machines: &[&config::Machine],
-    config_text_file: &str,
-) -> Result<PathBuf> {
+fn bitbake_stage(args: &BuildArgs, config: &Config, config_text_file: &str) -> Result<PathBuf> {
     let workspace = std::env::current_dir().context("cannot read the current directory")?;
     let host = Host::from_env();
     let wanted = args.engine.map_or(config.container.engine, config::Engine::from);
@@ -202,7 +199,9 @@ fn bitbake_stage(
         eprintln!("builder image: {} (log {})", config.container.dockerfile, image_log.display());
         image::ensure(engine, &host, &dockerfile, &base, &[], &image_log, &mut |_| {})?
     };
-    let inv = runner::build_invocation(config, &workspace, machines, &[], engine, user, &host.vars);
+    let machines: Vec<&config::Machine> = config.machines.iter().collect();
+    let inv =
+        runner::build_invocation(config, &workspace, &machines, &[], engine, user, &host.vars);
     let mut runner = EngineRunner { engine, image, engine_args: Vec::new(), host };
     eprintln!(
         "bitbake: {} targets (raw output in {})",
@@ -292,12 +291,12 @@ pub(crate) fn run(args: &BuildArgs) -> Result<()> {
     let names: Vec<&str> = args.machines.iter().map(String::as_str).collect();
     let artifacts: Vec<&str> = args.artifacts.iter().map(String::as_str).collect();
     let selected = config.select(&names, &artifacts)?;
-    let machines: Vec<&config::Machine> = selected.iter().collect();
+    let machines: Vec<&config::Machine> = selected.machines.iter().collect();
     let built;
     let build_dir = match &args.from_deploy {
         Some(dir) => dir,
         None => {
-            built = bitbake_stage(args, &config, &machines, &config_name)?;
+            built = bitbake_stage(args, &selected, &config_name)?;
             &built
         }
     };
@@ -309,7 +308,7 @@ pub(crate) fn run(args: &BuildArgs) -> Result<()> {
         secretvm_yocto::collect::collect(&machines, build_dir, &args.out, &mut |path| {
             eprintln!("writing {}", args.out.join(path).display());
         })?;
-    let complete = selected == config.machines;
+    let complete = selected == config;
     let summary = secretvm_yocto::collect::write_manifest(
         &args.out,
         &collected,

@@ -196,12 +196,15 @@ impl Config {
             .collect())
     }
 
-    /// The machines called `machines` (all when empty), in the config's order, each cut down
-    /// to the artifacts called `artifacts` (all when empty) and to the targets those need, as
-    /// `--machine` and `--artifact` select them. Without `machines`, a machine that has none
-    /// of `artifacts` is left out; a machine asked for by name must have at least one, and
-    /// each artifact asked for must be in a selected machine.
-    pub fn select(&self, machines: &[&str], artifacts: &[&str]) -> Result<Vec<Machine>> {
+    /// This config cut down to the machines called `machines` (all when empty), in the
+    /// config's order, each with only the artifacts called `artifacts` (all when empty) and the
+    /// targets those need, as `--machine` and `--artifact` select them. Everything downstream
+    /// (BBMULTICONFIG, the bitbake targets, the collection) takes the result, so bitbake parses
+    /// only the selected multiconfigs. Without `machines`, a machine that has none of
+    /// `artifacts` is left out; a machine asked for by name must have at least one, and each
+    /// artifact asked for must be in a selected machine. Equal to `self` when nothing is left
+    /// out.
+    pub fn select(&self, machines: &[&str], artifacts: &[&str]) -> Result<Config> {
         let named = self.select_machines(machines)?;
         let known = |list: &[&Machine]| -> Vec<String> {
             let mut names: Vec<String> = Vec::new();
@@ -240,7 +243,7 @@ impl Config {
             }
             selected.push(cut);
         }
-        Ok(selected)
+        Ok(Config { machines: selected, ..self.clone() })
     }
 
     /// The repository called `name`.

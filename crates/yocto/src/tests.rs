@@ -176,8 +176,9 @@ fn committed_config_has_the_upstream_machines_and_artifacts() {
 #[test]
 fn artifacts_select_their_targets_only() {
     let c = committed();
-    let names = |ms: &[config::Machine]| -> Vec<(String, Vec<String>, Vec<String>)> {
-        ms.iter()
+    let names = |c: &config::Config| -> Vec<(String, Vec<String>, Vec<String>)> {
+        c.machines
+            .iter()
             .map(|m| {
                 let arts = m.artifacts.iter().map(|a| a.name.clone()).collect();
                 (m.name.clone(), arts, m.targets.clone())
@@ -201,9 +202,14 @@ fn artifacts_select_their_targets_only() {
         names(&one),
         [("gcp-tdx".to_owned(), s(&["rootfs-prod.wic"]), s(&["secret-vm-rootfs-prod"]))]
     );
-    // Nothing asked for: everything, as select_machines gives it.
-    let all = c.select(&["sev"], &[]).unwrap();
-    assert_eq!(all.first(), c.select_machines(&["sev"]).unwrap().first().copied());
+    // Nothing asked for: everything, as select_machines gives it, and the rest of the config.
+    let sev = c.select(&["sev"], &[]).unwrap();
+    assert_eq!(sev.machines.iter().collect::<Vec<_>>(), c.select_machines(&["sev"]).unwrap());
+    assert_eq!((&sev.repos, &sev.layers, &sev.container), (&c.repos, &c.layers, &c.container));
+    assert_eq!(c.select(&[], &[]).as_ref(), Ok(&c));
+    // BBMULTICONFIG names the selected multiconfigs only, so bitbake parses no other.
+    let auto = conf::auto_conf(&boot);
+    assert!(auto.contains("BBMULTICONFIG = \"tdx sev\"\n"), "{auto}");
 
     let err = |m: &[&str], a: &[&str]| c.select(m, a).err().map(|e| e.to_string());
     assert_eq!(

@@ -81,7 +81,7 @@ fn artifacts_narrow_the_bitbake_targets() {
     // Across machines, in config order: the boot chains of tdx and sev (gcp-tdx has none).
     let config = config();
     let selected = config.select(&[], &["ovmf.fd", "initramfs.cpio.gz", "bzImage"]).unwrap();
-    let machines: Vec<&Machine> = selected.iter().collect();
+    let machines: Vec<&Machine> = selected.machines.iter().collect();
     assert_eq!(
         bitbake_targets(&machines),
         [
