@@ -22,6 +22,12 @@
 //!   `SECRET_VM_CARGO_GIT`. A crate whose checksum is altered must be refused by the fetcher, and
 //!   a git crate the recipe does not name must stop the configure step, naming it.
 //!
+//! - `nvidia_driver.py` (beside this file) runs the NVIDIA driver recipe's `do_nvidia_extract`
+//!   and `do_install` as BitBake expands them, on a stand-in `.run` installer (the real ones
+//!   cannot be downloaded here) whose libraries the C compiler makes with three kinds of soname;
+//!   the installed links must be those readelf reads, the firmware must be where the kernel's
+//!   loader looks, and a missing library or a failed extraction must stop the task, naming it.
+//!
 //! With `CI=true` a missing tool fails the test; elsewhere the test prints why it skips.
 
 #![allow(clippy::disallowed_methods, clippy::print_stderr)]
@@ -141,24 +147,74 @@ fn bitbake_parses_every_file_of_the_layer() {
     }
 }
 
-/// Runs `cargo_vendor.py` in a fresh directory; returns (success, stdout).
-fn cargo_vendor(python: &Path, option: &[&str]) -> (bool, String) {
+/// Runs the test script `name` (beside this file) with the layer, `before`, a fresh work
+/// directory and `after` as arguments; returns (success, stdout).
+fn layer_script(python: &Path, name: &str, before: &[PathBuf], after: &[&str]) -> (bool, String) {
     let work = match tempfile::tempdir() {
         Ok(d) => d,
         Err(e) => panic!("cannot create a temporary directory: {e}"),
     };
     let tests = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests");
     let mut cmd = Command::new(python);
-    cmd.arg(tests.join("cargo_vendor.py"))
-        .arg(layer_dir())
-        .arg(tests.join("fixtures/cargo-vendor"))
-        .arg(work.path())
-        .arg("https://static.crates.io");
-    cmd.args(option);
+    cmd.arg(tests.join(name)).arg(layer_dir()).args(before).arg(work.path()).args(after);
     let out = run(&mut cmd);
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     eprintln!("{stdout}{}", String::from_utf8_lossy(&out.stderr));
     (out.status.success(), stdout)
+}
+
+/// Runs `cargo_vendor.py` on `fixtures/cargo-vendor` with static.crates.io as the mirror.
+fn cargo_vendor(python: &Path, option: &[&str]) -> (bool, String) {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/cargo-vendor");
+    let after: Vec<&str> = ["https://static.crates.io"].iter().chain(option).copied().collect();
+    layer_script(python, "cargo_vendor.py", &[fixture], &after)
+}
+
+/// Runs `nvidia_driver.py` with `option`; None (after saying why) when a tool it needs is
+/// missing outside CI.
+fn nvidia_driver(option: &[&str]) -> Option<(bool, String)> {
+    let python = tool_from_env("SECRETVM_BITBAKE_PYTHON")?;
+    for tool in ["cc", "readelf", "objdump", "tar", "base64"] {
+        tool_on_path(tool)?;
+    }
+    Some(layer_script(&python, "nvidia_driver.py", &[], option))
+}
+
+#[test]
+fn the_nvidia_driver_recipe_installs_what_its_installer_extracted() {
+    let Some((ok, stdout)) = nvidia_driver(&[]) else { return };
+    assert!(ok, "{stdout}");
+    assert!(stdout.contains("step 2: extracted NVIDIA-Linux-x86_64-550.144.03.run"), "{stdout}");
+    // The links come from readelf's reading of each library, one per kind of soname.
+    for link in [
+        "libcuda.so.1 -> libcuda.so.550.144.03",
+        "libnvidia-nvvm.so.4 -> libnvidia-nvvm.so.550.144.03",
+    ] {
+        assert!(stdout.contains(link), "no {link}:\n{stdout}");
+    }
+    assert!(!stdout.contains("libnvidia-gpucomp.so.1"), "{stdout}");
+    assert!(stdout.contains("tools and GSP firmware where expected"), "{stdout}");
+}
+
+#[test]
+fn the_nvidia_driver_recipe_stops_on_a_missing_library_or_a_failed_extraction() {
+    let Some((ok, stdout)) = nvidia_driver(&["--missing", "libnvidia-ml"]) else { return };
+    assert!(!ok, "a missing library was accepted:\n{stdout}");
+    assert!(
+        stdout.contains("FAILED at step 3")
+            && stdout.contains(
+                "libnvidia-ml.so.550.144.03 is not in NVIDIA-Linux-x86_64-550.144.03.run"
+            ),
+        "{stdout}"
+    );
+    let Some((ok, stdout)) = nvidia_driver(&["--broken-run"]) else { return };
+    assert!(!ok, "a failed extraction was accepted:\n{stdout}");
+    assert!(
+        stdout.contains("FAILED at step 2")
+            && stdout.contains("NVIDIA-Linux-x86_64-550.144.03.run did not extract")
+            && stdout.contains("stand-in installer: corrupt archive"),
+        "{stdout}"
+    );
 }
 
 #[test]
