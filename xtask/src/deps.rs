@@ -60,6 +60,7 @@ const PACKAGES: &[(&str, &str)] = &[
     ("uidmap", "newuidmap/newgidmap for rootless podman"),
     ("e2fsprogs", "mkfs.ext4 makes the disks the guest-init boot test labels and boots"),
     ("util-linux", "blkid in the guest-init boot test, as the gcp-tdx initramfs installs it"),
+    ("binutils", "readelf checks, and objdump reads, the NVIDIA recipe's libraries in its test"),
 ];
 
 /// Packages unpacked (not installed) to provide the emulator, with its firmware.
