@@ -23,3 +23,16 @@ class Errors(logging.Handler):
 
     def emit(self, record):
         self.messages.append(record.getMessage())
+
+
+def recipe_datastore(bbpath, topdir):
+    """A BitBake datastore as a recipe's parse starts: its search path, its top directory, the
+    default multiconfig. The scripts set the rest of what their recipe reads."""
+    import bb.data
+
+    d = bb.data.init()
+    d.setVar("BBPATH", bbpath)
+    d.setVar("TOPDIR", topdir)
+    d.setVar("__bbclasstype", "recipe")
+    d.setVar("BB_CURRENT_MC", "")
+    return d

@@ -20,7 +20,7 @@ import shutil
 import sys
 import tempfile
 
-from bitbake_common import Errors  # noqa: E402  (also makes `bb` importable)
+from bitbake_common import Errors, recipe_datastore  # noqa: E402  (also makes `bb` importable)
 
 import bb  # noqa: E402
 import bb.data  # noqa: E402
@@ -82,12 +82,8 @@ def touch(path):
 
 
 def base_data(layer, stubs):
-    d = bb.data.init()
-    d.setVar("BBPATH", "%s:%s" % (layer, stubs))
-    d.setVar("TOPDIR", stubs)
+    d = recipe_datastore("%s:%s" % (layer, stubs), stubs)
     d.setVar("LAYERDIR", layer)
-    d.setVar("__bbclasstype", "recipe")
-    d.setVar("BB_CURRENT_MC", "")
     # PN and BPN as poky's bitbake.conf derives them from the recipe's file name (simplified:
     # no -native or multilib suffixes here), for requires such as ${BPN}-crates.inc.
     d.setVar("PN", "${@bb.parse.vars_from_file(d.getVar('FILE', False), d)[0] or 'defaultpkgname'}")

@@ -32,11 +32,10 @@ import sys
 import tomllib
 import urllib.request
 
-from bitbake_common import Errors  # noqa: E402  (also makes `bb` importable)
+from bitbake_common import Errors, recipe_datastore  # noqa: E402  (also makes `bb` importable)
 
 import bb  # noqa: E402
 import bb.build  # noqa: E402
-import bb.data  # noqa: E402
 import bb.fetch2  # noqa: E402
 import bb.parse  # noqa: E402
 import bb.parse.parse_py  # noqa: E402,F401  (registers the .bb/.conf handlers)
@@ -115,11 +114,7 @@ def download(crates, mirror, into):
 
 
 def datastore(layer, work, stubs):
-    d = bb.data.init()
-    d.setVar("BBPATH", "%s:%s" % (layer, stubs))
-    d.setVar("TOPDIR", work)
-    d.setVar("__bbclasstype", "recipe")
-    d.setVar("BB_CURRENT_MC", "")
+    d = recipe_datastore("%s:%s" % (layer, stubs), work)
     d.setVar("PN", "vendor-probe")
     d.setVar("BPN", "vendor-probe")
     d.setVar("PV", "0.1.0")

@@ -32,11 +32,10 @@ import subprocess
 import sys
 import tarfile
 
-from bitbake_common import Errors  # noqa: E402  (also makes `bb` importable)
+from bitbake_common import Errors, recipe_datastore  # noqa: E402  (also makes `bb` importable)
 
 import bb  # noqa: E402
 import bb.build  # noqa: E402
-import bb.data  # noqa: E402
 import bb.parse  # noqa: E402
 import bb.parse.parse_py  # noqa: E402,F401  (registers the .bb/.conf handlers)
 
@@ -116,11 +115,7 @@ def readelf_soname(path):
 
 
 def datastore(work, stubs):
-    d = bb.data.init()
-    d.setVar("BBPATH", stubs)
-    d.setVar("TOPDIR", work)
-    d.setVar("__bbclasstype", "recipe")
-    d.setVar("BB_CURRENT_MC", "")
+    d = recipe_datastore(stubs, work)
     d.setVar("PN", "nvidia-legacy")
     d.setVar("BPN", "nvidia-legacy")
     d.setVar("PV", PV)
