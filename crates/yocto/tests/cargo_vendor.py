@@ -23,6 +23,7 @@ Prints what each step did; exits 0 when every step passed, 1 when one failed (na
 bad usage. Written for secretvm (crates/yocto/tests/layer.rs runs it).
 """
 
+import argparse
 import hashlib
 import logging
 import os
@@ -141,20 +142,15 @@ def datastore(layer, work, stubs):
 
 
 def main(argv):
-    args = argv[1:]
-    tamper = None
-    omit_git = False
-    if len(args) == 6 and args[4] == "--tamper":
-        tamper = args[5]
-        args = args[:4]
-    elif len(args) == 5 and args[4] == "--omit-git":
-        omit_git = True
-        args = args[:4]
-    if len(args) != 4:
-        print(__doc__.splitlines()[2], file=sys.stderr)
-        return 2
-    layer, project, work = (os.path.abspath(a) for a in args[:3])
-    mirror = args[3]
+    cli = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    for name in ("layer", "project", "work", "mirror"):
+        cli.add_argument(name)
+    mode = cli.add_mutually_exclusive_group()
+    mode.add_argument("--tamper", metavar="NAME")
+    mode.add_argument("--omit-git", action="store_true")
+    args = cli.parse_args(argv[1:])  # exits 2 on bad usage
+    layer, project, work = (os.path.abspath(a) for a in (args.layer, args.project, args.work))
+    mirror, tamper, omit_git = args.mirror, args.tamper, args.omit_git
     errors = Errors()
     logging.getLogger("BitBake").addHandler(errors)
     # BitBake reports a checksum mismatch on a mirror as a warning, then tries the next source.

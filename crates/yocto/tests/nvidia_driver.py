@@ -24,6 +24,7 @@ Exits 0 when every step passed, 1 when one failed (naming it), 2 on bad usage. W
 secretvm (crates/yocto/tests/layer.rs runs it).
 """
 
+import argparse
 import base64
 import io
 import logging
@@ -163,19 +164,15 @@ def check_image(d, libs):
 
 
 def main(argv):
-    args = argv[1:]
-    missing = None
-    broken = False
-    if len(args) == 4 and args[2] == "--missing":
-        missing = args[3]
-        args = args[:2]
-    elif len(args) == 3 and args[2] == "--broken-run":
-        broken = True
-        args = args[:2]
-    if len(args) != 2:
-        print(__doc__.splitlines()[2], file=sys.stderr)
-        return 2
-    layer, work = (os.path.abspath(a) for a in args)
+    cli = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    cli.add_argument("layer")
+    cli.add_argument("work")
+    mode = cli.add_mutually_exclusive_group()
+    mode.add_argument("--missing", metavar="LIB")
+    mode.add_argument("--broken-run", action="store_true")
+    args = cli.parse_args(argv[1:])  # exits 2 on bad usage
+    layer, work = os.path.abspath(args.layer), os.path.abspath(args.work)
+    missing, broken = args.missing, args.broken_run
     errors = Errors()
     logging.getLogger("BitBake").addHandler(errors)
     stubs = os.path.join(work, "stubs")
