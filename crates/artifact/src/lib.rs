@@ -274,6 +274,7 @@ impl<W: Write> Write for CountingWriter<W> {
     }
 }
 
+pub mod compare;
 pub mod hashed;
 pub mod iso;
 mod mapped;

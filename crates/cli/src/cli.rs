@@ -34,6 +34,13 @@ pub(crate) enum Command {
     Build(crate::build::BuildArgs),
     /// Check or update the lock file: layer commits, resolved SRCREVs, the builder image id.
     Lock(crate::lock::LockArgs),
+    /// Where two releases (directories with sha256sum.txt) or two artifacts differ: the cpio
+    /// entries and their fields, the JSON values, or the blocks of anything else; exit 0 when
+    /// identical, 1 when not.
+    ///
+    /// Listed files are compared by the digests sha256sum.txt gives, so check each release
+    /// with `sha256sum -c sha256sum.txt` first; only the files that differ are read.
+    Compare(crate::compare::CompareArgs),
 }
 
 #[derive(Subcommand)]

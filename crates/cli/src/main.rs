@@ -6,6 +6,7 @@
 mod bitbake;
 mod build;
 mod cli;
+mod compare;
 mod iso;
 mod list;
 mod lock;
@@ -97,6 +98,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Verify(cmd) => return verify::run(cmd),
         Command::Build(args) => build::run(&args)?,
         Command::Lock(args) => lock::run(&args)?,
+        Command::Compare(args) => return compare::run(&args),
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -35,7 +35,7 @@ fn deploy(dir: &Path, deploy: &str, bytes: &[u8]) {
 
 /// A fake build directory for the three machines of `yocto/secretvm.toml`; `None` when the
 /// vectors are missing.
-fn fake_build(root: &Path) -> Option<PathBuf> {
+pub(crate) fn fake_build(root: &Path) -> Option<PathBuf> {
     let vectors = vectors()?;
     let measure = vectors.join("measure/inputs");
     let build = root.join("build");
@@ -77,7 +77,7 @@ fn fake_build(root: &Path) -> Option<PathBuf> {
     Some(build)
 }
 
-fn build_cmd(build: &Path, out: &Path) -> Command {
+pub(crate) fn build_cmd(build: &Path, out: &Path) -> Command {
     let mut cmd = secretvm();
     cmd.arg("build")
         .arg("--from-deploy")

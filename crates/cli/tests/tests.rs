@@ -10,6 +10,7 @@
 mod boot;
 mod build;
 mod build_flow;
+mod compare;
 mod guest_init;
 mod initramfs;
 mod iso;
