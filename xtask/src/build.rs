@@ -35,6 +35,10 @@ pub(crate) struct Args {
     /// The build user inside the container, UID:GID (needed when running as root).
     #[arg(long, value_name = "UID:GID")]
     user: Option<String>,
+    /// Run bitbake once with the network, instead of fetching first and building without
+    /// network (see `secretvm build --help`).
+    #[arg(long)]
+    online: bool,
 }
 
 pub(crate) fn run(root: &Path, args: &Args) -> Result<()> {
@@ -51,6 +55,9 @@ pub(crate) fn run(root: &Path, args: &Args) -> Result<()> {
     }
     for artifact in &args.artifacts {
         build.args(["--artifact", artifact]);
+    }
+    if args.online {
+        build.arg("--online");
     }
     for (flag, value) in [("--engine", &args.engine), ("--user", &args.user)] {
         if let Some(value) = value {

@@ -8,8 +8,11 @@
 //! what to do), check out every layer repository at its pinned commit, regenerate the bitbake
 //! configuration (`build/conf/`: poky's templates, then `auto.conf`, the multiconfigs, the
 //! BBLAYERS and the SRCREV include from the lock file), make the builder image from an empty
-//! context, and run bitbake through the runner with a progress display, its raw output in
-//! `build/secretvm-bitbake.log`. Then, as with `--from-deploy BUILD_DIR` (the post-bitbake
+//! context, and run bitbake through the runner with a progress display: first
+//! `--runall=fetch` with the network (raw output in `build/secretvm-bitbake-fetch.log`), then
+//! the build with `BB_NO_NETWORK=1` and no network in the container (`runner::build_steps`;
+//! raw output in `build/secretvm-bitbake.log`), or one run with the network for `--online`.
+//! Then, as with `--from-deploy BUILD_DIR` (the post-bitbake
 //! steps only, for CI and for users who drive bitbake themselves): collect the selected
 //! machines' artifacts through the deploy links, make the ISOs, GCP tarballs and the
 //! encrypted-fs disk, and write `sha256sum.txt`, `digest.txt` and `manifest.json` (see
@@ -26,7 +29,7 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use secretvm_yocto::config::{self, Config};
 use secretvm_yocto::runner::preflight::{self, MIN_FREE_BYTES, Preflight};
-use secretvm_yocto::runner::{self, Engine, EngineRunner, Host, User, checkout, image};
+use secretvm_yocto::runner::{self, Engine, EngineRunner, Host, Phase, User, checkout, image};
 
 /// The lock file read when `--lock` is not given (recorded only if it exists).
 const DEFAULT_LOCK: &str = "yocto/secretvm.lock";
@@ -72,6 +75,12 @@ pub(crate) struct BuildArgs {
     /// or made with debootstrap and `docker import`).
     #[arg(long, value_name = "IMAGE", conflicts_with = "from_deploy")]
     pub(crate) base_image: Option<String>,
+    /// Run bitbake once, with the network, as upstream's build did. By default bitbake first
+    /// fetches every source the targets need (`--runall=fetch`) and then builds with
+    /// `BB_NO_NETWORK=1` in a container without network, so no task can download; `--online`
+    /// skips downloading sources that a shared sstate cache covers, and proves less.
+    #[arg(long, conflicts_with = "from_deploy")]
+    pub(crate) online: bool,
     /// The free disk space the preflight check demands, in GB.
     #[arg(long, value_name = "GB", default_value_t = MIN_FREE_BYTES / 1_000_000_000)]
     pub(crate) min_free_gb: u64,
@@ -202,16 +211,41 @@ fn bitbake_stage(args: &BuildArgs, config: &Config, config_text_file: &str) -> R
     let machines: Vec<&config::Machine> = config.machines.iter().collect();
     let inv =
         runner::build_invocation(config, &workspace, &machines, &[], engine, user, &host.vars);
+    let targets = runner::bitbake_targets(&machines).len();
     let mut runner = EngineRunner { engine, image, engine_args: Vec::new(), host };
-    eprintln!(
-        "bitbake: {} targets (raw output in {})",
-        inv.argv.len().saturating_sub(4),
-        log.display()
-    );
-    let outcome = crate::bitbake::run_bitbake(&mut runner, &inv, &log)?;
-    if !outcome.exit.success() {
-        eprintln!("{}", outcome.failure_report(&log));
-        bail!("bitbake failed ({})", outcome.exit);
+    for step in runner::build_steps(inv, &config.cache, args.online) {
+        let log = if step.phase == Phase::Fetch {
+            build_dir.join("secretvm-bitbake-fetch.log")
+        } else {
+            log.clone()
+        };
+        let offline_host =
+            step.invocation.env.iter().any(|(k, v)| k == "BB_NO_NETWORK" && v == "1");
+        let what = match step.phase {
+            Phase::Fetch if offline_host => {
+                "every source the targets need, already in DL_DIR (BB_NO_NETWORK=1 from the \
+                 environment)"
+            }
+            Phase::Fetch => "every source the targets need, with the network",
+            Phase::Online => "with the network (--online)",
+            Phase::Build if engine == Engine::Native => {
+                "BB_NO_NETWORK=1 (a native build keeps the network)"
+            }
+            Phase::Build if step.invocation.network == runner::Network::None => {
+                "BB_NO_NETWORK=1, no network in the container"
+            }
+            Phase::Build => "BB_NO_NETWORK=1; the container keeps the network for the team caches",
+        };
+        eprintln!(
+            "bitbake {}: {targets} targets, {what} (raw output in {})",
+            step.phase.name(),
+            log.display()
+        );
+        let outcome = crate::bitbake::run_bitbake(&mut runner, &step.invocation, &log)?;
+        if !outcome.exit.success() {
+            eprintln!("{}", outcome.failure_report(&log));
+            bail!("bitbake {} failed ({})", step.phase.name(), outcome.exit);
+        }
     }
     Ok(build_dir)
 }

@@ -7,7 +7,9 @@
 //! deploys the launch vectors and a root file system cpio the way bitbake does (timestamped
 //! files behind stable links). The builder image is built from our real Dockerfile on the
 //! debootstrapped test base (`--base-image`). What is checked: the preflight passes and the
-//! build runs as the named user; `build/conf/` is regenerated (a stale file disappears) with
+//! build runs as the named user, first fetching (`--runall=fetch`) with Docker's network,
+//! then building with `BB_NO_NETWORK=1` and only loopback (the interfaces the kernel lists in
+//! the container); `build/conf/` is regenerated (a stale file disappears) with
 //! our multiconfig and BBLAYERS; bitbake gets the config's targets in order; the progress
 //! display and the raw log carry bitbake's lines; and the artifacts equal what
 //! `secretvm build --from-deploy` makes from the same build directory, and pass the real
@@ -24,20 +26,34 @@ use crate::support::{run_ok, secretvm, tool_on_path, vectors};
 const STUB_BITBAKE: &str = r#"#!/bin/bash
 # Stand-in for bitbake in secretvm's end-to-end test (see crates/cli/tests/build_flow.rs).
 set -eu
-rec="$BUILDDIR/stub-record"
+# One record per run: the fetch run (`--runall=fetch`), then the build.
+run=build
+task=do_build
+if [ "${1:-}" = --runall=fetch ]; then
+    run=fetch
+    task=do_fetch
+fi
+rec="$BUILDDIR/stub-record/$run"
 mkdir -p "$rec"
 printf '%s\n' "$@" > "$rec/args"
 id -u > "$rec/uid"
 pwd > "$rec/pwd"
 env | sort > "$rec/env"
+# The network interfaces the kernel gives this run.
+ls /sys/class/net > "$rec/net"
 inputs="$OEROOT/../../stub-inputs"
 echo "Parsing of 3 .bb files complete (0 cached, 3 parsed). 3 targets, 0 skipped, 0 masked, 0 errors."
+[ "$run" = fetch ] && shift
 n=$#
 i=0
 for target in "$@"; do
     i=$((i + 1))
-    echo "NOTE: Running task $i of $n ($target:do_build)"
+    echo "NOTE: Running task $i of $n ($target:$task)"
 done
+if [ "$run" = fetch ]; then
+    echo "NOTE: Tasks Summary: Attempted $n tasks of which 0 didn't need to be rerun and all succeeded."
+    exit 0
+fi
 echo "WARNING: stand-in bitbake: nothing was compiled"
 stamp=20261125120000
 deploy="$BUILDDIR/tmp-tdx-glibc/deploy/images/secret-vm-tdx"
@@ -185,20 +201,31 @@ fn build_runs_bitbake_in_the_builder_and_collects_what_it_deployed() {
     );
     let stderr = String::from_utf8_lossy(&out.stderr);
 
-    // bitbake ran in the builder as the build user, in the build directory, with our targets.
+    // bitbake ran in the builder as the build user, in the build directory, with our targets:
+    // first fetching with the network, then building with none.
     let rec = ws.join("build/stub-record");
-    let read = |name: &str| fs::read_to_string(rec.join(name)).unwrap();
-    assert_eq!(read("uid").trim(), "1000");
-    assert_eq!(read("pwd").trim(), "/secret-vm-build/build");
+    let read = |run: &str, name: &str| fs::read_to_string(rec.join(run).join(name)).unwrap();
     let real =
         fs::read_to_string(secretvm_testkit::workspace().join("yocto/secretvm.toml")).unwrap();
     let config = secretvm_yocto::config::parse("secretvm.toml", &real).unwrap();
     let want: Vec<String> =
         config.machine("tdx").unwrap().targets.iter().map(|t| format!("mc:tdx:{t}")).collect();
-    assert_eq!(read("args").lines().collect::<Vec<_>>(), want);
-    let env = read("env");
-    assert!(env.contains("LANG=en_US.UTF-8\n"), "{env}");
-    assert!(!env.lines().any(|l| l.starts_with("CARGO")), "a host variable leaked:\n{env}");
+    for run in ["fetch", "build"] {
+        assert_eq!(read(run, "uid").trim(), "1000");
+        assert_eq!(read(run, "pwd").trim(), "/secret-vm-build/build");
+        let env = read(run, "env");
+        assert!(env.contains("LANG=en_US.UTF-8\n"), "{env}");
+        assert!(!env.lines().any(|l| l.starts_with("CARGO")), "a host variable leaked:\n{env}");
+        assert_eq!(env.contains("BB_NO_NETWORK=1\n"), run == "build", "{run}:\n{env}");
+    }
+    let mut fetch_args = vec!["--runall=fetch".to_owned()];
+    fetch_args.extend(want.iter().cloned());
+    assert_eq!(read("fetch", "args").lines().collect::<Vec<_>>(), fetch_args);
+    assert_eq!(read("build", "args").lines().collect::<Vec<_>>(), want);
+    // The kernel's view: the fetch has Docker's default network, the build only loopback.
+    let fetch_net = read("fetch", "net");
+    assert!(fetch_net.lines().any(|l| l != "lo"), "the fetch run had no network: {fetch_net}");
+    assert_eq!(read("build", "net"), "lo\n", "the build run must have no network");
 
     // conf/ was regenerated: ours in, the stale file gone.
     let conf = ws.join("build/conf");
@@ -216,6 +243,11 @@ fn build_runs_bitbake_in_the_builder_and_collects_what_it_deployed() {
     assert!(stderr.contains("WARNING: stand-in bitbake: nothing was compiled"), "{stderr}");
     let log = fs::read_to_string(ws.join("build/secretvm-bitbake.log")).unwrap();
     assert!(log.contains(&format!("NOTE: Running task {} of {}", want.len(), want.len())), "{log}");
+    assert!(!log.contains(":do_fetch)"), "{log}");
+    let fetch_log = fs::read_to_string(ws.join("build/secretvm-bitbake-fetch.log")).unwrap();
+    assert!(fetch_log.contains(&format!("({}:do_fetch)", want[0])), "{fetch_log}");
+    assert!(stderr.contains("bitbake build: "), "{stderr}");
+    assert!(stderr.contains("no network in the container"), "{stderr}");
 
     // The artifacts are what the post-bitbake steps alone make from the same build directory.
     let again = root.path().join("again");

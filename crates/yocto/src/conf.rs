@@ -46,6 +46,11 @@ pub fn auto_conf(config: &Config) -> String {
             out.push_str(&format!("{var} = \"{value}\"\n"));
         }
     }
+    if cache.remote_sstate_mirror() {
+        // The build runs with BB_NO_NETWORK = "1" once every source is fetched; this lets
+        // sstate.bbclass, and nothing else, still fetch from the mirror.
+        out.push_str("SSTATE_MIRROR_ALLOW_NETWORK = \"1\"\n");
+    }
     if let Some(hashserve) = &cache.hashserve {
         // The secret-vm distro does not include poky.conf, so hash equivalence is not on
         // unless we turn it on here.

@@ -174,6 +174,24 @@ pub struct Cache {
     pub hashserve_upstream: Option<String>,
 }
 
+impl Cache {
+    /// Whether SSTATE_MIRRORS names a mirror that is not a local path (`file://`). The value
+    /// is pairs of a regular expression and a mirror URL; only the URLs are looked at.
+    pub fn remote_sstate_mirror(&self) -> bool {
+        let Some(mirrors) = &self.sstate_mirrors else { return false };
+        mirrors.split_whitespace().skip(1).step_by(2).any(|url| !url.starts_with("file://"))
+    }
+
+    /// Whether the build itself, after every source was fetched, must still reach the
+    /// network: a remote sstate mirror, a hash server over TCP or WebSocket (anything but
+    /// `auto` and `unix://`), or an upstream hash server.
+    pub fn needs_network(&self) -> bool {
+        let remote_hashserve =
+            self.hashserve.as_deref().is_some_and(|h| h != "auto" && !h.starts_with("unix://"));
+        self.remote_sstate_mirror() || remote_hashserve || self.hashserve_upstream.is_some()
+    }
+}
+
 impl Config {
     /// The machine called `name`, or [`Error::UnknownMachine`].
     pub fn machine(&self, name: &str) -> Result<&Machine> {

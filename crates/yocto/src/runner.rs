@@ -440,6 +440,74 @@ pub fn build_invocation(
     }
 }
 
+/// Which run of a build a [`Step`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// `bitbake --runall=fetch`, with the network.
+    Fetch,
+    /// The build, with `BB_NO_NETWORK=1` and, in a container, no network.
+    Build,
+    /// The one run of `--online`, with the network.
+    Online,
+}
+
+impl Phase {
+    /// `fetch`, `build` or `online`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Phase::Fetch => "fetch",
+            Phase::Build => "build",
+            Phase::Online => "online",
+        }
+    }
+}
+
+/// One bitbake run of a build.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Step {
+    /// Which run.
+    pub phase: Phase,
+    /// What runs.
+    pub invocation: Invocation,
+}
+
+/// Where bitbake's options start in [`bitbake_argv`]'s command.
+const BITBAKE_ARGS_AT: usize = 4;
+
+/// The bitbake runs of a build whose single run would be `inv` ([`build_invocation`]).
+///
+/// By default there are two. `fetch` runs `bitbake --runall=fetch` on the same targets with
+/// the network: every source of every recipe the targets need, checked against its pinned
+/// checksum or commit into DL_DIR. `build` then runs the targets with `BB_NO_NETWORK=1`, so
+/// bitbake's fetcher refuses any download, and, in a container, with no network at all
+/// (`--network=none`), so a task that downloads by other means (a compiler driver, a
+/// package manager) fails instead of making the output depend on what a server sent. Team
+/// caches that live on the network ([`Cache::needs_network`]) keep the container's network
+/// for the build; the fetcher stays off, and a remote sstate mirror is reached through
+/// `SSTATE_MIRROR_ALLOW_NETWORK`, which [`crate::conf::auto_conf`] sets. A native build
+/// cannot take the network away: it gets `BB_NO_NETWORK=1` only.
+///
+/// With `online` there is one run, `inv` itself, as upstream's build did: no source is
+/// downloaded that a shared sstate cache covers, and nothing proves that no task downloads.
+pub fn build_steps(inv: Invocation, cache: &Cache, online: bool) -> Vec<Step> {
+    if online {
+        return vec![Step { phase: Phase::Online, invocation: inv }];
+    }
+    let mut fetch = inv.clone();
+    let at = BITBAKE_ARGS_AT.min(fetch.argv.len());
+    fetch.argv.insert(at, "--runall=fetch".to_owned());
+    let mut build = inv;
+    build.env.retain(|(k, _)| k != "BB_NO_NETWORK");
+    build.env.push(("BB_NO_NETWORK".to_owned(), "1".to_owned()));
+    if !cache.needs_network() {
+        build.network = Network::None;
+    }
+    vec![
+        Step { phase: Phase::Fetch, invocation: fetch },
+        Step { phase: Phase::Build, invocation: build },
+    ]
+}
+
 /// How a process ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Exit {

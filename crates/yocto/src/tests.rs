@@ -387,6 +387,37 @@ fn caches_are_validated_together() {
     );
 }
 
+/// Which team caches keep the network in the offline build (yocto.md §2.4: SSTATE_MIRRORS is
+/// pairs of a regular expression and a URL; `auto` and `unix://` hash servers are sockets in
+/// the build directory).
+#[test]
+fn caches_that_need_the_network_during_the_build() {
+    let cache =
+        |mirrors: Option<&str>, hashserve: Option<&str>, upstream: Option<&str>| config::Cache {
+            sstate_mirrors: mirrors.map(Into::into),
+            hashserve: hashserve.map(Into::into),
+            hashserve_upstream: upstream.map(Into::into),
+            ..config::Cache::default()
+        };
+    let local = "file://.* file:///srv/sstate/PATH";
+    let remote = "file://.* file:///srv/sstate/PATH file://.* https://s.example.org/PATH";
+    let cases = [
+        (cache(None, None, None), false, false),
+        (cache(Some(local), None, None), false, false),
+        // The regular expression `file://.*` is not a mirror; the URL after it is.
+        (cache(Some(remote), None, None), true, true),
+        (cache(Some(local), Some("auto"), None), false, false),
+        (cache(Some(local), Some("unix:///srv/hashserve.sock"), None), false, false),
+        (cache(Some(local), Some("hashserv.example.org:8686"), None), false, true),
+        (cache(Some(local), Some("ws://hashserv.example.org"), None), false, true),
+        (cache(Some(local), Some("auto"), Some("hashserv.example.org:8686")), false, true),
+    ];
+    for (cache, remote_mirror, needs) in cases {
+        assert_eq!(cache.remote_sstate_mirror(), remote_mirror, "{cache:?}");
+        assert_eq!(cache.needs_network(), needs, "{cache:?}");
+    }
+}
+
 fn check(actual: &str, expect: Expect) {
     expect.assert_eq(actual);
 }
@@ -417,6 +448,7 @@ fn auto_conf_with_team_caches() {
             DL_DIR = "/srv/yocto/downloads"
             SSTATE_DIR = "/srv/yocto/sstate-cache"
             SSTATE_MIRRORS = "file://.* https://sstate.example.org/PATH;downloadfilename=PATH"
+            SSTATE_MIRROR_ALLOW_NETWORK = "1"
             BB_SIGNATURE_HANDLER = "OEEquivHash"
             BB_HASHSERVE = "auto"
             BB_HASHSERVE_UPSTREAM = "hashserv.example.org:8686"

@@ -335,3 +335,43 @@ fn bb_no_network_reaches_the_build() {
         assert!(!env.iter().any(|(k, _)| k == "BB_FETCH_PREMIRRORONLY"), "{env:?}");
     }
 }
+
+/// A build is a fetch with the network, then the build without it (docker: `--network=none`,
+/// and `BB_NO_NETWORK=1` for bitbake's fetcher in every engine).
+#[test]
+fn a_build_fetches_with_the_network_then_builds_without_it() {
+    let config = config();
+    let inv = tdx_build(Engine::Docker);
+    let steps = build_steps(inv.clone(), &config.cache, false);
+    let plans: Vec<String> = steps
+        .iter()
+        .map(|s| {
+            let spawn = Engine::Docker.plan(&s.invocation, "secretvm-builder:0123456789ab", &[]);
+            format!("{}: {}", s.phase.name(), spawn.unwrap())
+        })
+        .collect();
+    expect![[r#"
+        fetch: MACHINES=tdx https_proxy=http://proxy:3128 docker run --rm --platform linux/amd64 --user 1000:1000 -e MACHINES -e https_proxy -e HOME=/tmp -e LANG=en_US.UTF-8 -e LC_ALL=en_US.UTF-8 -v /home/alice/secretvm:/secret-vm-build -w /secret-vm-build secretvm-builder:0123456789ab bash -c 'source yocto/poky/oe-init-build-env build >/dev/null && exec bitbake "$@"' bitbake --runall=fetch -k mc:tdx:virtual/kernel mc:tdx:secret-vm-initramfs mc:tdx:virtual/ovmf mc:tdx:secret-vm-rootfs-dev mc:tdx:secret-vm-rootfs-prod mc:tdx:secret-vm-rootfs-gpu-dev mc:tdx:secret-vm-rootfs-gpu-prod
+        build: MACHINES=tdx https_proxy=http://proxy:3128 BB_NO_NETWORK=1 docker run --rm --platform linux/amd64 --user 1000:1000 --network=none -e MACHINES -e https_proxy -e HOME=/tmp -e LANG=en_US.UTF-8 -e LC_ALL=en_US.UTF-8 -e BB_NO_NETWORK -v /home/alice/secretvm:/secret-vm-build -w /secret-vm-build secretvm-builder:0123456789ab bash -c 'source yocto/poky/oe-init-build-env build >/dev/null && exec bitbake "$@"' bitbake -k mc:tdx:virtual/kernel mc:tdx:secret-vm-initramfs mc:tdx:virtual/ovmf mc:tdx:secret-vm-rootfs-dev mc:tdx:secret-vm-rootfs-prod mc:tdx:secret-vm-rootfs-gpu-dev mc:tdx:secret-vm-rootfs-gpu-prod"#]]
+    .assert_eq(&plans.join("\n"));
+
+    // A host's own BB_NO_NETWORK=1 (a filled DL_DIR) is kept once, not doubled.
+    let mut offline_host = inv.clone();
+    offline_host.env.insert(0, ("BB_NO_NETWORK".into(), "1".into()));
+    let build = &build_steps(offline_host, &config.cache, false)[1].invocation;
+    assert_eq!(build.env.iter().filter(|(k, _)| k == "BB_NO_NETWORK").count(), 1);
+
+    // Caches on the network keep the container's network for the build; the fetcher stays off.
+    let remote = Cache {
+        sstate_dir: Some("/srv/sstate".into()),
+        hashserve: Some("hashserv.example.org:8686".into()),
+        ..Cache::default()
+    };
+    let build = &build_steps(inv.clone(), &remote, false)[1].invocation;
+    assert_eq!(build.network, Network::Default);
+    assert!(build.env.contains(&("BB_NO_NETWORK".into(), "1".into())), "{:?}", build.env);
+
+    // --online: the one run, unchanged.
+    let online = build_steps(inv.clone(), &config.cache, true);
+    assert_eq!(online, [Step { phase: Phase::Online, invocation: inv }]);
+}
