@@ -13,7 +13,8 @@
 //!   the difference is explained;
 //! - JSON: the paths of the values that differ;
 //! - anything else, and cpio archives whose entries are all equal: the 4 KiB blocks that
-//!   differ, of the decompressed stream for gzip.
+//!   differ, of the decompressed streams for gzip, or, when those are equal, the first byte
+//!   where the compressed files differ.
 //!
 //! Everything is streamed: memory grows with the number of cpio entries, not with file sizes.
 //! Both sides are untrusted input; malformed data is reported as such, never a panic.
@@ -21,7 +22,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::io::{self, BufReader, Read};
-use std::path::{Component, Path, PathBuf};
+use std::path::{Component, Path};
 
 use secretvm_pack::cpio::{self, FileType};
 use sha2::{Digest, Sha256};
@@ -89,7 +90,7 @@ pub enum Difference {
         /// How many values differ.
         total: usize,
     },
-    /// Compared block by block ([`BLOCK`] bytes; the decompressed stream of gzip files).
+    /// Compared block by block ([`BLOCK`] bytes).
     Blocks {
         /// The first side's length.
         len_a: u64,
@@ -99,6 +100,14 @@ pub enum Difference {
         first: u64,
         /// How many blocks differ (a block present on one side only counts).
         blocks: u64,
+        /// Whether the lengths and offsets are those of the decompressed gzip streams.
+        decompressed: bool,
+    },
+    /// Two gzip files whose decompressed contents are equal: only the compression differs
+    /// (level, header fields, the deflate implementation), from this byte of the files on.
+    Compression {
+        /// The offset of the first differing byte of the gzip files.
+        first: u64,
     },
     /// One side cannot be read as its format.
     Unreadable {
@@ -244,10 +253,14 @@ pub fn compare_files(a: &Path, b: &Path) -> Result<Option<Difference>> {
             return Ok(Some(Difference::Order));
         }
     }
-    if kind_a.gzip && kind_b.gzip {
-        return compare_streams(open(a, true)?, open(b, true)?).map_err(io_err(a));
+    let raw = compare_streams(open(a, false)?, open(b, false)?, false);
+    if !(kind_a.gzip && kind_b.gzip) {
+        return Ok(raw);
     }
-    compare_bytes(a, b)
+    Ok(match (compare_streams(open(a, true)?, open(b, true)?, true), raw) {
+        (None, Some(Difference::Blocks { first, .. })) => Some(Difference::Compression { first }),
+        (decompressed, _) => decompressed,
+    })
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> Error + '_ {
@@ -305,23 +318,33 @@ fn open(path: &Path, gunzip: bool) -> Result<Box<dyn Read>> {
 }
 
 fn compare_bytes(a: &Path, b: &Path) -> Result<Option<Difference>> {
-    let (ra, rb) = (open(a, false)?, open(b, false)?);
-    compare_streams(ra, rb).map_err(|e| Error::Io {
-        op: "compare",
-        path: PathBuf::from(format!("{} with {}", a.display(), b.display())),
-        source: e,
-    })
+    Ok(compare_streams(open(a, false)?, open(b, false)?, false))
 }
 
-/// Compares two streams by [`BLOCK`]-byte blocks; `None` when equal.
-pub fn compare_streams(mut a: impl Read, mut b: impl Read) -> io::Result<Option<Difference>> {
+/// Compares two streams by [`BLOCK`]-byte blocks; `None` when equal. A read error (a corrupt
+/// gzip stream, say) makes its side [`Difference::Unreadable`], with the offset reached.
+pub fn compare_streams(
+    mut a: impl Read,
+    mut b: impl Read,
+    decompressed: bool,
+) -> Option<Difference> {
     let block = BLOCK as usize;
     let (mut buf_a, mut buf_b) = (vec![0u8; block], vec![0u8; block]);
     let (mut len_a, mut len_b, mut blocks) = (0u64, 0u64, 0u64);
     let mut first = None;
+    let unreadable = |side: char, at: u64, e: io::Error| {
+        let what = if decompressed { "decompressed byte" } else { "byte" };
+        Some(Difference::Unreadable { side, reason: format!("at {what} {at}: {e}") })
+    };
     loop {
-        let na = read_up_to(&mut a, &mut buf_a)?;
-        let nb = read_up_to(&mut b, &mut buf_b)?;
+        let na = match read_up_to(&mut a, &mut buf_a) {
+            Ok(n) => n,
+            Err(e) => return unreadable('a', len_a, e),
+        };
+        let nb = match read_up_to(&mut b, &mut buf_b) {
+            Ok(n) => n,
+            Err(e) => return unreadable('b', len_b, e),
+        };
         if na == 0 && nb == 0 {
             break;
         }
@@ -335,7 +358,7 @@ pub fn compare_streams(mut a: impl Read, mut b: impl Read) -> io::Result<Option<
         len_a += na as u64;
         len_b += nb as u64;
     }
-    Ok(first.map(|first| Difference::Blocks { len_a, len_b, first, blocks }))
+    first.map(|first| Difference::Blocks { len_a, len_b, first, blocks, decompressed })
 }
 
 /// What is compared of one cpio entry.

@@ -110,13 +110,20 @@ fn write_file(out: &mut impl Write, file: &FileComparison, limit: usize) -> Resu
             }
             more(out, *total, limit.min(changes.len()))?;
         }
-        Difference::Blocks { len_a, len_b, first, blocks } => {
+        Difference::Blocks { len_a, len_b, first, blocks, decompressed } => {
             let total = len_a.max(len_b).div_ceil(BLOCK);
             writeln!(
                 out,
                 "{path}: {blocks} of {total} {BLOCK}-byte blocks differ, the first byte at \
                  offset {first} ({first:#x}); {len_a} -> {len_b} bytes{}",
-                if path.ends_with(".gz") { " decompressed" } else { "" }
+                if *decompressed { ", decompressed" } else { "" }
+            )?;
+        }
+        Difference::Compression { first } => {
+            writeln!(
+                out,
+                "{path}: the same content compressed differently; the gzip files differ from \
+                 byte {first} ({first:#x})"
             )?;
         }
         Difference::Unreadable { side, reason } => {

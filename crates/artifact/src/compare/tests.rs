@@ -119,7 +119,8 @@ fn same_entries_in_another_order_or_with_other_inodes() {
             len_a: a.len() as u64,
             len_b: b.len() as u64,
             first: 12,
-            blocks: 1
+            blocks: 1,
+            decompressed: false
         })
     );
 }
@@ -151,13 +152,20 @@ fn bytes_are_compared_by_blocks() {
             len_a: a.len() as u64,
             len_b: b.len() as u64,
             first: BLOCK + 5,
-            blocks: 2
+            blocks: 2,
+            decompressed: false
         })
     );
     // One side a prefix of the other: the first difference is where the shorter one ends.
     assert_eq!(
         compare(&a[..block], &a, "ovmf.fd"),
-        Some(Difference::Blocks { len_a: BLOCK, len_b: a.len() as u64, first: BLOCK, blocks: 3 })
+        Some(Difference::Blocks {
+            len_a: BLOCK,
+            len_b: a.len() as u64,
+            first: BLOCK,
+            blocks: 3,
+            decompressed: false
+        })
     );
     // gzip: the decompressed streams are compared.
     assert_eq!(
@@ -166,9 +174,24 @@ fn bytes_are_compared_by_blocks() {
             len_a: a.len() as u64,
             len_b: b.len() as u64,
             first: BLOCK + 5,
-            blocks: 2
+            blocks: 2,
+            decompressed: true
         })
     );
+    // Equal contents compressed differently: the gzip header's OS byte (offset 9) differs.
+    let (mut g1, g2) = (gzip(&a), gzip(&a));
+    g1[9] ^= 1;
+    assert_eq!(compare(&g1, &g2, "initramfs.cpio.gz"), Some(Difference::Compression { first: 9 }));
+    // A corrupt gzip stream is reported for its side, with how far it got.
+    let mut corrupt = gzip(&a);
+    let at = corrupt.len() - 12;
+    corrupt[at] ^= 0xff;
+    match compare(&gzip(&a), &corrupt, "disk.tar.gz") {
+        Some(Difference::Unreadable { side: 'b', reason }) => {
+            assert!(reason.starts_with("at decompressed byte "), "{reason}");
+        }
+        other => panic!("expected b unreadable, got {other:?}"),
+    }
 }
 
 #[test]
