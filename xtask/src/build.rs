@@ -8,7 +8,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 
 use crate::cmd;
 
@@ -22,6 +22,13 @@ pub(crate) struct Args {
     /// `tmp-<machine>-glibc/`).
     #[arg(long, value_name = "BUILD_DIR")]
     from_deploy: Option<PathBuf>,
+    #[command(flatten)]
+    common: Common,
+}
+
+/// What `cargo xtask build` and `cargo xtask repro-check` pass to `secretvm build` alike.
+#[derive(clap::Args)]
+pub(crate) struct Common {
     /// Only this machine (repeatable; all machines by default), as upstream's MACHINES did.
     #[arg(long = "machine", value_name = "NAME")]
     machines: Vec<String>,
@@ -41,6 +48,28 @@ pub(crate) struct Args {
     online: bool,
 }
 
+impl Common {
+    /// The flags, in `secretvm build`'s syntax.
+    fn flags(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for machine in &self.machines {
+            out.extend(["--machine".to_owned(), machine.clone()]);
+        }
+        for artifact in &self.artifacts {
+            out.extend(["--artifact".to_owned(), artifact.clone()]);
+        }
+        if self.online {
+            out.push("--online".into());
+        }
+        for (flag, value) in [("--engine", &self.engine), ("--user", &self.user)] {
+            if let Some(value) = value {
+                out.extend([flag.to_owned(), value.clone()]);
+            }
+        }
+        out
+    }
+}
+
 pub(crate) fn run(root: &Path, args: &Args) -> Result<()> {
     let revision = git_revision(root)?;
     let secretvm = release_binary(root)?;
@@ -50,21 +79,55 @@ pub(crate) fn run(root: &Path, args: &Args) -> Result<()> {
         // Relative to where the user typed the command, not to the workspace root.
         build.arg("--from-deploy").arg(std::path::absolute(dir)?);
     }
-    for machine in &args.machines {
-        build.args(["--machine", machine]);
-    }
-    for artifact in &args.artifacts {
-        build.args(["--artifact", artifact]);
-    }
-    if args.online {
-        build.arg("--online");
-    }
-    for (flag, value) in [("--engine", &args.engine), ("--user", &args.user)] {
-        if let Some(value) = value {
-            build.args([flag, value]);
+    cmd::run(build.args(args.common.flags()))
+}
+
+/// Flags of `cargo xtask repro-check`.
+#[derive(clap::Args)]
+pub(crate) struct ReproArgs {
+    #[command(flatten)]
+    common: Common,
+}
+
+/// The second build's directory and artifacts, relative to the workspace.
+const REPRO_BUILD_DIR: &str = "build-repro";
+const REPRO_OUT: &str = "artifacts-repro";
+
+/// `cargo xtask repro-check`: the release built twice and compared. The first build is the
+/// usual one (`build/`, `artifacts/`, with whatever sstate the team shares); the second runs
+/// every task from source (`secretvm build --from-scratch`) in a fresh `build-repro/` into
+/// `artifacts-repro/`; then `secretvm compare` reports every difference and fails if there is
+/// one.
+pub(crate) fn repro_check(root: &Path, args: &ReproArgs) -> Result<()> {
+    let revision = git_revision(root)?;
+    let secretvm = release_binary(root)?;
+    let flags = args.common.flags();
+    let build = |dir: &str, out: &str, scratch: bool| {
+        let mut c = cmd::new(&secretvm, root);
+        c.args(["build", "--build-dir", dir, "--out"]).arg(root.join(out));
+        c.args(["--git-revision", &revision]).args(&flags);
+        if scratch {
+            c.arg("--from-scratch");
         }
+        c
+    };
+    eprintln!("repro-check: first build, in build/ into artifacts/");
+    cmd::run(&mut build("build", "artifacts", false))?;
+    let second = root.join(REPRO_BUILD_DIR);
+    if second.exists() {
+        eprintln!("repro-check: removing the previous check's {REPRO_BUILD_DIR}/");
+        std::fs::remove_dir_all(&second)
+            .with_context(|| format!("cannot remove {}", second.display()))?;
     }
-    cmd::run(&mut build)
+    eprintln!("repro-check: second build, every task from source, in {REPRO_BUILD_DIR}/");
+    cmd::run(&mut build(REPRO_BUILD_DIR, REPRO_OUT, true))?;
+    let mut compare = cmd::new(&secretvm, root);
+    compare.arg("compare").arg(root.join("artifacts")).arg(root.join(REPRO_OUT));
+    cmd::run(&mut compare).context(
+        "the two builds differ (above); keep build/ and build-repro/ to look into the tasks",
+    )?;
+    eprintln!("repro-check: the two builds are identical");
+    Ok(())
 }
 
 /// Flags of `cargo xtask lock`: passed to `secretvm lock` as they are.

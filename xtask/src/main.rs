@@ -40,6 +40,9 @@ struct Flags {
 enum Cmd {
     /// Build the release artifacts into ./artifacts (`secretvm build`).
     Build(build::Args),
+    /// Build the release twice, the second time every task from source in build-repro/, and
+    /// compare the two (`secretvm compare`); fails if they differ.
+    ReproCheck(build::ReproArgs),
     /// Check or update yocto/secretvm.lock (`secretvm lock --check|--update ...`).
     Lock(build::LockArgs),
     /// Install what the tests need, then run formatting, clippy, every test and the fuzz build.
@@ -57,6 +60,7 @@ fn main() -> ExitCode {
     let root = project_root();
     let result = match flags.cmd {
         Cmd::Build(args) => build::run(&root, &args),
+        Cmd::ReproCheck(args) => build::repro_check(&root, &args),
         Cmd::Lock(args) => build::lock(&root, &args),
         Cmd::Test(args) => test::run(&root, &args),
         Cmd::Deps(args) => deps::run(&root, &args).map(|_| ()),

@@ -75,6 +75,16 @@ pub(crate) struct BuildArgs {
     /// or made with debootstrap and `docker import`).
     #[arg(long, value_name = "IMAGE", conflicts_with = "from_deploy")]
     pub(crate) base_image: Option<String>,
+    /// The bitbake build directory, relative to the workspace (a container sees only the
+    /// workspace).
+    #[arg(long, value_name = "DIR", default_value = config::DEFAULT_BUILD_DIR, conflicts_with = "from_deploy")]
+    pub(crate) build_dir: String,
+    /// Run every task from source: leave out the config's sstate directory, sstate mirrors
+    /// and hash server (downloads stay shared), in a build directory without an earlier
+    /// build's `tmp-*` or `sstate-cache` (refused otherwise). The second build of
+    /// `cargo xtask repro-check`.
+    #[arg(long, conflicts_with = "from_deploy")]
+    pub(crate) from_scratch: bool,
     /// Run bitbake once, with the network, as upstream's build did. By default bitbake first
     /// fetches every source the targets need (`--runall=fetch`) and then builds with
     /// `BB_NO_NETWORK=1` in a container without network, so no task can download; `--online`
@@ -121,9 +131,6 @@ fn parse_user(s: &str) -> std::result::Result<User, String> {
     }
 }
 
-/// The bitbake build directory, relative to the workspace.
-const BUILD_DIR: &str = "build";
-
 /// Runs everything up to and including bitbake for `config`, already cut down to the selected
 /// machines and artifacts (its multiconfigs are the only ones bitbake parses); returns the
 /// build directory to collect from.
@@ -135,7 +142,24 @@ fn bitbake_stage(args: &BuildArgs, config: &Config, config_text_file: &str) -> R
     let engine = preflight::resolve_engine(wanted, &host)?;
     let user = args.user.unwrap_or_else(User::current);
     let mounts = runner::build_mounts(config, &workspace);
-    let build_dir = workspace.join(BUILD_DIR);
+    let build_dir = workspace.join(&config.build_dir);
+    if args.from_scratch {
+        let left: Vec<String> = fs::read_dir(&build_dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n == "sstate-cache" || n.starts_with("tmp"))
+            .collect();
+        if !left.is_empty() {
+            bail!(
+                "--from-scratch: {} holds {} from an earlier build, whose tasks bitbake would \
+                 reuse; remove it or name a new --build-dir",
+                build_dir.display(),
+                left.join(", ")
+            );
+        }
+    }
     eprintln!("preflight: engine {engine:?}, build user {}:{}", user.uid, user.gid);
     preflight::run(&Preflight {
         engine,
@@ -330,7 +354,11 @@ pub(crate) fn run(args: &BuildArgs) -> Result<()> {
     let build_dir = match &args.from_deploy {
         Some(dir) => dir,
         None => {
-            built = bitbake_stage(args, &selected, &config_name)?;
+            let mut build_config = selected.with_build_dir(&args.build_dir)?;
+            if args.from_scratch {
+                build_config = build_config.from_scratch();
+            }
+            built = bitbake_stage(args, &build_config, &config_name)?;
             &built
         }
     };

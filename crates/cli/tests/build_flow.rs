@@ -11,9 +11,13 @@
 //! then building with `BB_NO_NETWORK=1` and only loopback (the interfaces the kernel lists in
 //! the container); `build/conf/` is regenerated (a stale file disappears) with
 //! our multiconfig and BBLAYERS; bitbake gets the config's targets in order; the progress
-//! display and the raw log carry bitbake's lines; and the artifacts equal what
+//! display and the raw log carry bitbake's lines; the artifacts equal what
 //! `secretvm build --from-deploy` makes from the same build directory, and pass the real
-//! `sha256sum -c`.
+//! `sha256sum -c`. Then the second build of a reproducibility check (`--build-dir build-repro
+//! --from-scratch`, with a config whose shared state is on the network): it runs in its own
+//! directory with only loopback and no sstate or hash server in `auto.conf`, `secretvm compare`
+//! finds its artifacts identical to the first build's, and it refuses to run again into the
+//! same directory.
 
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -270,4 +274,42 @@ fn build_runs_bitbake_in_the_builder_and_collects_what_it_deployed() {
         );
     }
     sh(&artifacts, "sha256sum -c --strict --quiet sha256sum.txt");
+
+    // The second build of a reproducibility check: another build directory, and none of the
+    // config's shared state, which here lives on the network (a remote sstate mirror and hash
+    // server would keep the container's network and reuse tasks).
+    let shared = format!(
+        "{}\n[cache]\nsstate_mirrors = \"file://.* https://sstate.example.org/PATH;downloadfilename=PATH\"\n\
+         hashserve = \"hashserv.example.org:8686\"\n",
+        fs::read_to_string(ws.join("yocto/secretvm.toml")).unwrap()
+    );
+    fs::write(ws.join("yocto/shared.toml"), shared).unwrap();
+    let repro = || {
+        let mut cmd = secretvm();
+        cmd.args(["build", "--config", "yocto/shared.toml", "--engine", "docker"])
+            .args(["--user", "1000:1000", "--min-free-gb", "0", "--base-image", base])
+            .args(["--git-revision", "feedc0de", "--build-dir", "build-repro", "--from-scratch"])
+            .args(["--out", "artifacts-repro"])
+            .current_dir(&ws);
+        cmd
+    };
+    run_ok(&mut repro());
+    let read = |run: &str, name: &str| {
+        fs::read_to_string(ws.join("build-repro/stub-record").join(run).join(name)).unwrap()
+    };
+    assert_eq!(read("build", "pwd").trim(), "/secret-vm-build/build-repro");
+    assert_eq!(read("build", "net"), "lo\n", "shared state must not keep the network");
+    let auto = fs::read_to_string(ws.join("build-repro/conf/auto.conf")).unwrap();
+    assert!(!auto.contains("SSTATE") && !auto.contains("HASHSERVE"), "{auto}");
+    let compare = secretvm()
+        .args(["compare", "artifacts", "artifacts-repro"])
+        .current_dir(&ws)
+        .output()
+        .unwrap();
+    assert!(compare.status.success(), "{}", String::from_utf8_lossy(&compare.stdout));
+    // Run again into the same directory, the earlier build's tasks would be reused.
+    let out = repro().output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains("--from-scratch") && err.contains("tmp-tdx-glibc"), "{err}");
 }

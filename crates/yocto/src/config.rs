@@ -34,7 +34,13 @@ pub struct Config {
     pub machines: Vec<Machine>,
     /// Team caches; all `None` by default.
     pub cache: Cache,
+    /// The bitbake build directory, relative to the workspace: `build`, or another one
+    /// ([`Config::with_build_dir`]).
+    pub build_dir: String,
 }
+
+/// The bitbake build directory unless `--build-dir` names another.
+pub const DEFAULT_BUILD_DIR: &str = "build";
 
 /// A git repository that provides layers.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -262,6 +268,35 @@ impl Config {
             selected.push(cut);
         }
         Ok(Config { machines: selected, ..self.clone() })
+    }
+
+    /// The config with bitbake's build directory at `dir` (relative to the workspace, inside
+    /// it, so a container sees it through the workspace mount), as `--build-dir` asks.
+    pub fn with_build_dir(&self, dir: &str) -> Result<Config> {
+        let path = std::path::Path::new(dir);
+        let ok = !dir.is_empty()
+            && path.components().all(|c| matches!(c, std::path::Component::Normal(_)))
+            && dir
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'/'));
+        if !ok {
+            return Err(Error::BadArgument {
+                what: "--build-dir",
+                found: dir.to_owned(),
+                expected: "a relative path inside the workspace, of letters, digits, '-', '_', \
+                           '.' and '/', without '..'",
+            });
+        }
+        Ok(Config { build_dir: dir.trim_end_matches('/').to_owned(), ..self.clone() })
+    }
+
+    /// The config without the team's shared build state: no SSTATE_DIR, SSTATE_MIRRORS or
+    /// hash server, so every task runs from source into the build directory's own, empty,
+    /// sstate cache. Downloads (`dl_dir`) stay shared: each is checked against its pinned
+    /// checksum or commit. This is the second build of a reproducibility check.
+    pub fn from_scratch(&self) -> Config {
+        let cache = Cache { dl_dir: self.cache.dl_dir.clone(), ..Cache::default() };
+        Config { cache, ..self.clone() }
     }
 
     /// The repository called `name`.
@@ -689,5 +724,14 @@ pub fn parse(file: &str, text: &str) -> Result<Config> {
         ));
     }
 
-    Ok(Config { distro, workdir, repos, layers, container, machines, cache })
+    Ok(Config {
+        distro,
+        workdir,
+        repos,
+        layers,
+        container,
+        machines,
+        cache,
+        build_dir: DEFAULT_BUILD_DIR.into(),
+    })
 }

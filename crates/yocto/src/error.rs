@@ -78,6 +78,17 @@ pub enum Error {
         expected: &'static str,
     },
 
+    /// A value given on the command line is not acceptable.
+    #[error("{what} is {found:?}, expected {expected}")]
+    BadArgument {
+        /// What it is (a flag).
+        what: &'static str,
+        /// What was given.
+        found: String,
+        /// What is accepted.
+        expected: &'static str,
+    },
+
     /// A machine asked for by name (for example on the command line) is not in the config.
     #[error("unknown machine {name:?}, expected one of {}", known.join(", "))]
     UnknownMachine {

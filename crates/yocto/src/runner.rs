@@ -431,7 +431,7 @@ pub fn build_invocation(
     let mut args = extra.to_vec();
     args.extend(bitbake_targets(machines));
     Invocation {
-        argv: bitbake_argv(poky, "build", &args),
+        argv: bitbake_argv(poky, &config.build_dir, &args),
         workdir: config.workdir.clone(),
         mounts: build_mounts(config, workspace),
         env: build_env(engine, host_vars),

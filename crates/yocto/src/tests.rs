@@ -760,3 +760,38 @@ fn truncated_input_is_an_error_or_a_value_never_a_panic() {
         let _ = events(&build_log[at..]);
     }
 }
+
+#[test]
+fn another_build_directory_and_a_build_from_scratch() {
+    let c = committed();
+    assert_eq!(c.build_dir, "build");
+    let repro = c.with_build_dir("build-repro/").unwrap();
+    assert_eq!(repro.build_dir, "build-repro");
+    let machines: Vec<&config::Machine> = repro.machines.iter().take(1).collect();
+    let inv = crate::runner::build_invocation(
+        &repro,
+        std::path::Path::new("/w"),
+        &machines,
+        &[],
+        crate::runner::Engine::Docker,
+        crate::runner::User { uid: 1000, gid: 1000 },
+        &[],
+    );
+    assert!(inv.argv[2].contains("oe-init-build-env build-repro "), "{:?}", inv.argv);
+    for bad in ["", "../build", "/tmp/build", "a/../b", "build dir", "b\"x", "./build"] {
+        let e = c.with_build_dir(bad).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(e.starts_with(&format!("--build-dir is {bad:?}, expected a relative path")), "{e}");
+    }
+
+    let shared = config::parse(FILE, &format!("{TEXT}{CACHES}")).unwrap();
+    let scratch = shared.from_scratch();
+    assert_eq!(scratch.cache.dl_dir.as_deref(), Some("/srv/yocto/downloads"));
+    assert_eq!(
+        scratch.cache,
+        config::Cache { dl_dir: shared.cache.dl_dir.clone(), ..Default::default() }
+    );
+    let auto = conf::auto_conf(&scratch);
+    assert!(!auto.contains("SSTATE") && !auto.contains("HASHSERVE"), "{auto}");
+    assert!(auto.contains("DL_DIR = \"/srv/yocto/downloads\"\n"), "{auto}");
+    assert_eq!(scratch.machines, shared.machines);
+}
