@@ -268,6 +268,20 @@ fn bitbake_stage(args: &BuildArgs, config: &Config, config_text_file: &str) -> R
         let outcome = crate::bitbake::run_bitbake(&mut runner, &step.invocation, &log)?;
         if !outcome.exit.success() {
             eprintln!("{}", outcome.failure_report(&log));
+            match step.phase {
+                Phase::Fetch if !offline_host => eprintln!(
+                    "hint: this run downloads every source: the builder must reach GitHub and \
+                     the source mirrors (a proxy goes in https_proxy/http_proxy); to build \
+                     offline, set [cache] dl_dir to a filled download directory and \
+                     BB_NO_NETWORK=1"
+                ),
+                Phase::Build if step.invocation.network == runner::Network::None => eprintln!(
+                    "hint: every source was fetched and this run has no network, so a task \
+                     that downloads outside do_fetch fails here; if `--online` gets past it, \
+                     that recipe is not reproducible as it stands"
+                ),
+                _ => {}
+            }
             bail!("bitbake {} failed ({})", step.phase.name(), outcome.exit);
         }
     }

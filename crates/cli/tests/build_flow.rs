@@ -17,7 +17,8 @@
 //! --from-scratch`, with a config whose shared state is on the network): it runs in its own
 //! directory with only loopback and no sstate or hash server in `auto.conf`, `secretvm compare`
 //! finds its artifacts identical to the first build's, and it refuses to run again into the
-//! same directory.
+//! same directory. Last, a failing fetch run and a failing build run each end with the hint
+//! that fits them.
 
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -46,6 +47,10 @@ env | sort > "$rec/env"
 # The network interfaces the kernel gives this run.
 ls /sys/class/net > "$rec/net"
 inputs="$OEROOT/../../stub-inputs"
+if [ -e "$OEROOT/../../stub-fail-$run" ]; then
+    echo "ERROR: Task (mc:tdx:/stub/stub.bb:$task) failed with exit code '1'"
+    exit 1
+fi
 echo "Parsing of 3 .bb files complete (0 cached, 3 parsed). 3 targets, 0 skipped, 0 masked, 0 errors."
 [ "$run" = fetch ] && shift
 n=$#
@@ -312,4 +317,24 @@ fn build_runs_bitbake_in_the_builder_and_collects_what_it_deployed() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{err}");
     assert!(err.contains("--from-scratch") && err.contains("tmp-tdx-glibc"), "{err}");
+
+    // A failed run says what the network has to do with it.
+    for (run, hint) in [
+        ("fetch", "hint: this run downloads every source"),
+        ("build", "hint: every source was fetched and this run has no network"),
+    ] {
+        let marker = ws.join(format!("stub-fail-{run}"));
+        fs::write(&marker, "").unwrap();
+        let mut cmd = secretvm();
+        cmd.args(["build", "--engine", "docker", "--user", "1000:1000", "--min-free-gb", "0"])
+            .args(["--base-image", base])
+            .current_dir(&ws);
+        let out = cmd.output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{err}");
+        assert!(err.contains(&format!("bitbake {run} failed")), "{err}");
+        assert!(err.contains(hint), "{err}");
+        assert_eq!(err.matches("hint: ").count(), 1, "{err}");
+        fs::remove_file(&marker).unwrap();
+    }
 }
