@@ -7,7 +7,8 @@
 //!   the emulator, and podman, runc and debootstrap for the Yocto runner's engine tests (Docker
 //!   itself is not installed here: the machine provides the engine and its daemon), and
 //!   `linux-headers-<version>` of the generic kernel below, to build the layer's tdx-guest module
-//!   for the kernel the boot test runs.
+//!   for the kernel the boot test runs, and `linux-source-6.12` with flex and bison, whose
+//!   tarball is unpacked under `target/tools/` for the kernel config-fragment test.
 //! - Packages fetched with `apt-get download` and unpacked under `target/tools/` without
 //!   installing them (no root needed): a Debian cloud kernel with its modules, the generic
 //!   Debian kernel (it has 9p, which the SEV init boot test needs), and, unless a
@@ -24,7 +25,7 @@
 //! The result is a set of environment variables (`SECRETVM_QEMU`, `SECRETVM_KERNEL`,
 //! `SECRETVM_KERNEL_MODULES`, `SECRETVM_GENERIC_KERNEL`, `SECRETVM_GENERIC_KERNEL_MODULES`,
 //! `SECRETVM_GENERIC_KERNEL_HEADERS`, `SECRETVM_BUSYBOX`, `SECRETVM_SEV_SNP_MEASURE`,
-//! `SECRETVM_BITBAKE_PYTHON`, and as root `SECRETVM_ROOTLESS_USER`, the unprivileged account
+//! `SECRETVM_BITBAKE_PYTHON`, `SECRETVM_KERNEL_SOURCE`, and as root `SECRETVM_ROOTLESS_USER`, the unprivileged account
 //! made here for the rootless-podman test) that the tests read.
 
 use std::fs;
@@ -61,7 +62,14 @@ const PACKAGES: &[(&str, &str)] = &[
     ("e2fsprogs", "mkfs.ext4 makes the disks the guest-init boot test labels and boots"),
     ("util-linux", "blkid in the guest-init boot test, as the gcp-tdx initramfs installs it"),
     ("binutils", "readelf checks, and objdump reads, the NVIDIA recipe's libraries in its test"),
+    (KERNEL_SOURCE_PACKAGE, "the kernel's own Kconfig checks our kernel config fragments"),
+    ("flex", "builds the kernel's Kconfig tool for the config-fragment test"),
+    ("bison", "builds the kernel's Kconfig tool for the config-fragment test"),
 ];
+
+/// The Debian kernel source package whose Kconfig the config-fragment test runs; its tarball
+/// is unpacked under `target/tools/`.
+const KERNEL_SOURCE_PACKAGE: &str = "linux-source-6.12";
 
 /// Packages unpacked (not installed) to provide the emulator, with its firmware.
 const EMULATOR_PACKAGES: &[&str] =
@@ -158,6 +166,7 @@ pub(crate) fn ensure(root: &Path, install: bool) -> Result<Tools> {
     let busybox = cmd::on_path("busybox").context("busybox is not on PATH after installation")?;
     let sev_snp_measure = sev_snp_measure(root, &tools_dir, install)?;
     let bitbake_python = bitbake_python(root, &tools_dir, install)?;
+    let kernel_source = kernel_source(root, &tools_dir, install)?;
     let mut env = Vec::new();
     if is_root {
         env.push(("SECRETVM_ROOTLESS_USER", rootless_user(root, install)?));
@@ -175,6 +184,7 @@ pub(crate) fn ensure(root: &Path, install: bool) -> Result<Tools> {
                 ("SECRETVM_BUSYBOX", busybox),
                 ("SECRETVM_SEV_SNP_MEASURE", sev_snp_measure),
                 ("SECRETVM_BITBAKE_PYTHON", bitbake_python),
+                ("SECRETVM_KERNEL_SOURCE", kernel_source),
             ])
             .collect(),
     })
@@ -294,6 +304,32 @@ fn sev_snp_measure(root: &Path, tools: &Path, install: bool) -> Result<PathBuf> 
 fn bitbake_python(root: &Path, tools: &Path, install: bool) -> Result<PathBuf> {
     let dir = venv(root, tools, install, "bitbake", "bitbake-setup==2.19.0")?;
     Ok(dir.join("bin/python"))
+}
+
+/// The kernel source tree the config-fragment test configures: the tarball of Debian's
+/// `linux-source-6.12` (installed above) unpacked under `target/tools/`, once.
+fn kernel_source(root: &Path, tools: &Path, install: bool) -> Result<PathBuf> {
+    let tarball = PathBuf::from(format!("/usr/src/{KERNEL_SOURCE_PACKAGE}.tar.xz"));
+    let dir = tools.join(KERNEL_SOURCE_PACKAGE);
+    if dir.join(".complete").exists() {
+        return Ok(dir);
+    }
+    if !install {
+        bail!("{} is not unpacked yet: run `cargo xtask deps`", dir.display());
+    }
+    if !tarball.is_file() {
+        bail!("{} is missing: install {KERNEL_SOURCE_PACKAGE}", tarball.display());
+    }
+    if dir.exists() {
+        fs::remove_dir_all(&dir).with_context(|| format!("cannot clear {}", dir.display()))?;
+    }
+    // The tarball's top directory is the package name.
+    cmd::run(cmd::new("tar", root).arg("-xJf").arg(&tarball).arg("-C").arg(tools))?;
+    if !dir.join("scripts/kconfig/merge_config.sh").is_file() {
+        bail!("{} did not unpack into {}", tarball.display(), dir.display());
+    }
+    fs::write(dir.join(".complete"), "")?;
+    Ok(dir)
 }
 
 /// Off Debian we cannot install anything: check that the tools are there and say what is not.

@@ -1,0 +1,150 @@
+//! The kernel config fragments of `meta-secret/recipes-kernel/linux/files/` against the
+//! kernel's own Kconfig: every option a fragment sets must come out of `make olddefconfig` with
+//! the value the fragment gives. Kconfig drops an option silently when what it depends on is
+//! off (`INTEL_TDX_GUEST` without `X86_X2APIC`, `BRIDGE_NETFILTER` without
+//! `NETFILTER_ADVANCED`), so a fragment can look right and build a kernel without it.
+//!
+//! Each kernel is configured as its recipe does it: the SEV and GCP recipes merge their
+//! fragments (the `${WORKDIR}/*.cfg` of their `merge_config.sh` line, in that order) onto
+//! `arch/x86/configs/x86_64_defconfig`; the TDX kernel's fragments are the `kconf` lines of
+//! `secret-vm.scc`, checked on the same defconfig because linux-yocto-dev's own base comes
+//! from the Yocto kernel cache, which is not reachable here (its base enables more, so this is
+//! the stricter check). The Kconfig is Debian's `linux-source-6.12` (`SECRETVM_KERNEL_SOURCE`,
+//! unpacked by `cargo xtask deps`); the kernels we build are 6.16, whose Kconfig for these
+//! options may differ in places, which is why the test names the source version it used.
+
+#![allow(clippy::disallowed_methods, clippy::print_stderr)]
+
+use std::collections::HashMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use secretvm_testkit::{tool_from_env, workspace};
+
+fn kernel_dir() -> PathBuf {
+    workspace().join("meta-secret/recipes-kernel/linux")
+}
+
+/// The fragments a recipe's `merge_config.sh` line names, in order.
+fn recipe_fragments(recipe: &str) -> Vec<String> {
+    let text = fs::read_to_string(kernel_dir().join(recipe)).unwrap();
+    let start =
+        text.find("merge_config.sh").unwrap_or_else(|| panic!("{recipe}: no merge_config.sh"));
+    // The task body ends with a `}` alone on its line (`${B}` has one too).
+    let end = start + text[start..].find("\n}").unwrap_or(text.len() - start);
+    let command = text[start..end].replace("\\\n", " ");
+    assert!(command.contains("${S}/arch/x86/configs/x86_64_defconfig"), "{recipe}: {command}");
+    command
+        .split_whitespace()
+        .filter_map(|w| w.strip_prefix("${WORKDIR}/"))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The fragments `secret-vm.scc` adds with `kconf`.
+fn scc_fragments() -> Vec<String> {
+    let text = fs::read_to_string(kernel_dir().join("files/secret-vm.scc")).unwrap();
+    text.lines()
+        .filter_map(|l| l.strip_prefix("kconf "))
+        .filter_map(|l| l.split_whitespace().nth(1))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// `CONFIG_X` to its value in a `.config` (`n` for "is not set").
+fn read_config(text: &str) -> HashMap<String, String> {
+    let mut out = HashMap::new();
+    for line in text.lines() {
+        if let Some((k, v)) = line.split_once('=').filter(|(k, _)| k.starts_with("CONFIG_")) {
+            out.insert(k.to_owned(), v.to_owned());
+        } else if let Some(k) = line.strip_prefix("# ").and_then(|l| l.strip_suffix(" is not set"))
+        {
+            out.insert(k.to_owned(), "n".to_owned());
+        }
+    }
+    out
+}
+
+/// Configures `source` with `fragments` on x86_64_defconfig in a fresh output directory;
+/// returns every fragment line whose value did not survive, as `file:line: CONFIG_X=v, got w`.
+fn lost_options(source: &Path, fragments: &[String]) -> Vec<String> {
+    let out = tempfile::tempdir().unwrap();
+    let paths: Vec<PathBuf> =
+        fragments.iter().map(|f| kernel_dir().join("files").join(f)).collect();
+    let merge = Command::new("sh")
+        .arg("scripts/kconfig/merge_config.sh")
+        .arg("-m")
+        .arg("-O")
+        .arg(out.path())
+        .arg("arch/x86/configs/x86_64_defconfig")
+        .args(&paths)
+        .current_dir(source)
+        .output()
+        .unwrap();
+    assert!(merge.status.success(), "merge_config.sh: {}", String::from_utf8_lossy(&merge.stderr));
+    let make = Command::new("make")
+        .args(["-s", "ARCH=x86_64"])
+        .arg(format!("O={}", out.path().display()))
+        .arg("olddefconfig")
+        .current_dir(source)
+        .output()
+        .unwrap();
+    assert!(make.status.success(), "olddefconfig: {}", String::from_utf8_lossy(&make.stderr));
+    let config = read_config(&fs::read_to_string(out.path().join(".config")).unwrap());
+    let mut lost = Vec::new();
+    for (fragment, path) in fragments.iter().zip(&paths) {
+        for (i, line) in fs::read_to_string(path).unwrap().lines().enumerate() {
+            let Some((key, want)) =
+                line.trim().split_once('=').filter(|(k, _)| k.starts_with("CONFIG_"))
+            else {
+                continue;
+            };
+            let got = config.get(key).map_or("(absent)", String::as_str);
+            let same = got == want || (want == "n" && got == "(absent)");
+            if !same {
+                lost.push(format!("{fragment}:{}: {key}={want}, got {got}", i + 1));
+            }
+        }
+    }
+    lost
+}
+
+fn source() -> Option<PathBuf> {
+    let source = tool_from_env("SECRETVM_KERNEL_SOURCE")?;
+    for tool in ["make", "cc", "flex", "bison"] {
+        secretvm_testkit::tool_on_path(tool)?;
+    }
+    Some(source)
+}
+
+#[test]
+fn every_fragment_option_survives_the_kernels_kconfig() {
+    let Some(source) = source() else { return };
+    let kernels = [
+        ("sev (linux-amdese)", recipe_fragments("linux-amdese_git.bb")),
+        ("gcp-tdx (linux-upstream)", recipe_fragments("linux-upstream_6.16.12.bb")),
+        ("tdx (linux-yocto-dev, on x86_64_defconfig)", scc_fragments()),
+    ];
+    let mut report = Vec::new();
+    for (kernel, fragments) in &kernels {
+        assert!(fragments.len() >= 2, "{kernel}: {fragments:?}");
+        for lost in lost_options(&source, fragments) {
+            report.push(format!("{kernel}: {lost}"));
+        }
+    }
+    assert!(report.is_empty(), "options that {} drops:\n{}", source.display(), report.join("\n"));
+}
+
+/// The check bites: a fragment that asks for TDX guest support without X2APIC loses it.
+#[test]
+fn an_option_whose_dependency_is_off_is_reported() {
+    let Some(source) = source() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let fragment = dir.path().join("tdx-without-x2apic.cfg");
+    fs::write(&fragment, "CONFIG_INTEL_TDX_GUEST=y\nCONFIG_X86_X2APIC=n\n").unwrap();
+    let lost = lost_options(&source, &[fragment.display().to_string()]);
+    assert_eq!(lost.len(), 1, "{lost:?}");
+    // Invisible without its dependencies, the symbol is not even written as "is not set".
+    assert!(lost[0].ends_with(":1: CONFIG_INTEL_TDX_GUEST=y, got (absent)"), "{lost:?}");
+}
