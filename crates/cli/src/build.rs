@@ -261,8 +261,9 @@ fn bitbake_stage(args: &BuildArgs, config: &Config, config_text_file: &str) -> R
             Phase::Build => "BB_NO_NETWORK=1; the container keeps the network for the team caches",
         };
         eprintln!(
-            "bitbake {}: {targets} targets, {what} (raw output in {})",
+            "bitbake {}: {targets} target{}, {what} (raw output in {})",
             step.phase.name(),
+            if targets == 1 { "" } else { "s" },
             log.display()
         );
         let outcome = crate::bitbake::run_bitbake(&mut runner, &step.invocation, &log)?;
