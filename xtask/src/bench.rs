@@ -26,6 +26,11 @@
 //! times the upstream path (`cpio -idm` into a fresh directory + xorriso with the upstream
 //! flags), `secretvm pack iso`, and the I/O floor (`cat` the cpio + `cp` it), and says whether
 //! our ISO has the same sha256 as xorriso's.
+//!
+//! `compare`: the same rootfs cpio against a second one GNU cpio makes from a copy of its tree
+//! with three changes (one byte of the largest file, the mode of the first program in
+//! `usr/bin`, a file added); `secretvm compare` against diffoscope (pinned, in a venv under
+//! `target/tools/diffoscope`), both of which must exit 1 and name the three paths.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -59,6 +64,8 @@ enum What {
     Provenance,
     /// `secretvm pack iso` against `cpio -idm` + xorriso and against the I/O floor.
     Pack,
+    /// `secretvm compare` against diffoscope on two root file system cpios.
+    Compare,
 }
 
 /// One measured run: wall seconds and peak resident memory in KiB (if `/usr/bin/time` exists).
@@ -73,6 +80,7 @@ pub(crate) fn run(root: &Path, args: &Args) -> Result<()> {
         What::Measure => measure_bench(root, args),
         What::Provenance => provenance_bench(root, args),
         What::Pack => pack_bench(root, args),
+        What::Compare => compare_bench(root, args),
     }
 }
 
@@ -505,15 +513,22 @@ fn provenance_bench(root: &Path, args: &Args) -> Result<()> {
 
 /// sigstore-python, pinned, in a virtualenv under `target/tools/sigstore-python`.
 fn sigstore_python(root: &Path) -> Result<PathBuf> {
-    let dir = root.join("target/tools/sigstore-python");
-    if !dir.join(".complete").exists() {
+    venv_tool(root, "sigstore-python", &[SIGSTORE_PYTHON], "sigstore")
+}
+
+/// `program` from the pinned PyPI `packages`, in a virtualenv under `target/tools/<name>`
+/// (made once).
+fn venv_tool(root: &Path, name: &str, packages: &[&str], program: &str) -> Result<PathBuf> {
+    let dir = root.join("target/tools").join(name);
+    let want = packages.join(" ");
+    if fs::read_to_string(dir.join(".complete")).ok().as_deref() != Some(want.as_str()) {
         let python = cmd::on_path("python3").context("python3 is not on PATH")?;
-        cmd::run(cmd::new(python, root).args(["-m", "venv"]).arg(&dir))?;
-        cmd::run(cmd::new(dir.join("bin/pip"), root).args(["install", "-q", SIGSTORE_PYTHON]))
-            .with_context(|| format!("cannot pip install {SIGSTORE_PYTHON}"))?;
-        fs::write(dir.join(".complete"), SIGSTORE_PYTHON)?;
+        cmd::run(cmd::new(python, root).args(["-m", "venv", "--clear"]).arg(&dir))?;
+        cmd::run(cmd::new(dir.join("bin/pip"), root).args(["install", "-q"]).args(packages))
+            .with_context(|| format!("cannot pip install {want}"))?;
+        fs::write(dir.join(".complete"), &want)?;
     }
-    Ok(dir.join("bin/sigstore"))
+    Ok(dir.join("bin").join(program))
 }
 
 /// Writes the release directory once: deterministic pseudo-random files (xorshift64*).
@@ -758,4 +773,100 @@ fn pack_bench(root: &Path, args: &Args) -> Result<()> {
         }
     );
     Ok(())
+}
+
+/// diffoscope and the libarchive binding it reads cpio archives with, pinned.
+const DIFFOSCOPE: &[&str] = &["diffoscope==332", "libarchive-c==5.3"];
+
+fn compare_bench(root: &Path, args: &Args) -> Result<()> {
+    print_load();
+    for tool in ["cpio", "apt-get", "dpkg-deb", "cp", "find"] {
+        if cmd::on_path(tool).is_none() {
+            bail!("the compare bench needs {tool}: run `cargo xtask deps`");
+        }
+    }
+    let base = root.join("target/bench/rootfs");
+    fs::create_dir_all(&base)?;
+    let a = rootfs_cpio(root, &base)?;
+    let (b, changed) = changed_rootfs(&base)?;
+    let secretvm = crate::build::release_binary(root)?;
+    let diffoscope = venv_tool(root, "diffoscope", DIFFOSCOPE, "diffoscope")?;
+    println!(
+        "input: {} ({} bytes) against {} ({} bytes); changed: {}",
+        a.display(),
+        fs::metadata(&a)?.len(),
+        b.display(),
+        fs::metadata(&b)?.len(),
+        changed.join(", ")
+    );
+    let ours_args = vec!["compare".to_string(), path_arg(&a), path_arg(&b)];
+    let peer_args = vec!["--no-progress".to_string(), path_arg(&a), path_arg(&b)];
+    let (mut ours, mut peer) = (Vec::new(), Vec::new());
+    for _ in 0..args.runs {
+        let (sample, out) = measure_output(&base, &base, secretvm.as_os_str(), &ours_args, &[1])?;
+        names_all(&out, &changed, "secretvm compare")?;
+        ours.push(sample);
+        let (sample, out) = measure_output(&base, &base, diffoscope.as_os_str(), &peer_args, &[1])?;
+        names_all(&out, &changed, "diffoscope")?;
+        peer.push(sample);
+    }
+    let o = report("secretvm compare", &mut ours);
+    let p = report("diffoscope", &mut peer);
+    println!("  time ratio secretvm/diffoscope: {:.3} ({:.1}x faster)", o / p, p / o);
+    Ok(())
+}
+
+/// Fails unless `output` names every path of `changed`.
+fn names_all(output: &str, changed: &[String], tool: &str) -> Result<()> {
+    let missing: Vec<&String> = changed.iter().filter(|c| !output.contains(c.as_str())).collect();
+    if !missing.is_empty() {
+        bail!("{tool} did not name {missing:?}:\n{output}");
+    }
+    Ok(())
+}
+
+/// `rootfs-changed.cpio`: GNU cpio's archive of a copy of the bench tree with one byte of the
+/// largest file flipped, the first program in `usr/bin` made mode 0700 and one file added;
+/// returns it and the three paths. Made once.
+fn changed_rootfs(base: &Path) -> Result<(PathBuf, Vec<String>)> {
+    let tree = base.join("tree");
+    let copy = base.join("tree-changed");
+    let cpio = base.join("rootfs-changed.cpio");
+    let marker = base.join("changed.complete");
+    if let Ok(text) = fs::read_to_string(&marker) {
+        return Ok((cpio, text.lines().map(str::to_owned).collect()));
+    }
+    if copy.exists() {
+        fs::remove_dir_all(&copy)?;
+    }
+    cmd::run(cmd::new("cp", base).args(["-a"]).arg(&tree).arg(&copy))?;
+    let largest = cmd::output(cmd::new("sh", &copy).args([
+        "-c",
+        "find . -type f -printf '%s %P\\n' | LC_ALL=C sort -k1,1nr -k2 | head -n1 | cut -d' ' -f2-",
+    ]))?;
+    let largest = largest.trim().to_owned();
+    let program = cmd::output(
+        cmd::new("sh", &copy)
+            .args(["-c", "find usr/bin -type f -perm -u+x | LC_ALL=C sort | head -n1"]),
+    )?;
+    let program = program.trim().to_owned();
+    if largest.is_empty() || program.is_empty() {
+        bail!("the bench tree {} has no regular file or no program", tree.display());
+    }
+    let path = copy.join(&largest);
+    let mut bytes = fs::read(&path)?;
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0xff;
+    fs::write(&path, bytes)?;
+    cmd::run(cmd::new("chmod", &copy).args(["0700", &program]))?;
+    let added = "etc/secretvm-bench-added".to_string();
+    fs::write(copy.join(&added), "added by the compare bench\n")?;
+    let script = format!(
+        "find . | LC_ALL=C sort | cpio -o -H newc --reproducible --quiet > '{}'",
+        cpio.display()
+    );
+    cmd::run(cmd::new("sh", &copy).args(["-c", &script]))?;
+    let changed = vec![largest, program, added];
+    fs::write(&marker, changed.join("\n"))?;
+    Ok((cpio, changed))
 }
