@@ -7,8 +7,9 @@
 //! - each `NOTE: Running [noexec |setscene ]task N of M (<task>)` line is one task event with
 //!   that kind, N, M and task string, in the same order;
 //! - the recipe of a task event (with `-native` for a native variant) begins the `PN-PV-PR`
-//!   of bitbake's own `NOTE: recipe PN-PV-PR: task do_x: Started` line after the start line
-//!   (only begins: PN may extend the file's name, as `binutils-cross-x86_64` does);
+//!   of one of bitbake's own `NOTE: recipe PN-PV-PR: task do_x: Started` lines after the start
+//!   line (only begins: PN may extend the file's name, as `binutils-cross-x86_64` does; one of:
+//!   with several threads the Started lines of tasks started together come in any order);
 //! - the failed tasks and their log paths are exactly the entries of bitbake's
 //!   `Summary: N task(s) failed:` block, N of them, and every `Logfile of failure stored in:`
 //!   and `Task (...) failed with exit code` line names one of them;
@@ -153,16 +154,18 @@ fn check_capture(name: &str) -> (String, Vec<Event>) {
             .map(|i| next + i)
             .unwrap_or_else(|| panic!("{name}: task {current} has no start line"));
         let suffix = format!(": task {}: Started", task.task);
-        let started = lines[start..]
-            .iter()
-            .find_map(|l| l.strip_prefix("NOTE: recipe ")?.strip_suffix(suffix.as_str()))
-            .unwrap_or_else(|| panic!("{name}: task {current} has no Started line"));
+        // With several bitbake threads the Started lines of tasks started together come in any
+        // order, so the task's own is one of the Started lines after its start line.
         // PV may hold dashes (`edk2-3a3b12cb`) and PN may extend the file's name
         // (`binutils-cross-x86_64` from binutils-cross_2.42.bb), so only the start is compared.
+        let found = lines[start..]
+            .iter()
+            .filter_map(|l| l.strip_prefix("NOTE: recipe ")?.strip_suffix(suffix.as_str()))
+            .any(|started| started.starts_with(&format!("{pn}-")));
         assert!(
-            started.starts_with(&format!("{pn}-")),
-            "{name}: task {current} of {}: `{started}` does not start with `{pn}-`",
-            task.file
+            found,
+            "{name}: task {current} of {}: no `{pn}-...: task {}: Started` line after it",
+            task.file, task.task
         );
         next = start + 1;
     }
@@ -387,4 +390,31 @@ fn keep_going_build() {
     let warnings: Vec<&Event> = got.iter().filter(|e| matches!(e, Event::Warning { .. })).collect();
     let warning_lines = text.lines().filter(|l| l.starts_with("WARNING: ")).count();
     assert_eq!(warnings.len(), warning_lines);
+}
+
+/// The fetch run of `secretvm build` (`bitbake --runall=fetch mc:sev:virtual/kernel`, through
+/// the Docker runner), with `BB_NO_NETWORK=1` from the host: only `do_fetch` and the
+/// `do_recipe_qa` scarthgap runs before it are queued, and the first downloads fail.
+#[test]
+fn runall_fetch_queues_only_fetch_tasks() {
+    let name = "knotty-runall-fetch.log";
+    let (text, got) = check_capture(name);
+    check_parse_complete(name, &text, &got);
+    let started = scan_started(&text);
+    assert!(!started.is_empty(), "{name}: no task started");
+    for s in &started {
+        assert!(
+            s.task.ends_with(":do_fetch") || s.task.ends_with(":do_recipe_qa"),
+            "{name}: {} is neither do_fetch nor do_recipe_qa",
+            s.task
+        );
+    }
+    // The queue: every task of the run counted in `Running task N of M`.
+    let total = started[0].total;
+    assert!(started.iter().all(|s| s.total == total), "{name}: one queue");
+    let (count, entries) = scan_failed_block(&text).expect("a Summary block");
+    assert_eq!(entries.len() as u64, count);
+    assert!(entries.iter().all(|(task, _)| task.ends_with(":do_fetch")), "{entries:?}");
+    let (parsed, scanned) = errors(&text, &got);
+    assert_eq!(parsed, scanned);
 }
