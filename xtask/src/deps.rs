@@ -15,7 +15,8 @@
 //!   `qemu-system-x86_64` is already on `PATH`, the emulator. The emulator is unpacked rather than
 //!   installed because Debian's bookworm `qemu-system-common` (7.2) cannot be installed next to
 //!   the backported `qemu-utils` 10 that provides `qemu-img`: the latter declares
-//!   `Breaks: qemu-system-common (<< 8.0)`.
+//!   `Breaks: qemu-system-common (<< 8.0)`. Docker's `check-config.sh` comes the same way from
+//!   the docker.io package when that is not installed.
 //!
 //! - sev-snp-measure, pinned, from PyPI into a virtualenv under `target/tools/` (the reference
 //!   for the SEV-SNP differential test).
@@ -25,7 +26,7 @@
 //! The result is a set of environment variables (`SECRETVM_QEMU`, `SECRETVM_KERNEL`,
 //! `SECRETVM_KERNEL_MODULES`, `SECRETVM_GENERIC_KERNEL`, `SECRETVM_GENERIC_KERNEL_MODULES`,
 //! `SECRETVM_GENERIC_KERNEL_HEADERS`, `SECRETVM_BUSYBOX`, `SECRETVM_SEV_SNP_MEASURE`,
-//! `SECRETVM_BITBAKE_PYTHON`, `SECRETVM_KERNEL_SOURCE`, and as root `SECRETVM_ROOTLESS_USER`, the unprivileged account
+//! `SECRETVM_BITBAKE_PYTHON`, `SECRETVM_KERNEL_SOURCE`, `SECRETVM_DOCKER_CHECK_CONFIG`, and as root `SECRETVM_ROOTLESS_USER`, the unprivileged account
 //! made here for the rootless-podman test) that the tests read.
 
 use std::fs;
@@ -167,6 +168,7 @@ pub(crate) fn ensure(root: &Path, install: bool) -> Result<Tools> {
     let sev_snp_measure = sev_snp_measure(root, &tools_dir, install)?;
     let bitbake_python = bitbake_python(root, &tools_dir, install)?;
     let kernel_source = kernel_source(root, &tools_dir, install)?;
+    let docker_check_config = docker_check_config(root, &tools_dir, is_root, install)?;
     let mut env = Vec::new();
     if is_root {
         env.push(("SECRETVM_ROOTLESS_USER", rootless_user(root, install)?));
@@ -185,6 +187,7 @@ pub(crate) fn ensure(root: &Path, install: bool) -> Result<Tools> {
                 ("SECRETVM_SEV_SNP_MEASURE", sev_snp_measure),
                 ("SECRETVM_BITBAKE_PYTHON", bitbake_python),
                 ("SECRETVM_KERNEL_SOURCE", kernel_source),
+                ("SECRETVM_DOCKER_CHECK_CONFIG", docker_check_config),
             ])
             .collect(),
     })
@@ -330,6 +333,30 @@ fn kernel_source(root: &Path, tools: &Path, install: bool) -> Result<PathBuf> {
     }
     fs::write(dir.join(".complete"), "")?;
     Ok(dir)
+}
+
+/// Docker's own kernel-config check, `contrib/check-config.sh` of Debian's docker.io package:
+/// the installed one, else unpacked (not installed: the machine's engine may come from another
+/// package) under `target/tools/docker-io`.
+fn docker_check_config(root: &Path, tools: &Path, is_root: bool, install: bool) -> Result<PathBuf> {
+    const SCRIPT: &str = "usr/share/docker.io/contrib/check-config.sh";
+    let installed = Path::new("/").join(SCRIPT);
+    if installed.is_file() {
+        return Ok(installed);
+    }
+    let dir = tools.join("docker-io");
+    if !dir.join(".complete").exists() {
+        if !install {
+            bail!("Docker's check-config.sh is not unpacked yet: run `cargo xtask deps`");
+        }
+        download_and_unpack(root, &dir, &["docker.io"], is_root)?;
+        fs::write(dir.join(".complete"), "docker.io")?;
+    }
+    let script = dir.join(SCRIPT);
+    if !script.is_file() {
+        bail!("the docker.io package has no {SCRIPT}");
+    }
+    Ok(script)
 }
 
 /// Off Debian we cannot install anything: check that the tools are there and say what is not.

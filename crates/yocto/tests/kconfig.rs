@@ -12,6 +12,9 @@
 //! the stricter check). The Kconfig is Debian's `linux-source-6.12` (`SECRETVM_KERNEL_SOURCE`,
 //! unpacked by `cargo xtask deps`); the kernels we build are 6.16, whose Kconfig for these
 //! options may differ in places, which is why the test names the source version it used.
+//!
+//! Then Docker's own `contrib/check-config.sh` (from Debian's docker.io package) reads each
+//! resulting `.config`: nothing it calls generally necessary may be missing.
 
 #![allow(clippy::disallowed_methods, clippy::print_stderr)]
 
@@ -66,19 +69,17 @@ fn read_config(text: &str) -> HashMap<String, String> {
     out
 }
 
-/// Configures `source` with `fragments` on x86_64_defconfig in a fresh output directory;
-/// returns every fragment line whose value did not survive, as `file:line: CONFIG_X=v, got w`.
-fn lost_options(source: &Path, fragments: &[String]) -> Vec<String> {
+/// Configures `source` with `fragments` (names in `files/`, or paths) on x86_64_defconfig in a
+/// fresh output directory, as the recipes do; returns the directory, holding `.config`.
+fn configure(source: &Path, fragments: &[String]) -> tempfile::TempDir {
     let out = tempfile::tempdir().unwrap();
-    let paths: Vec<PathBuf> =
-        fragments.iter().map(|f| kernel_dir().join("files").join(f)).collect();
     let merge = Command::new("sh")
         .arg("scripts/kconfig/merge_config.sh")
         .arg("-m")
         .arg("-O")
         .arg(out.path())
         .arg("arch/x86/configs/x86_64_defconfig")
-        .args(&paths)
+        .args(fragments.iter().map(|f| fragment_path(f)))
         .current_dir(source)
         .output()
         .unwrap();
@@ -91,10 +92,20 @@ fn lost_options(source: &Path, fragments: &[String]) -> Vec<String> {
         .output()
         .unwrap();
     assert!(make.status.success(), "olddefconfig: {}", String::from_utf8_lossy(&make.stderr));
-    let config = read_config(&fs::read_to_string(out.path().join(".config")).unwrap());
+    out
+}
+
+fn fragment_path(fragment: &str) -> PathBuf {
+    kernel_dir().join("files").join(fragment)
+}
+
+/// Every fragment line whose value did not survive into `config` (a `.config`), as
+/// `file:line: CONFIG_X=v, got w`.
+fn lost_options(config: &Path, fragments: &[String]) -> Vec<String> {
+    let config = read_config(&fs::read_to_string(config).unwrap());
     let mut lost = Vec::new();
-    for (fragment, path) in fragments.iter().zip(&paths) {
-        for (i, line) in fs::read_to_string(path).unwrap().lines().enumerate() {
+    for fragment in fragments {
+        for (i, line) in fs::read_to_string(fragment_path(fragment)).unwrap().lines().enumerate() {
             let Some((key, want)) =
                 line.trim().split_once('=').filter(|(k, _)| k.starts_with("CONFIG_"))
             else {
@@ -110,6 +121,15 @@ fn lost_options(source: &Path, fragments: &[String]) -> Vec<String> {
     lost
 }
 
+/// The kernels of the layer and their fragments, as their recipes configure them.
+fn kernels() -> [(&'static str, Vec<String>); 3] {
+    [
+        ("sev (linux-amdese)", recipe_fragments("linux-amdese_git.bb")),
+        ("gcp-tdx (linux-upstream)", recipe_fragments("linux-upstream_6.16.12.bb")),
+        ("tdx (linux-yocto-dev, on x86_64_defconfig)", scc_fragments()),
+    ]
+}
+
 fn source() -> Option<PathBuf> {
     let source = tool_from_env("SECRETVM_KERNEL_SOURCE")?;
     for tool in ["make", "cc", "flex", "bison"] {
@@ -121,15 +141,11 @@ fn source() -> Option<PathBuf> {
 #[test]
 fn every_fragment_option_survives_the_kernels_kconfig() {
     let Some(source) = source() else { return };
-    let kernels = [
-        ("sev (linux-amdese)", recipe_fragments("linux-amdese_git.bb")),
-        ("gcp-tdx (linux-upstream)", recipe_fragments("linux-upstream_6.16.12.bb")),
-        ("tdx (linux-yocto-dev, on x86_64_defconfig)", scc_fragments()),
-    ];
     let mut report = Vec::new();
-    for (kernel, fragments) in &kernels {
+    for (kernel, fragments) in kernels() {
         assert!(fragments.len() >= 2, "{kernel}: {fragments:?}");
-        for lost in lost_options(&source, fragments) {
+        let out = configure(&source, &fragments);
+        for lost in lost_options(&out.path().join(".config"), &fragments) {
             report.push(format!("{kernel}: {lost}"));
         }
     }
@@ -143,8 +159,72 @@ fn an_option_whose_dependency_is_off_is_reported() {
     let dir = tempfile::tempdir().unwrap();
     let fragment = dir.path().join("tdx-without-x2apic.cfg");
     fs::write(&fragment, "CONFIG_INTEL_TDX_GUEST=y\nCONFIG_X86_X2APIC=n\n").unwrap();
-    let lost = lost_options(&source, &[fragment.display().to_string()]);
+    let fragments = [fragment.display().to_string()];
+    let out = configure(&source, &fragments);
+    let lost = lost_options(&out.path().join(".config"), &fragments);
     assert_eq!(lost.len(), 1, "{lost:?}");
     // Invisible without its dependencies, the symbol is not even written as "is not set".
     assert!(lost[0].ends_with(":1: CONFIG_INTEL_TDX_GUEST=y, got (absent)"), "{lost:?}");
+}
+
+/// The options Docker's own `check-config.sh` (from Debian's docker.io package,
+/// `SECRETVM_DOCKER_CHECK_CONFIG`) lists as missing in its "Generally Necessary" section.
+fn docker_missing(script: &Path, config: &Path) -> (Vec<String>, String) {
+    let out = Command::new("bash").arg(script).arg(config).env("NO_COLOR", "1").output().unwrap();
+    // Older versions of the script colour their output even when it is not a terminal.
+    let text = strip_ansi(&String::from_utf8_lossy(&out.stdout));
+    let necessary = text
+        .split("Generally Necessary:")
+        .nth(1)
+        .and_then(|rest| rest.split("Optional Features:").next())
+        .unwrap_or_else(|| panic!("no 'Generally Necessary' section:\n{text}"));
+    let missing = necessary
+        .lines()
+        .filter(|l| l.ends_with(": missing"))
+        .map(|l| l.trim_start_matches("- ").trim_end_matches(": missing").to_owned())
+        .collect();
+    (missing, text)
+}
+
+/// `text` without ANSI SGR sequences (`ESC [ ... m`).
+fn strip_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for d in chars.by_ref() {
+                if d == 'm' {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Every guest runs Docker: its kernel must have what Docker's own check calls generally
+/// necessary. The script also reads the host's cgroup layout: on a cgroup v1 host it checks
+/// the v1 controllers (MEMCG among them) as well, on a v2 host it does not.
+#[test]
+fn docker_finds_what_it_needs_in_every_kernel() {
+    let Some(source) = source() else { return };
+    let Some(script) = tool_from_env("SECRETVM_DOCKER_CHECK_CONFIG") else { return };
+    let mut report = Vec::new();
+    for (kernel, fragments) in kernels() {
+        let out = configure(&source, &fragments);
+        let (missing, _) = docker_missing(&script, &out.path().join(".config"));
+        if !missing.is_empty() {
+            report.push(format!("{kernel}: {}", missing.join(", ")));
+        }
+    }
+    assert!(report.is_empty(), "Docker's check-config.sh finds missing:\n{}", report.join("\n"));
+
+    // It bites: the kernel's defconfig alone lacks veth and bridge netfilter.
+    let out = configure(&source, &[]);
+    let (missing, text) = docker_missing(&script, &out.path().join(".config"));
+    for option in ["CONFIG_VETH", "CONFIG_BRIDGE_NETFILTER"] {
+        assert!(missing.iter().any(|m| m == option), "{option} not reported:\n{text}");
+    }
 }

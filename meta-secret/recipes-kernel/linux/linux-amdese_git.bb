@@ -12,6 +12,7 @@ PV = "${LINUX_VERSION}+git"
 # Fetched by commit (nobranch=1), so the build keeps working after the branch moves on.
 SRC_URI = "git://github.com/AMDESE/linux.git;protocol=https;nobranch=1 \
            file://secret-vm-common.cfg \
+           file://secret-vm-nat.cfg \
            file://secret-vm-sev.cfg"
 SRCREV = "038d61fd642278bab63ee8ef722c50d10ab01e8f"
 S = "${WORKDIR}/git"
@@ -26,5 +27,5 @@ DEPENDS += "openssl-native util-linux-native bison-native flex-native elfutils-n
 # kernel.bbclass runs olddefconfig afterwards, which fills in every option left unset.
 do_configure:prepend() {
     ${S}/scripts/kconfig/merge_config.sh -m -O ${B} ${S}/arch/x86/configs/x86_64_defconfig \
-        ${WORKDIR}/secret-vm-common.cfg ${WORKDIR}/secret-vm-sev.cfg
+        ${WORKDIR}/secret-vm-common.cfg ${WORKDIR}/secret-vm-nat.cfg ${WORKDIR}/secret-vm-sev.cfg
 }
