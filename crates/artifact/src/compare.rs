@@ -11,7 +11,7 @@
 //!   device numbers, which follow from the order, are not compared entry by entry);
 //! - an ISO image `X.iso` whose `X.cpio` differs too: it was made from that cpio, which is where
 //!   the difference is explained;
-//! - JSON: the paths of the values that differ;
+//! - JSON: the paths of the values that differ (or, for texts equal as JSON, the bytes);
 //! - anything else, and cpio archives whose entries are all equal: the 4 KiB blocks that
 //!   differ, of the decompressed streams for gzip, or, when those are equal, the first byte
 //!   where the compressed files differ.
@@ -200,7 +200,7 @@ pub fn compare_releases(a: &Path, b: &Path) -> Result<ReleaseComparison> {
     if ma.exists() || mb.exists() {
         let (ja, jb) = (read_small(&ma)?, read_small(&mb)?);
         let difference = match (ja, jb) {
-            (Some(ja), Some(jb)) => json_difference(&ja, &jb),
+            (Some(ja), Some(jb)) => json_or_bytes(&ja, &jb),
             (None, _) => Some(Difference::Unreadable { side: 'a', reason: "missing".into() }),
             (_, None) => Some(Difference::Unreadable { side: 'b', reason: "missing".into() }),
         };
@@ -228,7 +228,7 @@ pub fn compare_files(a: &Path, b: &Path) -> Result<Option<Difference>> {
     if is_json(a) && is_json(b) {
         let (ja, jb) = (read_small(a)?, read_small(b)?);
         return Ok(match (ja, jb) {
-            (Some(ja), Some(jb)) => json_difference(&ja, &jb),
+            (Some(ja), Some(jb)) => json_or_bytes(&ja, &jb),
             _ => compare_bytes(a, b)?,
         });
     }
@@ -473,6 +473,12 @@ fn summary_fields(x: &Summary, y: &Summary) -> Vec<Field> {
     let content = if x.kind == "symlink" && y.kind == "symlink" { "target" } else { "sha256" };
     field(content, x.content.clone(), y.content.clone());
     fields
+}
+
+/// The differing values of two JSON texts; when they are equal as JSON but not as bytes (key
+/// order, spacing), their differing blocks: a release is compared byte for byte.
+fn json_or_bytes(a: &[u8], b: &[u8]) -> Option<Difference> {
+    json_difference(a, b).or_else(|| compare_streams(a, b, false))
 }
 
 /// The differing values of two JSON texts; `None` when they are equal as JSON.
