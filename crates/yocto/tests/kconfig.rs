@@ -14,7 +14,9 @@
 //! options may differ in places, which is why the test names the source version it used.
 //!
 //! Then Docker's own `contrib/check-config.sh` (from Debian's docker.io package) reads each
-//! resulting `.config`: nothing it calls generally necessary may be missing.
+//! resulting `.config`: nothing it calls generally necessary may be missing; and what the init
+//! scripts and recipes use (`GUEST_NEEDS`: the cdrom and ISO of the OS image, 9p, overlay,
+//! dm-crypt, the TEE guest drivers, NVMe and gVNIC on Google Cloud) must be built in.
 
 #![allow(clippy::disallowed_methods, clippy::print_stderr)]
 
@@ -204,22 +206,60 @@ fn strip_ansi(text: &str) -> String {
     out
 }
 
+/// What the guests do that needs their kernel, built in (the initramfs carries no modules
+/// but tdx-guest): the option, the kernels (`sev`, `gcp`, `tdx`, as [`kernels`] names them
+/// first) and why. Read from the init scripts and the recipes, not from the fragments, so a
+/// line dropped from a fragment is caught here.
+const GUEST_NEEDS: &[(&str, &[&str], &str)] = &[
+    ("CONFIG_EFI_STUB", &["sev", "gcp", "tdx"], "OVMF and GRUB start the kernel through EFI"),
+    ("CONFIG_DEVTMPFS", &["sev", "gcp", "tdx"], "the init mounts devtmpfs on /dev"),
+    ("CONFIG_TMPFS", &["sev", "gcp", "tdx"], "the config copy and the overlay's upper layer"),
+    ("CONFIG_OVERLAY_FS", &["sev", "gcp", "tdx"], "the root is an overlay"),
+    ("CONFIG_ISO9660_FS", &["sev", "tdx"], "the OS image is an ISO"),
+    ("CONFIG_BLK_DEV_SR", &["sev", "tdx"], "the OS image is the cdrom /dev/sr0"),
+    ("CONFIG_9P_FS", &["sev", "tdx"], "the config share is QEMU -virtfs"),
+    ("CONFIG_NET_9P_VIRTIO", &["sev", "tdx"], "the config share's transport"),
+    ("CONFIG_VIRTIO_BLK", &["sev", "tdx"], "encryptedfs.qcow2 is a virtio disk"),
+    ("CONFIG_EXT4_FS", &["gcp"], "the root partition is ext4"),
+    ("CONFIG_CONFIGFS_FS", &["gcp"], "init-gcp-tdx mounts configfs for TSM reports"),
+    ("CONFIG_BLK_DEV_NVME", &["gcp"], "Google Cloud attaches Confidential VM disks by NVMe"),
+    ("CONFIG_GVE", &["gcp"], "Google Cloud's gVNIC network"),
+    ("CONFIG_INTEL_TDX_GUEST", &["gcp", "tdx"], "a TDX guest"),
+    ("CONFIG_TDX_GUEST_DRIVER", &["gcp"], "attest-tool-tsm's quotes through configfs-tsm"),
+    ("CONFIG_TSM_REPORTS", &["sev", "gcp"], "configfs-tsm attestation reports"),
+    ("CONFIG_AMD_MEM_ENCRYPT", &["sev"], "an SEV-SNP guest"),
+    ("CONFIG_SEV_GUEST", &["sev"], "/dev/sev-guest for snpguest"),
+    ("CONFIG_DM_CRYPT", &["sev", "gcp", "tdx"], "encryptedfs.qcow2 is LUKS2"),
+    ("CONFIG_CRYPTO_XTS", &["sev", "gcp", "tdx"], "cryptsetup's default LUKS2 cipher"),
+    ("CONFIG_BRIDGE", &["sev", "gcp", "tdx"], "Docker's default network"),
+    ("CONFIG_BRIDGE_NETFILTER", &["sev", "gcp", "tdx"], "Docker's default network"),
+];
+
 /// Every guest runs Docker: its kernel must have what Docker's own check calls generally
-/// necessary. The script also reads the host's cgroup layout: on a cgroup v1 host it checks
-/// the v1 controllers (MEMCG among them) as well, on a v2 host it does not.
+/// necessary, and what [`GUEST_NEEDS`] lists, built in. The script also reads the host's
+/// cgroup layout: on a cgroup v1 host it checks the v1 controllers (MEMCG among them) as
+/// well, on a v2 host it does not.
 #[test]
-fn docker_finds_what_it_needs_in_every_kernel() {
+fn every_kernel_has_what_its_guest_runs() {
     let Some(source) = source() else { return };
     let Some(script) = tool_from_env("SECRETVM_DOCKER_CHECK_CONFIG") else { return };
     let mut report = Vec::new();
     for (kernel, fragments) in kernels() {
         let out = configure(&source, &fragments);
-        let (missing, _) = docker_missing(&script, &out.path().join(".config"));
+        let config_path = out.path().join(".config");
+        let (missing, _) = docker_missing(&script, &config_path);
         if !missing.is_empty() {
-            report.push(format!("{kernel}: {}", missing.join(", ")));
+            report.push(format!("{kernel}: Docker's check-config.sh: {}", missing.join(", ")));
+        }
+        let config = read_config(&fs::read_to_string(&config_path).unwrap());
+        let short = kernel.split_whitespace().next().unwrap_or_default().trim_end_matches("-tdx");
+        for (option, kernels, why) in GUEST_NEEDS {
+            if kernels.contains(&short) && config.get(*option).map(String::as_str) != Some("y") {
+                report.push(format!("{kernel}: {option} not built in ({why})"));
+            }
         }
     }
-    assert!(report.is_empty(), "Docker's check-config.sh finds missing:\n{}", report.join("\n"));
+    assert!(report.is_empty(), "{}", report.join("\n"));
 
     // It bites: the kernel's defconfig alone lacks veth and bridge netfilter.
     let out = configure(&source, &[]);
