@@ -56,13 +56,7 @@ pub(crate) fn fake_build(root: &Path) -> Option<PathBuf> {
         for variant in ["dev", "prod", "gpu-dev", "gpu-prod"] {
             fs::write(tree.join("etc/variant"), format!("{machine} {variant}\n")).unwrap();
             let cpio = root.join("rootfs.cpio");
-            run_ok(
-                secretvm()
-                    .args(["pack", "initramfs", "--no-gzip", "--from-dir"])
-                    .arg(&tree)
-                    .arg("-o")
-                    .arg(&cpio),
-            );
+            crate::support::pack_cpio(&tree, &cpio);
             let name = format!("secret-vm-rootfs-{variant}-secret-vm-{machine}.rootfs.cpio");
             deploy(&dir, &name, &fs::read(&cpio).unwrap());
         }

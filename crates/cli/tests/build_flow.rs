@@ -190,13 +190,7 @@ fn build_runs_bitbake_in_the_builder_and_collects_what_it_deployed() {
     let tree = root.path().join("tree");
     fs::create_dir_all(tree.join("etc")).unwrap();
     fs::write(tree.join("etc/os-release"), "ID=secret-vm\n").unwrap();
-    run_ok(
-        secretvm()
-            .args(["pack", "initramfs", "--no-gzip", "--from-dir"])
-            .arg(&tree)
-            .arg("-o")
-            .arg(inputs.join("rootfs.cpio")),
-    );
+    crate::support::pack_cpio(&tree, &inputs.join("rootfs.cpio"));
     // What an earlier run left in conf/ must not survive.
     fs::create_dir_all(ws.join("build/conf")).unwrap();
     fs::write(ws.join("build/conf/stale.conf"), "DISTRO = \"poky\"\n").unwrap();

@@ -96,13 +96,7 @@ fn two_releases_differ_in_the_root_file_system_that_changed() {
     fs::create_dir_all(tree.join("etc")).unwrap();
     fs::write(tree.join("etc/variant"), "tdx dev, rebuilt\n").unwrap();
     let cpio = root.path().join("changed.cpio");
-    run_ok(
-        secretvm()
-            .args(["pack", "initramfs", "--no-gzip", "--from-dir"])
-            .arg(&tree)
-            .arg("-o")
-            .arg(&cpio),
-    );
+    crate::support::pack_cpio(&tree, &cpio);
     let link = build.join(
         "tmp-tdx-glibc/deploy/images/secret-vm-tdx/secret-vm-rootfs-dev-secret-vm-tdx.rootfs.cpio",
     );

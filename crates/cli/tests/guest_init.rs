@@ -238,13 +238,7 @@ fn os_image(dir: &Path, busybox: &Path) -> PathBuf {
     std::os::unix::fs::symlink("busybox", root.join("bin/sh")).unwrap();
     fs::write(root.join("usr/sbin/init"), ROOT_INIT).unwrap();
     sh(dir, "chmod 755 root/usr/sbin/init");
-    run_ok(
-        secretvm()
-            .args(["pack", "initramfs", "--no-gzip", "--from-dir"])
-            .arg(&root)
-            .arg("-o")
-            .arg(dir.join("root.cpio")),
-    );
+    crate::support::pack_cpio(&root, &dir.join("root.cpio"));
     let iso = dir.join("root.iso");
     run_ok(
         secretvm()

@@ -22,6 +22,17 @@ pub(crate) fn run_ok(cmd: &mut Command) -> Output {
     out
 }
 
+/// `secretvm pack initramfs --no-gzip --from-dir tree -o out`: a plain newc cpio of `tree`.
+pub(crate) fn pack_cpio(tree: &std::path::Path, out: &std::path::Path) {
+    run_ok(
+        secretvm()
+            .args(["pack", "initramfs", "--no-gzip", "--from-dir"])
+            .arg(tree)
+            .arg("-o")
+            .arg(out),
+    );
+}
+
 /// Runs `cmd`, asserting failure; returns its stderr.
 pub(crate) fn run_err(cmd: &mut Command) -> String {
     let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));

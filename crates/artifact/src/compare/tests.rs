@@ -113,16 +113,7 @@ fn same_entries_in_another_order_or_with_other_inodes() {
     let mut b = a.clone();
     // The first header's c_ino field is the 8 hex digits after the 6-byte magic.
     b[6..14].copy_from_slice(b"00000063");
-    assert_eq!(
-        compare(&a, &b, "i.cpio"),
-        Some(Difference::Blocks {
-            len_a: a.len() as u64,
-            len_b: b.len() as u64,
-            first: 12,
-            blocks: 1,
-            decompressed: false
-        })
-    );
+    assert_eq!(compare(&a, &b, "i.cpio"), blocks(a.len(), b.len(), 12, 1, false));
 }
 
 #[test]
@@ -138,6 +129,17 @@ fn a_malformed_archive_is_reported_not_compared() {
     }
 }
 
+fn blocks(
+    len_a: usize,
+    len_b: usize,
+    first: u64,
+    blocks: u64,
+    decompressed: bool,
+) -> Option<Difference> {
+    let (len_a, len_b) = (len_a as u64, len_b as u64);
+    Some(Difference::Blocks { len_a, len_b, first, blocks, decompressed })
+}
+
 #[test]
 fn bytes_are_compared_by_blocks() {
     let block = BLOCK as usize;
@@ -146,38 +148,12 @@ fn bytes_are_compared_by_blocks() {
     b[block + 5] = 0; // block 1
     b[3 * block + 99] = 0; // the last, short block
     b.extend_from_slice(&[1; 10]); // longer: still the last block
-    assert_eq!(
-        compare(&a, &b, "bzImage"),
-        Some(Difference::Blocks {
-            len_a: a.len() as u64,
-            len_b: b.len() as u64,
-            first: BLOCK + 5,
-            blocks: 2,
-            decompressed: false
-        })
-    );
+    assert_eq!(compare(&a, &b, "bzImage"), blocks(a.len(), b.len(), BLOCK + 5, 2, false));
     // One side a prefix of the other: the first difference is where the shorter one ends.
-    assert_eq!(
-        compare(&a[..block], &a, "ovmf.fd"),
-        Some(Difference::Blocks {
-            len_a: BLOCK,
-            len_b: a.len() as u64,
-            first: BLOCK,
-            blocks: 3,
-            decompressed: false
-        })
-    );
+    assert_eq!(compare(&a[..block], &a, "ovmf.fd"), blocks(block, a.len(), BLOCK, 3, false));
     // gzip: the decompressed streams are compared.
-    assert_eq!(
-        compare(&gzip(&a), &gzip(&b), "disk.tar.gz"),
-        Some(Difference::Blocks {
-            len_a: a.len() as u64,
-            len_b: b.len() as u64,
-            first: BLOCK + 5,
-            blocks: 2,
-            decompressed: true
-        })
-    );
+    let (ga, gb) = (gzip(&a), gzip(&b));
+    assert_eq!(compare(&ga, &gb, "disk.tar.gz"), blocks(a.len(), b.len(), BLOCK + 5, 2, true));
     // Equal contents compressed differently: the gzip header's OS byte (offset 9) differs.
     let (mut g1, g2) = (gzip(&a), gzip(&a));
     g1[9] ^= 1;
@@ -219,7 +195,7 @@ fn json_values_are_named_by_path() {
     // Equal as JSON, not as bytes: the bytes are what a release is compared by.
     assert_eq!(
         compare(br#"{"a":[1,2]}"#, b"{\"a\": [1,2]}", "f.json"),
-        Some(Difference::Blocks { len_a: 11, len_b: 12, first: 5, blocks: 1, decompressed: false })
+        blocks(11, 12, 5, 1, false)
     );
     assert_eq!(compare(br#"{"a":[1,2]}"#, br#"{"a":[1,2]}"#, "same.json"), None);
     assert!(matches!(
