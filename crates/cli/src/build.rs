@@ -80,7 +80,7 @@ pub(crate) struct BuildArgs {
     #[arg(long, value_name = "DIR", default_value = config::DEFAULT_BUILD_DIR, conflicts_with = "from_deploy")]
     pub(crate) build_dir: String,
     /// Run every task from source: leave out the config's sstate directory, sstate mirrors
-    /// and hash server (downloads stay shared), in a build directory without an earlier
+    /// and hash server (a `dl_dir` the config names stays shared), in a build directory without an earlier
     /// build's `tmp-*` or `sstate-cache` (refused otherwise). The second build of
     /// `cargo xtask repro-check`.
     #[arg(long, conflicts_with = "from_deploy")]
