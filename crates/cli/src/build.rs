@@ -80,9 +80,9 @@ pub(crate) struct BuildArgs {
     #[arg(long, value_name = "DIR", default_value = config::DEFAULT_BUILD_DIR, conflicts_with = "from_deploy")]
     pub(crate) build_dir: String,
     /// Run every task from source: leave out the config's sstate directory, sstate mirrors
-    /// and hash server (a `dl_dir` the config names stays shared), in a build directory without an earlier
-    /// build's `tmp-*` or `sstate-cache` (refused otherwise). The second build of
-    /// `cargo xtask repro-check`.
+    /// and hash server (a `dl_dir` the config names stays shared), in a build directory
+    /// without an earlier build's `tmp-*` or `sstate-cache` (refused otherwise). The second
+    /// build of `cargo xtask repro-check`.
     #[arg(long, conflicts_with = "from_deploy")]
     pub(crate) from_scratch: bool,
     /// Run bitbake once, with the network, as upstream's build did. By default bitbake first

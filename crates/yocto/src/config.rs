@@ -292,8 +292,9 @@ impl Config {
 
     /// The config without the team's shared build state: no SSTATE_DIR, SSTATE_MIRRORS or
     /// hash server, so every task runs from source into the build directory's own, empty,
-    /// sstate cache. A shared download directory (`dl_dir`) stays: each download is checked against its pinned
-    /// checksum or commit. This is the second build of a reproducibility check.
+    /// sstate cache. A shared download directory (`dl_dir`) stays: each download is checked
+    /// against its pinned checksum or commit. This is the second build of a reproducibility
+    /// check.
     pub fn from_scratch(&self) -> Config {
         let cache = Cache { dl_dir: self.cache.dl_dir.clone(), ..Cache::default() };
         Config { cache, ..self.clone() }
