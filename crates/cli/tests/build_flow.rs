@@ -212,7 +212,7 @@ fn build_runs_bitbake_in_the_builder_and_collects_what_it_deployed() {
         fs::read_to_string(secretvm_testkit::workspace().join("yocto/secretvm.toml")).unwrap();
     let config = secretvm_yocto::config::parse("secretvm.toml", &real).unwrap();
     let want: Vec<String> =
-        config.machine("tdx").unwrap().targets.iter().map(|t| format!("mc:tdx:{t}")).collect();
+        config.machine("tdx").unwrap().targets().iter().map(|t| format!("mc:tdx:{t}")).collect();
     for run in ["fetch", "build"] {
         assert_eq!(read(run, "uid").trim(), "1000");
         assert_eq!(read(run, "pwd").trim(), "/secret-vm-build/build");

@@ -157,9 +157,6 @@ pub struct Machine {
     /// The deploy directory relative to the build directory (TMPDIR plus the distro's
     /// TCLIBCAPPEND, then `deploy/images/<MACHINE>`).
     pub deploy_dir: String,
-    /// The bitbake targets (without the `mc:<name>:` prefix): the artifacts' targets, each
-    /// once, in the order of their first artifact.
-    pub targets: Vec<String>,
     /// The artifacts, in order.
     pub artifacts: Vec<Artifact>,
 }
@@ -178,6 +175,20 @@ pub struct Cache {
     pub hashserve: Option<String>,
     /// BB_HASHSERVE_UPSTREAM, only with `hashserve = "auto"`.
     pub hashserve_upstream: Option<String>,
+}
+
+impl Machine {
+    /// The bitbake targets (without the `mc:<name>:` prefix): the artifacts' targets, each
+    /// once, in the order of their first artifact.
+    pub fn targets(&self) -> Vec<&str> {
+        let mut out: Vec<&str> = Vec::new();
+        for a in &self.artifacts {
+            if !out.contains(&a.target.as_str()) {
+                out.push(&a.target);
+            }
+        }
+        out
+    }
 }
 
 impl Cache {
@@ -253,7 +264,6 @@ impl Config {
             let mut cut = m.clone();
             if !artifacts.is_empty() {
                 cut.artifacts.retain(|a| artifacts.contains(&a.name.as_str()));
-                cut.targets.retain(|t| cut.artifacts.iter().any(|a| a.target == *t));
             }
             if cut.artifacts.is_empty() {
                 if machines.is_empty() {
@@ -638,7 +648,6 @@ pub fn parse(file: &str, text: &str) -> Result<Config> {
             return Err(c.invalid(&m.name, key("artifact"), "nothing", "at least one artifact"));
         }
         let mut artifacts = Vec::new();
-        let mut targets: Vec<String> = Vec::new();
         let mut anames = HashMap::new();
         for (j, a) in m.artifact.iter().enumerate() {
             let akey = |field: &str| format!("machine[{i}].artifact[{j}].{field}");
@@ -678,12 +687,9 @@ pub fn parse(file: &str, text: &str) -> Result<Config> {
                     "a recipe or provider name without spaces and without an mc: prefix",
                 ));
             }
-            if !targets.contains(target) {
-                targets.push(target.clone());
-            }
             artifacts.push(Artifact { name: aname.clone(), deploy, post, target: target.clone() });
         }
-        machines.push(Machine { name, machine, tmpdir, deploy_dir, targets, artifacts });
+        machines.push(Machine { name, machine, tmpdir, deploy_dir, artifacts });
     }
     if machines.is_empty() {
         return Err(Error::Invalid {

@@ -7,7 +7,7 @@ pub type Result<T> = std::result::Result<T, Error>;
 /// Everything that can go wrong when reading the build config or the lock file.
 ///
 /// `file` is the name the caller gave the parser (for messages only: nothing is opened), `line`
-/// is 1-based, and `key` is a TOML path such as `machine[1].targets`.
+/// is 1-based, and `key` is a TOML path such as `machine[1].tmpdir`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {

@@ -380,7 +380,7 @@ pub fn build_env(engine: Engine, host_vars: &[(String, String)]) -> Vec<(String,
 pub fn bitbake_targets(machines: &[&Machine]) -> Vec<String> {
     machines
         .iter()
-        .flat_map(|m| m.targets.iter().map(move |t| format!("mc:{}:{t}", m.name)))
+        .flat_map(|m| m.targets().into_iter().map(move |t| format!("mc:{}:{t}", m.name)))
         .collect()
 }
 

@@ -134,7 +134,7 @@ fn committed_config_has_the_upstream_machines_and_artifacts() {
         );
         // The targets of upstream's build, each once, in the order of their artifacts.
         assert_eq!(
-            m.targets,
+            m.targets(),
             [
                 "virtual/kernel",
                 "secret-vm-initramfs",
@@ -170,7 +170,7 @@ fn committed_config_has_the_upstream_machines_and_artifacts() {
         ]
     );
     // The kernel and the initramfs come in as dependencies of the disk images' do_image_wic.
-    assert_eq!(gcp.targets, ["secret-vm-rootfs-dev", "secret-vm-rootfs-prod"]);
+    assert_eq!(gcp.targets(), ["secret-vm-rootfs-dev", "secret-vm-rootfs-prod"]);
 }
 
 #[test]
@@ -181,7 +181,8 @@ fn artifacts_select_their_targets_only() {
             .iter()
             .map(|m| {
                 let arts = m.artifacts.iter().map(|a| a.name.clone()).collect();
-                (m.name.clone(), arts, m.targets.clone())
+                let targets = m.targets().into_iter().map(str::to_owned).collect();
+                (m.name.clone(), arts, targets)
             })
             .collect()
     };
