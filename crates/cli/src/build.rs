@@ -218,7 +218,6 @@ fn bitbake_stage(args: &BuildArgs, config: &Config, config_text_file: &str) -> R
         give_to(&build_dir, user)?;
     }
 
-    let log = build_dir.join("secretvm-bitbake.log");
     let image = if engine == Engine::Native {
         String::new()
     } else {
@@ -238,11 +237,7 @@ fn bitbake_stage(args: &BuildArgs, config: &Config, config_text_file: &str) -> R
     let targets = runner::bitbake_targets(&machines).len();
     let mut runner = EngineRunner { engine, image, engine_args: Vec::new(), host };
     for step in runner::build_steps(inv, &config.cache, args.online) {
-        let log = if step.phase == Phase::Fetch {
-            build_dir.join("secretvm-bitbake-fetch.log")
-        } else {
-            log.clone()
-        };
+        let log = build_dir.join(step.phase.log_file());
         let offline_host =
             step.invocation.env.iter().any(|(k, v)| k == "BB_NO_NETWORK" && v == "1");
         let what = match step.phase {

@@ -460,6 +460,15 @@ impl Phase {
             Phase::Online => "online",
         }
     }
+
+    /// The raw log of this run, in the build directory: the fetch run has its own, so the
+    /// build's log holds only the build.
+    pub fn log_file(self) -> &'static str {
+        match self {
+            Phase::Fetch => "secretvm-bitbake-fetch.log",
+            Phase::Build | Phase::Online => "secretvm-bitbake.log",
+        }
+    }
 }
 
 /// One bitbake run of a build.
