@@ -253,13 +253,16 @@ pub fn compare_files(a: &Path, b: &Path) -> Result<Option<Difference>> {
             return Ok(Some(Difference::Order));
         }
     }
-    let raw = compare_streams(open(a, false)?, open(b, false)?, false);
     if !(kind_a.gzip && kind_b.gzip) {
-        return Ok(raw);
+        return compare_bytes(a, b);
     }
-    Ok(match (compare_streams(open(a, true)?, open(b, true)?, true), raw) {
-        (None, Some(Difference::Blocks { first, .. })) => Some(Difference::Compression { first }),
-        (decompressed, _) => decompressed,
+    // The compressed bytes are read only when the contents are equal.
+    if let Some(decompressed) = compare_streams(open(a, true)?, open(b, true)?, true) {
+        return Ok(Some(decompressed));
+    }
+    Ok(match compare_bytes(a, b)? {
+        Some(Difference::Blocks { first, .. }) => Some(Difference::Compression { first }),
+        other => other,
     })
 }
 
