@@ -616,6 +616,30 @@ const ROOTFS_PACKAGES: &[&str] = &[
     "vim-runtime",
 ];
 
+/// The upstream way of archiving a tree: `find | LC_ALL=C sort | cpio -o -H newc
+/// --reproducible` in `tree`, into `out`.
+fn gnu_cpio(tree: &Path, out: &Path) -> Result<()> {
+    let script = format!(
+        "find . | LC_ALL=C sort | cpio -o -H newc --reproducible --quiet > '{}'",
+        out.display()
+    );
+    cmd::run(cmd::new("sh", tree).args(["-c", &script]))
+}
+
+/// Checks that `tools` are on PATH for the bench `name`, then builds (once) the bench rootfs;
+/// returns its directory `target/bench/rootfs` and the cpio.
+fn bench_rootfs(root: &Path, name: &str, tools: &[&str]) -> Result<(PathBuf, PathBuf)> {
+    for tool in tools {
+        if cmd::on_path(tool).is_none() {
+            bail!("the {name} bench needs {tool}: run `cargo xtask deps`");
+        }
+    }
+    let base = root.join("target/bench/rootfs");
+    fs::create_dir_all(&base)?;
+    let cpio = rootfs_cpio(root, &base)?;
+    Ok((base, cpio))
+}
+
 /// Builds `target/bench/rootfs/rootfs.cpio` once from the packages above.
 fn rootfs_cpio(root: &Path, base: &Path) -> Result<PathBuf> {
     let debs = base.join("debs");
@@ -652,25 +676,15 @@ fn rootfs_cpio(root: &Path, base: &Path) -> Result<PathBuf> {
         cmd::run(cmd::new("dpkg-deb", root).arg("-x").arg(deb).arg(&tree))
             .with_context(|| format!("cannot unpack {}", deb.display()))?;
     }
-    let script = format!(
-        "find . | LC_ALL=C sort | cpio -o -H newc --reproducible --quiet > '{}'",
-        cpio.display()
-    );
-    cmd::run(cmd::new("sh", &tree).args(["-c", &script]))?;
+    gnu_cpio(&tree, &cpio)?;
     fs::write(base.join("cpio.complete"), format!("{} packages\n", packages.len()))?;
     Ok(cpio)
 }
 
 fn pack_bench(root: &Path, args: &Args) -> Result<()> {
     print_load();
-    for tool in ["cpio", "xorriso", "apt-get", "dpkg-deb", "sha256sum"] {
-        if cmd::on_path(tool).is_none() {
-            bail!("the pack bench needs {tool}: run `cargo xtask deps`");
-        }
-    }
-    let base = root.join("target/bench/rootfs");
-    fs::create_dir_all(&base)?;
-    let cpio = rootfs_cpio(root, &base)?;
+    let (base, cpio) =
+        bench_rootfs(root, "pack", &["cpio", "xorriso", "apt-get", "dpkg-deb", "sha256sum"])?;
     let secretvm = crate::build::release_binary(root)?;
     let entries = cmd::output(cmd::new("sh", &base.join("tree")).args(["-c", "find . | wc -l"]))?;
     let files =
@@ -780,14 +794,7 @@ const DIFFOSCOPE: &[&str] = &["diffoscope==332", "libarchive-c==5.3"];
 
 fn compare_bench(root: &Path, args: &Args) -> Result<()> {
     print_load();
-    for tool in ["cpio", "apt-get", "dpkg-deb", "cp", "find"] {
-        if cmd::on_path(tool).is_none() {
-            bail!("the compare bench needs {tool}: run `cargo xtask deps`");
-        }
-    }
-    let base = root.join("target/bench/rootfs");
-    fs::create_dir_all(&base)?;
-    let a = rootfs_cpio(root, &base)?;
+    let (base, a) = bench_rootfs(root, "compare", &["cpio", "apt-get", "dpkg-deb", "cp", "find"])?;
     let (b, changed) = changed_rootfs(&base)?;
     let secretvm = crate::build::release_binary(root)?;
     let diffoscope = venv_tool(root, "diffoscope", DIFFOSCOPE, "diffoscope")?;
@@ -861,11 +868,7 @@ fn changed_rootfs(base: &Path) -> Result<(PathBuf, Vec<String>)> {
     cmd::run(cmd::new("chmod", &copy).args(["0700", &program]))?;
     let added = "etc/secretvm-bench-added".to_string();
     fs::write(copy.join(&added), "added by the compare bench\n")?;
-    let script = format!(
-        "find . | LC_ALL=C sort | cpio -o -H newc --reproducible --quiet > '{}'",
-        cpio.display()
-    );
-    cmd::run(cmd::new("sh", &copy).args(["-c", &script]))?;
+    gnu_cpio(&copy, &cpio)?;
     let changed = vec![largest, program, added];
     fs::write(&marker, changed.join("\n"))?;
     Ok((cpio, changed))
