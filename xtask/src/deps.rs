@@ -26,7 +26,7 @@
 //! The result is a set of environment variables (`SECRETVM_QEMU`, `SECRETVM_KERNEL`,
 //! `SECRETVM_KERNEL_MODULES`, `SECRETVM_GENERIC_KERNEL`, `SECRETVM_GENERIC_KERNEL_MODULES`,
 //! `SECRETVM_GENERIC_KERNEL_HEADERS`, `SECRETVM_BUSYBOX`, `SECRETVM_SEV_SNP_MEASURE`,
-//! `SECRETVM_BITBAKE_PYTHON`, `SECRETVM_KERNEL_SOURCE`, `SECRETVM_DOCKER_CHECK_CONFIG`, and as root `SECRETVM_ROOTLESS_USER`, the unprivileged account
+//! `SECRETVM_BITBAKE_PYTHON`, `SECRETVM_SCARTHGAP_PYTHON`, `SECRETVM_KERNEL_SOURCE`, `SECRETVM_DOCKER_CHECK_CONFIG`, and as root `SECRETVM_ROOTLESS_USER`, the unprivileged account
 //! made here for the rootless-podman test) that the tests read.
 
 use std::fs;
@@ -66,11 +66,18 @@ const PACKAGES: &[(&str, &str)] = &[
     (KERNEL_SOURCE_PACKAGE, "the kernel's own Kconfig checks our kernel config fragments"),
     ("flex", "builds the kernel's Kconfig tool for the config-fragment test"),
     ("bison", "builds the kernel's Kconfig tool for the config-fragment test"),
+    (
+        "faketime",
+        "runs NVIDIA's RIM check at a time when its signed samples' certificates were valid",
+    ),
 ];
 
 /// The Debian kernel source package whose Kconfig the config-fragment test runs; its tarball
 /// is unpacked under `target/tools/`.
 const KERNEL_SOURCE_PACKAGE: &str = "linux-source-6.12";
+
+/// The Python libraries of the pinned layers, for the wheel recipes' test.
+const SCARTHGAP_PYTHON_LIST: &str = "crates/yocto/tests/fixtures/scarthgap-python.txt";
 
 /// Packages unpacked (not installed) to provide the emulator, with its firmware.
 const EMULATOR_PACKAGES: &[&str] =
@@ -167,6 +174,7 @@ pub(crate) fn ensure(root: &Path, install: bool) -> Result<Tools> {
     let busybox = cmd::on_path("busybox").context("busybox is not on PATH after installation")?;
     let sev_snp_measure = sev_snp_measure(root, &tools_dir, install)?;
     let bitbake_python = bitbake_python(root, &tools_dir, install)?;
+    let scarthgap_python = scarthgap_python(root, &tools_dir, install)?;
     let kernel_source = kernel_source(root, &tools_dir, install)?;
     let docker_check_config = docker_check_config(root, &tools_dir, is_root, install)?;
     let mut env = Vec::new();
@@ -186,6 +194,7 @@ pub(crate) fn ensure(root: &Path, install: bool) -> Result<Tools> {
                 ("SECRETVM_BUSYBOX", busybox),
                 ("SECRETVM_SEV_SNP_MEASURE", sev_snp_measure),
                 ("SECRETVM_BITBAKE_PYTHON", bitbake_python),
+                ("SECRETVM_SCARTHGAP_PYTHON", scarthgap_python),
                 ("SECRETVM_KERNEL_SOURCE", kernel_source),
                 ("SECRETVM_DOCKER_CHECK_CONFIG", docker_check_config),
             ])
@@ -277,19 +286,31 @@ fn rootless_user(root: &Path, install: bool) -> Result<PathBuf> {
 
 /// A virtualenv under `target/tools/<name>` with the pinned PyPI package `pinned` installed;
 /// returns its directory.
-fn venv(root: &Path, tools: &Path, install: bool, name: &str, pinned: &str) -> Result<PathBuf> {
+fn venv(
+    root: &Path,
+    tools: &Path,
+    install: bool,
+    name: &str,
+    pip_args: &[&str],
+) -> Result<PathBuf> {
     let dir = tools.join(name);
-    if !dir.join(".complete").exists() {
+    // The marker holds what was installed, so a changed pin makes a new virtualenv.
+    let wanted = pip_args.join(" ");
+    let marker = dir.join(".complete");
+    if fs::read_to_string(&marker).ok().as_deref() != Some(wanted.as_str()) {
         let python = cmd::on_path("python3").context(
             "python3 is not on PATH: install python3-venv (or run `cargo xtask deps` as root)",
         )?;
         if !install {
-            bail!("{pinned} is not installed yet: run `cargo xtask deps`");
+            bail!("{name}: {wanted} is not installed yet: run `cargo xtask deps`");
+        }
+        if dir.exists() {
+            fs::remove_dir_all(&dir).with_context(|| format!("cannot clear {}", dir.display()))?;
         }
         cmd::run(cmd::new(python, root).args(["-m", "venv"]).arg(&dir))?;
-        cmd::run(cmd::new(dir.join("bin/pip"), root).args(["install", "-q", pinned]))
-            .with_context(|| format!("cannot pip install {pinned}"))?;
-        fs::write(dir.join(".complete"), "")?;
+        cmd::run(cmd::new(dir.join("bin/pip"), root).args(["install", "-q"]).args(pip_args))
+            .with_context(|| format!("cannot pip install {wanted}"))?;
+        fs::write(&marker, &wanted)?;
     }
     Ok(dir)
 }
@@ -297,7 +318,7 @@ fn venv(root: &Path, tools: &Path, install: bool, name: &str, pinned: &str) -> R
 /// The reference SEV-SNP calculator the differential test of `secretvm measure snp` runs:
 /// sev-snp-measure from PyPI, pinned, in a virtualenv.
 fn sev_snp_measure(root: &Path, tools: &Path, install: bool) -> Result<PathBuf> {
-    let dir = venv(root, tools, install, "sev-snp-measure", "sev-snp-measure==0.0.13")?;
+    let dir = venv(root, tools, install, "sev-snp-measure", &["sev-snp-measure==0.0.13"])?;
     Ok(dir.join("bin/sev-snp-measure"))
 }
 
@@ -305,7 +326,34 @@ fn sev_snp_measure(root: &Path, tools: &Path, install: bool) -> Result<PathBuf> 
 /// `meta-secret/` and our generated conf: PyPI `bitbake-setup`, pinned (its wheel carries `bb`
 /// without the bitbake scripts, hashserv or prserv; the tests stub the last two).
 fn bitbake_python(root: &Path, tools: &Path, install: bool) -> Result<PathBuf> {
-    let dir = venv(root, tools, install, "bitbake", "bitbake-setup==2.19.0")?;
+    let dir = venv(root, tools, install, "bitbake", &["bitbake-setup==2.19.0"])?;
+    Ok(dir.join("bin/python"))
+}
+
+/// The python on which `python_wheels.py` runs the layer's wheel recipes: a virtualenv with
+/// exactly the Python libraries of the pinned layers, at their versions, as
+/// `crates/yocto/tests/fixtures/scarthgap-python.txt` lists them (binary wheels only, no
+/// dependency resolution, so nothing else comes in).
+fn scarthgap_python(root: &Path, tools: &Path, install: bool) -> Result<PathBuf> {
+    let list = root.join(SCARTHGAP_PYTHON_LIST);
+    let text =
+        fs::read_to_string(&list).with_context(|| format!("cannot read {}", list.display()))?;
+    let mut args = vec!["--no-deps", "--only-binary=:all:"];
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        match line.split_whitespace().collect::<Vec<_>>()[..] {
+            [recipe, pin] if recipe.starts_with("python3-") && pin.contains("==") => args.push(pin),
+            _ => bail!(
+                "{}:{}: expected `<recipe> <distribution>==<version>`, found {line:?}",
+                list.display(),
+                n + 1
+            ),
+        }
+    }
+    let dir = venv(root, tools, install, "scarthgap-python", &args)?;
     Ok(dir.join("bin/python"))
 }
 

@@ -28,6 +28,17 @@
 //!   the installed links must be those readelf reads, the firmware must be where the kernel's
 //!   loader looks, and a missing library or a failed extraction must stop the task, naming it.
 //!
+//! - `python_wheels.py` (beside this file) runs the Python wheel recipes
+//!   (`secret-vm-wheel.bbclass`: NVIDIA's attestation SDK and GPU verifier, pynvml, signxml):
+//!   BitBake's fetcher takes each wheel downloaded from PyPI, checking its sha256; every
+//!   LIC_FILES_CHKSUM is checked as oe-core does; do_install runs; then, on a python holding
+//!   exactly the pinned layers' Python libraries at their versions (`SECRETVM_SCARTHGAP_PYTHON`,
+//!   `fixtures/scarthgap-python.txt`), every module imports, every third-party import is in the
+//!   recipe's RDEPENDS, and NVIDIA's signed reference-value samples pass the verifier's schema,
+//!   certificate-chain and signature checks (under `faketime`, when their certificates were
+//!   valid) while one with a measurement changed fails. A dependency dropped from RDEPENDS must
+//!   fail it, naming the import.
+//!
 //! With `CI=true` a missing tool fails the test; elsewhere the test prints why it skips.
 
 #![allow(clippy::disallowed_methods, clippy::print_stderr)]
@@ -213,6 +224,59 @@ fn the_nvidia_driver_recipe_stops_on_a_missing_library_or_a_failed_extraction() 
         stdout.contains("FAILED at step 2")
             && stdout.contains("NVIDIA-Linux-x86_64-550.144.03.run did not extract")
             && stdout.contains("stand-in installer: corrupt archive"),
+        "{stdout}"
+    );
+}
+
+/// Runs `python_wheels.py` with `option`; None (after saying why) when a tool it needs is
+/// missing outside CI.
+fn python_wheels(option: &[&str]) -> Option<(bool, String)> {
+    let python = tool_from_env("SECRETVM_BITBAKE_PYTHON")?;
+    let target = tool_from_env("SECRETVM_SCARTHGAP_PYTHON")?;
+    tool_on_path("faketime")?;
+    let list = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/scarthgap-python.txt");
+    let mut after =
+        vec![target.to_string_lossy().into_owned(), list.to_string_lossy().into_owned()];
+    after.extend(option.iter().map(|o| (*o).to_owned()));
+    let after: Vec<&str> = after.iter().map(String::as_str).collect();
+    Some(layer_script(&python, "python_wheels.py", &[], &after))
+}
+
+#[test]
+fn the_python_wheel_recipes_install_code_that_runs_on_the_layers_libraries() {
+    let Some((ok, stdout)) = python_wheels(&[]) else { return };
+    assert!(ok, "{stdout}");
+    for recipe in [
+        "python3-nvidia-ml-py",
+        "python3-signxml",
+        "python3-nv-local-gpu-verifier",
+        "python3-nv-attestation-sdk",
+    ] {
+        assert!(stdout.contains(&format!("step 3: {recipe}: ")), "no license check of {recipe}");
+        assert!(stdout.contains(&format!("step 4: {recipe}: do_install put")), "{stdout}");
+        assert!(
+            stdout.contains(&format!("step 2: {recipe}: every third-party import is in RDEPENDS")),
+            "{stdout}"
+        );
+    }
+    assert!(stdout.contains("signed RIM samples pass schema, certificate chain and signature"));
+    assert!(
+        stdout.contains("with one measurement changed fails the signature"),
+        "a tampered reference-value manifest was not refused:\n{stdout}"
+    );
+    assert!(!stdout.contains("PROBLEM"), "{stdout}");
+}
+
+#[test]
+fn a_third_party_import_missing_from_rdepends_fails_the_wheel_check() {
+    let drop = "python3-nv-local-gpu-verifier:python3-signxml";
+    let Some((ok, stdout)) = python_wheels(&["--drop-rdepend", drop]) else { return };
+    assert!(!ok, "a recipe without its signxml dependency was accepted:\n{stdout}");
+    assert!(
+        stdout.contains(
+            "PROBLEM: python3-nv-local-gpu-verifier imports signxml (__init__.py) but its \
+             RDEPENDS lacks python3-signxml"
+        ),
         "{stdout}"
     );
 }
