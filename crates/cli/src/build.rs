@@ -28,6 +28,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use secretvm_yocto::config::{self, Config};
+use secretvm_yocto::lock::Mismatch;
 use secretvm_yocto::runner::preflight::{self, MIN_FREE_BYTES, Preflight};
 use secretvm_yocto::runner::{self, Engine, EngineRunner, Host, Phase, User, checkout, image};
 
@@ -175,11 +176,17 @@ fn bitbake_stage(args: &BuildArgs, config: &Config, config_text_file: &str) -> R
         Ok(text) => {
             let lock = secretvm_yocto::lock::parse(&lock_path.display().to_string(), &text)?;
             // A lock without a builder image id still pins the sources; the id is recorded by
-            // `secretvm lock --update` after the image is built.
-            let mismatches: Vec<_> = secretvm_yocto::lock::check(config, &lock)
-                .into_iter()
-                .filter(|m| *m != secretvm_yocto::lock::Mismatch::NoBuilderImage)
-                .collect();
+            // `secretvm lock --update` after the image is built. A floating SRCREV the lock
+            // lacks matters only to the machines whose recipes use it, which the layer then
+            // skips with a message naming it; `secretvm lock --check` reports it.
+            let mut mismatches = Vec::new();
+            for m in secretvm_yocto::lock::check(config, &lock) {
+                match m {
+                    Mismatch::NoBuilderImage => {}
+                    Mismatch::MissingSrcrev { .. } => eprintln!("note: {m}"),
+                    _ => mismatches.push(m),
+                }
+            }
             if !mismatches.is_empty() {
                 let list: Vec<String> = mismatches.iter().map(ToString::to_string).collect();
                 bail!(

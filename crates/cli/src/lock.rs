@@ -4,8 +4,8 @@
 //! the id of the builder image a release was built with.
 //!
 //! `--update` writes the lock canonically (`secretvm_yocto::lock::render`): the repositories'
-//! commits from the config, the SRCREVs of the previous lock with `--srcrev` entries added or
-//! replaced, and the id of the builder image the current Dockerfile gives when that image
+//! commits from the config, the SRCREVs of the previous lock, replaced with `--resolve` by the
+//! current head of each floating SRCREV's branch (`git ls-remote`) and then by `--srcrev` entries, and the id of the builder image the current Dockerfile gives when that image
 //! exists locally (else the previous id, and a note). `--check` lists every disagreement with
 //! the config and exits 1 when there is one; a local builder image whose id differs from the
 //! lock's is reported too.
@@ -17,7 +17,7 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use secretvm_yocto::config::{self, Config};
 use secretvm_yocto::lock::{self, Lock, LockedRepo, Srcrev};
-use secretvm_yocto::runner::{Engine, Host, image, preflight};
+use secretvm_yocto::runner::{Engine, Host, checkout, image, preflight};
 
 use crate::build::EngineArg;
 
@@ -35,6 +35,10 @@ pub(crate) struct LockArgs {
     /// `linux-yocto-dev:SRCREV_machine=<40 hex>`, as `bitbake -e linux-yocto-dev` shows it).
     #[arg(long, value_name = "RECIPE:VARIABLE=COMMIT", requires = "update")]
     pub(crate) srcrev: Vec<String>,
+    /// Pin every floating SRCREV of the config ([[floating]]) to its branch's current commit
+    /// on its server (`git ls-remote`; needs the network). `--srcrev` entries take precedence.
+    #[arg(long, requires = "update")]
+    pub(crate) resolve: bool,
     /// The build config.
     #[arg(long, value_name = "FILE", default_value = "yocto/secretvm.toml")]
     pub(crate) config: PathBuf,
@@ -59,6 +63,22 @@ pub(crate) fn run(args: &LockArgs) -> Result<()> {
     let image = builder_image_id(args, &config)?;
     if args.update {
         let mut srcrevs = previous.as_ref().map(|l| l.srcrevs.clone()).unwrap_or_default();
+        if args.resolve {
+            let host = Host::from_env();
+            for f in &config.floating {
+                let commit = checkout::remote_head(&f.url, &f.branch, &host)?;
+                eprintln!(
+                    "{}:{} = {commit} (head of {} at {})",
+                    f.recipe, f.variable, f.branch, f.url
+                );
+                srcrevs.retain(|s| (&s.recipe, &s.variable) != (&f.recipe, &f.variable));
+                srcrevs.push(Srcrev {
+                    recipe: f.recipe.clone(),
+                    variable: f.variable.clone(),
+                    commit,
+                });
+            }
+        }
         for entry in &args.srcrev {
             let new = parse_srcrev(entry)?;
             srcrevs.retain(|s| (&s.recipe, &s.variable) != (&new.recipe, &new.variable));

@@ -11,7 +11,9 @@ use std::collections::HashMap;
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::error::{COMMIT, Error, Result, is_commit, line_col, syntax};
+use crate::error::{
+    COMMIT, Error, Result, is_commit, is_recipe_name, is_srcrev_variable, line_col, syntax,
+};
 
 /// The config format version this crate reads.
 pub const FORMAT_VERSION: u32 = 1;
@@ -34,6 +36,8 @@ pub struct Config {
     pub machines: Vec<Machine>,
     /// Team caches; all `None` by default.
     pub cache: Cache,
+    /// The SRCREVs a recipe of the layers leaves floating, which the lock must pin.
+    pub floating: Vec<Floating>,
     /// The bitbake build directory, relative to the workspace: `build`, or another one
     /// ([`Config::with_build_dir`]).
     pub build_dir: String,
@@ -56,6 +60,20 @@ pub struct Repo {
     pub commit: String,
     /// The checkout directory, relative to the workspace root.
     pub path: String,
+}
+
+/// A SRCREV that a recipe of the layers follows from a branch head (AUTOREV), so that the lock
+/// file must pin it: `secretvm lock --update --resolve` records the branch's current commit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Floating {
+    /// The recipe (PN), for example `linux-yocto-dev`.
+    pub recipe: String,
+    /// `SRCREV` or `SRCREV_<name>` (the `name=` of the recipe's SRC_URI entry).
+    pub variable: String,
+    /// The repository of that SRC_URI entry.
+    pub url: String,
+    /// The branch it follows.
+    pub branch: String,
 }
 
 /// One entry of BBLAYERS.
@@ -340,6 +358,17 @@ struct RawConfig {
     machine: Vec<RawMachine>,
     #[serde(default)]
     cache: RawCache,
+    #[serde(default)]
+    floating: Vec<RawFloating>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFloating {
+    recipe: Spanned<String>,
+    variable: Spanned<String>,
+    url: Spanned<String>,
+    branch: Spanned<String>,
 }
 
 #[derive(Deserialize)]
@@ -468,6 +497,17 @@ impl Check<'_> {
         Ok(s.clone())
     }
 
+    /// A git URL: https://, git://, ssh:// or file:/// (a team's local mirror, and the tests'
+    /// stand-in repositories), without whitespace.
+    fn git_url(&self, v: &Spanned<String>, key: String) -> Result<String> {
+        let url = v.get_ref();
+        let schemes = ["https://", "git://", "ssh://", "file:///"];
+        if !schemes.iter().any(|s| url.starts_with(s)) || url.contains(char::is_whitespace) {
+            return Err(self.invalid(v, key, url, "an https://, git://, ssh:// or file:/// URL"));
+        }
+        Ok(url.clone())
+    }
+
     fn unique(
         &self,
         seen: &mut HashMap<String, usize>,
@@ -525,17 +565,7 @@ pub fn parse(file: &str, text: &str) -> Result<Config> {
         let key = |field: &str| format!("repo[{i}].{field}");
         let name = c.name(&r.name, key("name"))?;
         c.unique(&mut names, &r.name, "repo name")?;
-        let url = r.url.get_ref();
-        // file:// serves a team's local mirror (and the end-to-end test's stand-in poky).
-        let schemes = ["https://", "git://", "ssh://", "file:///"];
-        if !schemes.iter().any(|s| url.starts_with(s)) || url.contains(char::is_whitespace) {
-            return Err(c.invalid(
-                &r.url,
-                key("url"),
-                url,
-                "an https://, git://, ssh:// or file:/// URL",
-            ));
-        }
+        let url = c.git_url(&r.url, key("url"))?;
         let branch = match &r.branch {
             Some(b) => Some(c.conf_value(b, key("branch"))?),
             None => None,
@@ -545,13 +575,7 @@ pub fn parse(file: &str, text: &str) -> Result<Config> {
         }
         let path = c.rel_path(&r.path, key("path"))?;
         c.unique(&mut paths, &r.path, "repo path")?;
-        repos.push(Repo {
-            name,
-            url: url.clone(),
-            branch,
-            commit: r.commit.get_ref().clone(),
-            path,
-        });
+        repos.push(Repo { name, url, branch, commit: r.commit.get_ref().clone(), path });
     }
     if raw.repo.is_empty() {
         return Err(Error::Invalid {
@@ -731,6 +755,39 @@ pub fn parse(file: &str, text: &str) -> Result<Config> {
         ));
     }
 
+    let mut floating = Vec::new();
+    let mut seen_floating = HashMap::new();
+    for (i, f) in raw.floating.iter().enumerate() {
+        let key = |field: &str| format!("floating[{i}].{field}");
+        if !is_recipe_name(f.recipe.get_ref()) {
+            return Err(c.invalid(
+                &f.recipe,
+                key("recipe"),
+                f.recipe.get_ref(),
+                "a recipe name (PN)",
+            ));
+        }
+        if !is_srcrev_variable(f.variable.get_ref()) {
+            return Err(c.invalid(
+                &f.variable,
+                key("variable"),
+                f.variable.get_ref(),
+                "SRCREV or SRCREV_<name>",
+            ));
+        }
+        let pair = Spanned::new(
+            f.recipe.span(),
+            format!("{}:{}", f.recipe.get_ref(), f.variable.get_ref()),
+        );
+        c.unique(&mut seen_floating, &pair, "floating")?;
+        floating.push(Floating {
+            recipe: f.recipe.get_ref().clone(),
+            variable: f.variable.get_ref().clone(),
+            url: c.git_url(&f.url, key("url"))?,
+            branch: c.conf_value(&f.branch, key("branch"))?,
+        });
+    }
+
     Ok(Config {
         distro,
         workdir,
@@ -739,6 +796,7 @@ pub fn parse(file: &str, text: &str) -> Result<Config> {
         container,
         machines,
         cache,
+        floating,
         build_dir: DEFAULT_BUILD_DIR.into(),
     })
 }

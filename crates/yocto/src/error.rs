@@ -146,6 +146,19 @@ pub(crate) fn syntax(file: &str, text: &str, err: &toml::de::Error) -> Error {
     }
 }
 
+/// A recipe name (PN) as the lock and the config accept it: letters, digits, `-`, `_`, `.`, `+`.
+pub(crate) fn is_recipe_name(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.+".contains(&b))
+}
+
+/// `SRCREV` or `SRCREV_<name>`, the variables a recipe names its source commits in.
+pub(crate) fn is_srcrev_variable(s: &str) -> bool {
+    s == "SRCREV"
+        || s.strip_prefix("SRCREV_").is_some_and(|n| {
+            !n.is_empty() && n.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b))
+        })
+}
+
 /// Whether `s` is a full git commit id: 40 lowercase hex digits.
 pub(crate) fn is_commit(s: &str) -> bool {
     s.len() == 40 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))

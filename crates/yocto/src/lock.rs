@@ -13,7 +13,9 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::config::Config;
-use crate::error::{COMMIT, Error, Result, is_commit, line_col, syntax};
+use crate::error::{
+    COMMIT, Error, Result, is_commit, is_recipe_name, is_srcrev_variable, line_col, syntax,
+};
 
 /// The lock format version this crate reads and writes.
 pub const FORMAT_VERSION: u32 = 1;
@@ -149,7 +151,7 @@ pub fn parse(file: &str, text: &str) -> Result<Lock> {
     let mut seen: HashMap<(String, String), usize> = HashMap::new();
     let mut srcrevs = Vec::new();
     for (i, s) in raw.srcrev.iter().enumerate() {
-        if !is_ident(s.recipe.get_ref(), b"-_.+") {
+        if !is_recipe_name(s.recipe.get_ref()) {
             return Err(invalid(
                 s.recipe.span().start,
                 format!("srcrev[{i}].recipe"),
@@ -158,9 +160,7 @@ pub fn parse(file: &str, text: &str) -> Result<Lock> {
             ));
         }
         let var = s.variable.get_ref();
-        let var_ok =
-            var == "SRCREV" || var.strip_prefix("SRCREV_").is_some_and(|n| is_ident(n, b"-_"));
-        if !var_ok {
+        if !is_srcrev_variable(var) {
             return Err(invalid(
                 s.variable.span().start,
                 format!("srcrev[{i}].variable"),
@@ -268,6 +268,20 @@ pub enum Mismatch {
         /// The lock's commit.
         lock: String,
     },
+    /// The config declares a floating SRCREV that the lock does not pin.
+    MissingSrcrev {
+        /// The recipe.
+        recipe: String,
+        /// The variable.
+        variable: String,
+    },
+    /// The lock pins a SRCREV that the config does not declare floating.
+    UndeclaredSrcrev {
+        /// The recipe.
+        recipe: String,
+        /// The variable.
+        variable: String,
+    },
     /// The lock records no builder image digest.
     NoBuilderImage,
 }
@@ -284,13 +298,23 @@ impl fmt::Display for Mismatch {
             Mismatch::Commit { name, config, lock } => {
                 write!(f, "repository {name:?} is at {config} in the config but {lock} in the lock")
             }
+            Mismatch::MissingSrcrev { recipe, variable } => write!(
+                f,
+                "{recipe}:{variable} floats in the config ([[floating]]) but the lock does not \
+                 pin it (`secretvm lock --update --resolve` records its branch's commit)"
+            ),
+            Mismatch::UndeclaredSrcrev { recipe, variable } => write!(
+                f,
+                "the lock pins {recipe}:{variable}, which the config does not declare floating"
+            ),
             Mismatch::NoBuilderImage => f.write_str("the lock records no builder image digest"),
         }
     }
 }
 
 /// Every way `lock` disagrees with `config`, in the config's repository order, then the lock's
-/// extra repositories, then a missing builder image. Empty when they agree.
+/// extra repositories, then the floating SRCREVs the lock lacks (config order) and those it
+/// pins undeclared (lock order), then a missing builder image. Empty when they agree.
 pub fn check(config: &Config, lock: &Lock) -> Vec<Mismatch> {
     let mut out = Vec::new();
     for repo in &config.repos {
@@ -307,6 +331,22 @@ pub fn check(config: &Config, lock: &Lock) -> Vec<Mismatch> {
     for l in &lock.repos {
         if config.repo(&l.name).is_none() {
             out.push(Mismatch::ExtraRepo { name: l.name.clone() });
+        }
+    }
+    for f in &config.floating {
+        if !lock.srcrevs.iter().any(|s| s.recipe == f.recipe && s.variable == f.variable) {
+            out.push(Mismatch::MissingSrcrev {
+                recipe: f.recipe.clone(),
+                variable: f.variable.clone(),
+            });
+        }
+    }
+    for s in &lock.srcrevs {
+        if !config.floating.iter().any(|f| f.recipe == s.recipe && f.variable == s.variable) {
+            out.push(Mismatch::UndeclaredSrcrev {
+                recipe: s.recipe.clone(),
+                variable: s.variable.clone(),
+            });
         }
     }
     if lock.builder_image.is_none() {

@@ -68,6 +68,48 @@ fn committed_config_has_the_upstream_pins() {
 }
 
 #[test]
+fn committed_config_declares_the_floating_kernel_srcrevs() {
+    let c = committed();
+    let floating: Vec<(&str, &str, &str, &str)> = c
+        .floating
+        .iter()
+        .map(|f| (f.recipe.as_str(), f.variable.as_str(), f.url.as_str(), f.branch.as_str()))
+        .collect();
+    // poky d243dbc, meta/recipes-kernel/linux/linux-yocto-dev.bb: KBRANCH and SRC_URI.
+    assert_eq!(
+        floating,
+        [
+            (
+                "linux-yocto-dev",
+                "SRCREV_machine",
+                "https://git.yoctoproject.org/linux-yocto-dev.git",
+                "v6.9/standard/base"
+            ),
+            (
+                "linux-yocto-dev",
+                "SRCREV_meta",
+                "https://git.yoctoproject.org/yocto-kernel-cache",
+                "master"
+            ),
+        ]
+    );
+    let l = line_of("variable = \"SRCREV_meta\"");
+    assert_eq!(
+        mutated("variable = \"SRCREV_meta\"", "variable = \"PV\""),
+        format!("{FILE}:{l}: floating[1].variable is \"PV\", expected SRCREV or SRCREV_<name>")
+    );
+    assert!(
+        mutated("variable = \"SRCREV_meta\"", "variable = \"SRCREV_machine\"")
+            .contains("floating \"linux-yocto-dev:SRCREV_machine\" is already defined on line")
+    );
+    assert!(
+        mutated("url = \"https://git.yoctoproject.org/yocto-kernel-cache\"", "url = \"ftp://x\"")
+            .contains("floating[1].url is \"ftp://x\", expected an https://")
+    );
+    assert!(mutated("branch = \"master\"", "branch = \"\"").contains("floating[1].branch is \"\""));
+}
+
+#[test]
 fn committed_config_keeps_upstream_bblayers_order() {
     let c = committed();
     let layers: Vec<String> = c.layers.iter().map(|l| c.layer_path(l)).collect();
@@ -612,15 +654,24 @@ fn lock_round_trips_in_canonical_form() {
     assert_eq!(lock::parse("x", &lock::render(&shuffled)), Ok(l));
 }
 
+/// The fixture lock without its fluent-bit SRCREV, which the committed config does not declare
+/// floating (the layer pins fluent-bit's commit itself).
+fn lock_of_committed_config() -> Lock {
+    let mut l = lock();
+    l.srcrevs.retain(|s| s.recipe != "fluent-bit");
+    l
+}
+
 #[test]
 fn lock_agrees_with_the_committed_config() {
-    assert_eq!(lock::check(&committed(), &lock()), []);
+    assert_eq!(lock::check(&committed(), &lock_of_committed_config()), []);
 }
 
 #[test]
 fn lock_check_lists_every_mismatch() {
     let mut l = lock();
     l.builder_image = None;
+    l.srcrevs.retain(|s| s.variable != "SRCREV_meta");
     l.repos.retain(|r| r.name != "meta-rust-bin");
     l.repos[0].commit = "0".repeat(40);
     l.repos.push(LockedRepo { name: "meta-security".into(), commit: "5".repeat(40) });
@@ -631,6 +682,8 @@ fn lock_check_lists_every_mismatch() {
             "repository \"poky\" is at d243dbc41b52d3bb5a6037c40aa0c502a1800b64 in the config but 0000000000000000000000000000000000000000 in the lock",
             "repository \"meta-rust-bin\" is in the config but not in the lock",
             "repository \"meta-security\" is in the lock but not in the config",
+            "linux-yocto-dev:SRCREV_meta floats in the config ([[floating]]) but the lock does not pin it (`secretvm lock --update --resolve` records its branch's commit)",
+            "the lock pins fluent-bit:SRCREV, which the config does not declare floating",
             "the lock records no builder image digest",
         ]
     );

@@ -20,7 +20,9 @@ KERNEL_FEATURES:append:secret-vm-tdx = " secret-vm.scc cfg/sound.scc cfg/paravir
 COMPATIBLE_MACHINE:secret-vm-tdx = "secret-vm-tdx"
 KMACHINE:secret-vm-tdx = "qemux86-64"
 
-# Set to "1" only to resolve the branch heads for a new lock (`cargo xtask lock --update`).
+# yocto/secretvm.toml declares both as [[floating]]; `cargo xtask lock --update --resolve` pins
+# them to their branches' heads. Set to "1" only for a build that deliberately follows the
+# branch (never a release).
 SECRET_VM_ALLOW_FLOATING_KERNEL ??= "0"
 
 python __anonymous() {

@@ -2,6 +2,8 @@
 //! moved to its exact commit, detached; `git rev-parse HEAD` must then equal the commit. A
 //! checkout with local changes is refused, never overwritten.
 //!
+//! [`remote_head`] reads a branch's head from its server (`git ls-remote`) for the lock.
+//!
 //! git is started only here. A missing commit is fetched by id alone, one commit deep
 //! (`--depth=1`): the build needs the tree, not the history, and for poky that is about 18 MB
 //! instead of the whole history. A server that refuses a commit by id (a plain git server
@@ -14,6 +16,7 @@ use std::path::Path;
 use super::process::{self, Captured, Host};
 use super::{Error, Result, Spawn};
 use crate::config::Repo;
+use crate::error::is_commit;
 
 fn git(dir: &Path, args: &[&str]) -> Spawn {
     let mut all = vec!["-C".to_owned(), dir.to_string_lossy().into_owned()];
@@ -84,6 +87,34 @@ pub fn checkout(workspace: &Path, repo: &Repo, host: &Host) -> Result<String> {
         return Err(Error::WrongHead { path: dir, expected: repo.commit.clone(), found: head });
     }
     Ok(head)
+}
+
+/// The commit at the head of `branch` on the server at `url` (`git ls-remote`), for pinning a
+/// floating SRCREV. A missing branch is [`Error::NoSuchBranch`].
+pub fn remote_head(url: &str, branch: &str, host: &Host) -> Result<String> {
+    let reference = format!("refs/heads/{branch}");
+    let spawn = Spawn {
+        program: "git".into(),
+        args: vec!["ls-remote".into(), "--".into(), url.into(), reference.clone()],
+        env: None,
+        set: vec![("GIT_TERMINAL_PROMPT".into(), "0".into())],
+        cwd: None,
+    };
+    let out = run(host, &spawn)?;
+    let heads: Vec<&str> = out
+        .lines()
+        .filter_map(|l| l.split_once('\t'))
+        .filter(|(commit, name)| *name == reference && is_commit(commit))
+        .map(|(commit, _)| commit)
+        .collect();
+    match heads[..] {
+        [commit] => Ok(commit.to_owned()),
+        _ => Err(Error::NoSuchBranch {
+            url: url.to_owned(),
+            branch: branch.to_owned(),
+            got: out.trim().to_owned(),
+        }),
+    }
 }
 
 /// [`checkout`] for every repository, in order.

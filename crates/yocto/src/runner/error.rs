@@ -102,4 +102,18 @@ pub enum Error {
         /// `git rev-parse HEAD`.
         found: String,
     },
+
+    /// A branch that a floating SRCREV follows is not on its server.
+    #[error(
+        "{url} has no branch {branch:?} (git ls-remote found none){}",
+        if got.is_empty() { String::new() } else { format!(": {got}") }
+    )]
+    NoSuchBranch {
+        /// The repository.
+        url: String,
+        /// The branch.
+        branch: String,
+        /// What `git ls-remote` printed instead of one `<commit>\trefs/heads/<branch>` line.
+        got: String,
+    },
 }
