@@ -200,7 +200,8 @@ fn bitbake_stage(args: &BuildArgs, config: &Config, config_text_file: &str) -> R
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
             eprintln!(
                 "note: no lock file at {}: floating SRCREVs are not pinned, and the layer skips \
-                 linux-yocto-dev until conf/srcrev-lock.inc names its commits",
+                 linux-yocto-dev (the tdx kernel) until they are; `cargo xtask lock --update \
+                 --resolve` pins them to their branches' heads",
                 lock_path.display()
             );
             None

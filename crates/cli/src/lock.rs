@@ -4,9 +4,10 @@
 //! the id of the builder image a release was built with.
 //!
 //! `--update` writes the lock canonically (`secretvm_yocto::lock::render`): the repositories'
-//! commits from the config, the SRCREVs of the previous lock, replaced with `--resolve` by the
-//! current head of each floating SRCREV's branch (`git ls-remote`) and then by `--srcrev` entries, and the id of the builder image the current Dockerfile gives when that image
-//! exists locally (else the previous id, and a note). `--check` lists every disagreement with
+//! commits from the config; the SRCREVs of the previous lock, replaced with `--resolve` by the
+//! current head of each floating SRCREV's branch (`git ls-remote`), then by `--srcrev` entries;
+//! and the id of the builder image the current Dockerfile gives when that image exists locally
+//! (else the previous id, and a note). `--check` lists every disagreement with
 //! the config and exits 1 when there is one; a local builder image whose id differs from the
 //! lock's is reported too.
 
