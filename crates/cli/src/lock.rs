@@ -36,7 +36,7 @@ pub(crate) struct LockArgs {
     /// `linux-yocto-dev:SRCREV_machine=<40 hex>`, as `bitbake -e linux-yocto-dev` shows it).
     #[arg(long, value_name = "RECIPE:VARIABLE=COMMIT", requires = "update")]
     pub(crate) srcrev: Vec<String>,
-    /// Pin every floating SRCREV of the config ([[floating]]) to its branch's current commit
+    /// Pin every floating SRCREV of the config (`[[floating]]`) to its branch's current commit
     /// on its server (`git ls-remote`; needs the network). `--srcrev` entries take precedence.
     #[arg(long, requires = "update")]
     pub(crate) resolve: bool,
