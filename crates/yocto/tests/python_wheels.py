@@ -222,7 +222,7 @@ def main(argv):
             json.dump({"recipes": recipes, "layer_recipes": layer_recipes}, f, indent=1)
         checker = os.path.join(os.path.dirname(os.path.abspath(__file__)), "python_wheels_check.py")
         out = subprocess.run(["faketime", RIM_TIME, args.target_python, "-W", "ignore", checker,
-                              spec, work], capture_output=True, text=True, cwd=work)
+                              spec], capture_output=True, text=True, cwd=work)
         sys.stdout.write(out.stdout)
         sys.stdout.write(re.sub(r"(?m)^", "checker stderr: ", out.stderr) if out.stderr else "")
         if out.returncode != 0:

@@ -1,7 +1,8 @@
 """What python_wheels.py checks with the layer's Python libraries: run by the python whose
 environment holds exactly those libraries, at the pinned layers' versions, under faketime.
 
-Usage: python python_wheels_check.py SPEC_JSON WORK_DIR
+Usage: python python_wheels_check.py SPEC_JSON   (run in a scratch directory: the verifier
+writes verifier.log into the current directory when imported)
 
 SPEC_JSON (written by python_wheels.py) lists each wheel recipe with the site-packages directory
 its do_install filled, its .dist-info and its RDEPENDS, and the layers' Python recipes.
@@ -88,7 +89,7 @@ def check_rdepends(recipe, modules, providers, known):
     return problems
 
 
-def check_rims(work):
+def check_rims():
     from OpenSSL import crypto
 
     import verifier
@@ -166,7 +167,7 @@ def main(argv):
         problems += found
         if not found:
             print("step 2: %s: every third-party import is in RDEPENDS" % r["recipe"])
-    problems += check_rims(argv[2])
+    problems += check_rims()
     for p in problems:
         print("PROBLEM: " + p)
     return 1 if problems else 0
