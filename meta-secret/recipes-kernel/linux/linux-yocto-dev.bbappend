@@ -34,5 +34,5 @@ python __anonymous() {
         if not re.fullmatch("[0-9a-f]{40}", value):
             raise bb.parse.SkipRecipe(
                 "%s is %r, not a commit: conf/srcrev-lock.inc must pin %s:pn-linux-yocto-dev "
-                "(run `cargo xtask lock --check`; see meta-secret/README.md)" % (name, value, name))
+                "(`cargo xtask lock --update --resolve` pins it; see meta-secret/README.md)" % (name, value, name))
 }
