@@ -26,7 +26,7 @@
 //! The result is a set of environment variables (`SECRETVM_QEMU`, `SECRETVM_KERNEL`,
 //! `SECRETVM_KERNEL_MODULES`, `SECRETVM_GENERIC_KERNEL`, `SECRETVM_GENERIC_KERNEL_MODULES`,
 //! `SECRETVM_GENERIC_KERNEL_HEADERS`, `SECRETVM_BUSYBOX`, `SECRETVM_SEV_SNP_MEASURE`,
-//! `SECRETVM_BITBAKE_PYTHON`, `SECRETVM_SCARTHGAP_PYTHON`, `SECRETVM_KERNEL_SOURCE`, `SECRETVM_DOCKER_CHECK_CONFIG`, and as root `SECRETVM_ROOTLESS_USER`, the unprivileged account
+//! `SECRETVM_BITBAKE_PYTHON`, `SECRETVM_SCARTHGAP_PYTHON`, `SECRETVM_PYPI_WHEELS`, `SECRETVM_KERNEL_SOURCE`, `SECRETVM_DOCKER_CHECK_CONFIG`, and as root `SECRETVM_ROOTLESS_USER`, the unprivileged account
 //! made here for the rootless-podman test) that the tests read.
 
 use std::fs;
@@ -175,6 +175,7 @@ pub(crate) fn ensure(root: &Path, install: bool) -> Result<Tools> {
     let sev_snp_measure = sev_snp_measure(root, &tools_dir, install)?;
     let bitbake_python = bitbake_python(root, &tools_dir, install)?;
     let scarthgap_python = scarthgap_python(root, &tools_dir, install)?;
+    let pypi_wheels = pypi_wheels(root, &tools_dir, install)?;
     let kernel_source = kernel_source(root, &tools_dir, install)?;
     let docker_check_config = docker_check_config(root, &tools_dir, is_root, install)?;
     let mut env = Vec::new();
@@ -195,6 +196,7 @@ pub(crate) fn ensure(root: &Path, install: bool) -> Result<Tools> {
                 ("SECRETVM_SEV_SNP_MEASURE", sev_snp_measure),
                 ("SECRETVM_BITBAKE_PYTHON", bitbake_python),
                 ("SECRETVM_SCARTHGAP_PYTHON", scarthgap_python),
+                ("SECRETVM_PYPI_WHEELS", pypi_wheels),
                 ("SECRETVM_KERNEL_SOURCE", kernel_source),
                 ("SECRETVM_DOCKER_CHECK_CONFIG", docker_check_config),
             ])
@@ -355,6 +357,64 @@ fn scarthgap_python(root: &Path, tools: &Path, install: bool) -> Result<PathBuf>
     }
     let dir = venv(root, tools, install, "scarthgap-python", &args)?;
     Ok(dir.join("bin/python"))
+}
+
+/// The wheels meta-secret's wheel recipes name (`SECRET_VM_WHEEL_URL` in
+/// `meta-secret/recipes-*/*/*.bb`), downloaded once from those URLs into
+/// `target/tools/pypi-wheels/`: the premirror from which `python_wheels.py` has BitBake's
+/// fetcher take them (checking each recipe's sha256), so the test itself needs no network.
+fn pypi_wheels(root: &Path, tools: &Path, install: bool) -> Result<PathBuf> {
+    let dir = tools.join("pypi-wheels");
+    fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    for url in wheel_urls(&root.join("meta-secret"))? {
+        let name = url.rsplit('/').next().unwrap_or_default();
+        let path = dir.join(name);
+        if path.exists() {
+            continue;
+        }
+        if !install {
+            bail!("{name} is not downloaded yet: run `cargo xtask deps`");
+        }
+        let part = dir.join(format!("{name}.part"));
+        cmd::run(cmd::new("curl", root).args(["-fsSL", "--retry", "3", "-o"]).arg(&part).arg(&url))
+            .with_context(|| format!("cannot download {url}"))?;
+        fs::rename(&part, &path)?;
+    }
+    Ok(dir)
+}
+
+/// Every `SECRET_VM_WHEEL_URL = "..."` of the layer's recipes.
+fn wheel_urls(layer: &Path) -> Result<Vec<String>> {
+    let mut urls = Vec::new();
+    for group in fs::read_dir(layer).with_context(|| format!("cannot read {}", layer.display()))? {
+        let group = group?.path();
+        let is_recipes =
+            group.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("recipes-"));
+        if !is_recipes || !group.is_dir() {
+            continue;
+        }
+        for recipe_dir in fs::read_dir(&group)? {
+            let recipe_dir = recipe_dir?.path();
+            if !recipe_dir.is_dir() {
+                continue;
+            }
+            for file in fs::read_dir(&recipe_dir)? {
+                let file = file?.path();
+                if file.extension().is_none_or(|e| e != "bb") {
+                    continue;
+                }
+                let text = fs::read_to_string(&file)
+                    .with_context(|| format!("cannot read {}", file.display()))?;
+                for line in text.lines() {
+                    if let Some(value) = line.trim().strip_prefix("SECRET_VM_WHEEL_URL = \"") {
+                        urls.push(value.trim_end_matches('"').to_owned());
+                    }
+                }
+            }
+        }
+    }
+    urls.sort();
+    Ok(urls)
 }
 
 /// The kernel source tree the config-fragment test configures: the tarball of Debian's

@@ -30,7 +30,8 @@
 //!
 //! - `python_wheels.py` (beside this file) runs the Python wheel recipes
 //!   (`secret-vm-wheel.bbclass`: NVIDIA's attestation SDK and GPU verifier, pynvml, signxml):
-//!   BitBake's fetcher takes each wheel downloaded from PyPI, checking its sha256; every
+//!   BitBake's fetcher takes each wheel from the ones `cargo xtask deps` downloaded from the
+//!   recipes' PyPI URLs (`SECRETVM_PYPI_WHEELS`), checking its sha256; every
 //!   LIC_FILES_CHKSUM is checked as oe-core does; do_install runs; then, on a python holding
 //!   exactly the pinned layers' Python libraries at their versions (`SECRETVM_SCARTHGAP_PYTHON`,
 //!   `fixtures/scarthgap-python.txt`), every module imports, every third-party import is in the
@@ -233,10 +234,11 @@ fn the_nvidia_driver_recipe_stops_on_a_missing_library_or_a_failed_extraction() 
 fn python_wheels(option: &[&str]) -> Option<(bool, String)> {
     let python = tool_from_env("SECRETVM_BITBAKE_PYTHON")?;
     let target = tool_from_env("SECRETVM_SCARTHGAP_PYTHON")?;
+    let wheels = tool_from_env("SECRETVM_PYPI_WHEELS")?;
     tool_on_path("faketime")?;
     let list = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/scarthgap-python.txt");
-    let mut after =
-        vec![target.to_string_lossy().into_owned(), list.to_string_lossy().into_owned()];
+    let mut after: Vec<String> =
+        [target, list, wheels].iter().map(|p| p.to_string_lossy().into_owned()).collect();
     after.extend(option.iter().map(|o| (*o).to_owned()));
     let after: Vec<&str> = after.iter().map(String::as_str).collect();
     Some(layer_script(&python, "python_wheels.py", &[], &after))

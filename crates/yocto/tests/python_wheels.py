@@ -1,18 +1,18 @@
 """Runs meta-secret's wheel recipes (classes/secret-vm-wheel.bbclass) as BitBake would, then
 checks what they install against the library versions the image ships.
 
-Usage: python python_wheels.py LAYER_DIR WORK_DIR TARGET_PYTHON LAYER_PYTHON_LIST
+Usage: python python_wheels.py LAYER_DIR WORK_DIR TARGET_PYTHON LAYER_PYTHON_LIST WHEEL_DIR
                                [--drop-rdepend RECIPE:DEP]
 
 TARGET_PYTHON is a python whose environment holds exactly the Python libraries of the pinned
 layers (LAYER_PYTHON_LIST, `<recipe> <distribution>==<version>` lines; `cargo xtask deps` makes
-it); `faketime` must be on PATH.
+it); WHEEL_DIR holds the wheels the recipes name, as downloaded from their URLs (`cargo xtask
+deps` fills it), so nothing here reaches the network; `faketime` must be on PATH.
 
 1. Parses each wheel recipe of recipes-nvidia/python with BitBake's own parser (the class's
    poky base class standing in empty).
-2. Downloads each SRC_URI from PyPI into a local directory, then has BitBake's fetcher take it
-   from there through PREMIRRORS with BB_NO_NETWORK = "1", checking the recipe's sha256, and
-   unpack it; runs the class's secret_vm_wheel_extract as BitBake would after do_unpack.
+2. Has BitBake's fetcher take each SRC_URI from WHEEL_DIR through PREMIRRORS with
+   BB_NO_NETWORK = "1", checking the recipe's sha256, and unpack it; runs the class's secret_vm_wheel_extract as BitBake would after do_unpack.
 3. Checks every LIC_FILES_CHKSUM entry as oe-core's license check does (the md5 of the file, or
    of lines beginline..endline).
 4. Runs do_install (the recipe's shell, expanded by BitBake) into D, with `nativepython3` being
@@ -34,7 +34,6 @@ import os
 import re
 import subprocess
 import sys
-import urllib.request
 
 from bitbake_common import Errors, recipe_datastore  # noqa: E402  (also makes `bb` importable)
 
@@ -60,7 +59,7 @@ class Failed(Exception):
     pass
 
 
-def datastore(layer, work, stubs, recipe):
+def datastore(layer, work, stubs, recipe, mirror):
     pn, pv = os.path.basename(recipe)[: -len(".bb")].split("_")
     d = recipe_datastore("%s:%s" % (layer, stubs), work)
     d.setVar("FILE", os.path.join(layer, recipe))
@@ -77,20 +76,10 @@ def datastore(layer, work, stubs, recipe):
     d.setVar("USRBINPATH", "/usr/bin")
     d.setVar("BB_NO_NETWORK", "1")
     d.setVar("BB_FETCH_PREMIRRORONLY", "1")
-    mirror = os.path.join(work, "mirror")
     d.setVar("PREMIRRORS", "https?://.*/.* file://%s/" % mirror)
     d.setVar("MIRRORS", "")
     d.setVar("BB_STRICT_CHECKSUM", "1")
     return d
-
-
-def download(url, mirror):
-    os.makedirs(mirror, exist_ok=True)
-    path = os.path.join(mirror, os.path.basename(url))
-    if not os.path.exists(path):
-        with urllib.request.urlopen(url, timeout=60) as r, open(path + ".part", "wb") as f:
-            f.write(r.read())
-        os.rename(path + ".part", path)
 
 
 def license_md5(path, begin, end):
@@ -121,9 +110,9 @@ def check_licenses(d):
     return len(entries)
 
 
-def run_recipe(layer, work, stubs, recipe, shim, errors):
+def run_recipe(layer, work, stubs, recipe, shim, mirror, errors):
     """Steps 1-4 for one recipe; returns what the check needs to know of it."""
-    d = datastore(layer, work, stubs, recipe)
+    d = datastore(layer, work, stubs, recipe, mirror)
     bb.parse.init_parser(d)
     bb.parse.handle(os.path.join(layer, recipe), d, include=True)
     bb.data.expandKeys(d)  # RDEPENDS:${PN}, as BitBake's finalize does
@@ -134,7 +123,8 @@ def run_recipe(layer, work, stubs, recipe, shim, errors):
         raise Failed("; ".join(errors.messages))
     print("step 1: parsed %s: %s" % (recipe, wheel))
 
-    download(url, os.path.join(work, "mirror"))
+    if not os.path.isfile(os.path.join(mirror, os.path.basename(url))):
+        raise Failed("%s is not in %s: run `cargo xtask deps`" % (os.path.basename(url), mirror))
     fetcher = bb.fetch2.Fetch(d.getVar("SRC_URI").split(), d)
     fetcher.download()
     workdir = d.getVar("WORKDIR")
@@ -173,7 +163,7 @@ def run_recipe(layer, work, stubs, recipe, shim, errors):
 
 def main(argv):
     cli = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    for name in ("layer", "work", "target_python", "layer_python_list"):
+    for name in ("layer", "work", "target_python", "layer_python_list", "wheel_dir"):
         cli.add_argument(name)
     cli.add_argument("--drop-rdepend", metavar="RECIPE:DEP")
     args = cli.parse_args(argv[1:])  # exits 2 on bad usage
@@ -204,7 +194,8 @@ def main(argv):
         recipes = []
         for recipe in RECIPES:
             step = "1-4 of %s" % recipe
-            recipes.append(run_recipe(layer, work, stubs, recipe, shim, errors))
+            recipes.append(run_recipe(layer, work, stubs, recipe, shim,
+                                      os.path.abspath(args.wheel_dir), errors))
 
         step = "5 check with the layer's libraries"
         if args.drop_rdepend:
