@@ -26,7 +26,7 @@
 //! The result is a set of environment variables (`SECRETVM_QEMU`, `SECRETVM_KERNEL`,
 //! `SECRETVM_KERNEL_MODULES`, `SECRETVM_GENERIC_KERNEL`, `SECRETVM_GENERIC_KERNEL_MODULES`,
 //! `SECRETVM_GENERIC_KERNEL_HEADERS`, `SECRETVM_BUSYBOX`, `SECRETVM_SEV_SNP_MEASURE`,
-//! `SECRETVM_BITBAKE_PYTHON`, `SECRETVM_SCARTHGAP_PYTHON`, `SECRETVM_PYPI_WHEELS`, `SECRETVM_KERNEL_SOURCE`, `SECRETVM_DOCKER_CHECK_CONFIG`, and as root `SECRETVM_ROOTLESS_USER`, the unprivileged account
+//! `SECRETVM_BITBAKE_PYTHON`, `SECRETVM_SCARTHGAP_PYTHON`, `SECRETVM_PYPI_WHEELS`, `SECRETVM_CRATE_MIRROR`, `SECRETVM_KERNEL_SOURCE`, `SECRETVM_DOCKER_CHECK_CONFIG`, and as root `SECRETVM_ROOTLESS_USER`, the unprivileged account
 //! made here for the rootless-podman test) that the tests read.
 
 use std::fs;
@@ -176,6 +176,7 @@ pub(crate) fn ensure(root: &Path, install: bool) -> Result<Tools> {
     let bitbake_python = bitbake_python(root, &tools_dir, install)?;
     let scarthgap_python = scarthgap_python(root, &tools_dir, install)?;
     let pypi_wheels = pypi_wheels(root, &tools_dir, install)?;
+    let crate_mirror = crate_mirror(root, &tools_dir, install)?;
     let kernel_source = kernel_source(root, &tools_dir, install)?;
     let docker_check_config = docker_check_config(root, &tools_dir, is_root, install)?;
     let mut env = Vec::new();
@@ -197,6 +198,7 @@ pub(crate) fn ensure(root: &Path, install: bool) -> Result<Tools> {
                 ("SECRETVM_BITBAKE_PYTHON", bitbake_python),
                 ("SECRETVM_SCARTHGAP_PYTHON", scarthgap_python),
                 ("SECRETVM_PYPI_WHEELS", pypi_wheels),
+                ("SECRETVM_CRATE_MIRROR", crate_mirror),
                 ("SECRETVM_KERNEL_SOURCE", kernel_source),
                 ("SECRETVM_DOCKER_CHECK_CONFIG", docker_check_config),
             ])
@@ -381,6 +383,63 @@ fn pypi_wheels(root: &Path, tools: &Path, install: bool) -> Result<PathBuf> {
         fs::rename(&part, &path)?;
     }
     Ok(dir)
+}
+
+/// The crates of the Rust vendoring test's project (`crates/yocto/tests/fixtures/cargo-vendor`,
+/// every crates.io package of its Cargo.lock), downloaded once from static.crates.io into
+/// `target/tools/crates-mirror/` as `<name>-<version>.crate`: the premirror from which
+/// `cargo_vendor.py` has BitBake's crate fetcher take them (checking each sha256 of Cargo.lock).
+fn crate_mirror(root: &Path, tools: &Path, install: bool) -> Result<PathBuf> {
+    let lock = root.join(CARGO_VENDOR_LOCK);
+    let text =
+        fs::read_to_string(&lock).with_context(|| format!("cannot read {}", lock.display()))?;
+    let dir = tools.join("crates-mirror");
+    fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    for (name, version) in registry_packages(&text) {
+        let file = format!("{name}-{version}.crate");
+        let path = dir.join(&file);
+        if path.exists() {
+            continue;
+        }
+        if !install {
+            bail!("{file} is not downloaded yet: run `cargo xtask deps`");
+        }
+        let url = format!("https://static.crates.io/crates/{name}/{file}");
+        let part = dir.join(format!("{file}.part"));
+        cmd::run(cmd::new("curl", root).args(["-fsSL", "--retry", "3", "-o"]).arg(&part).arg(&url))
+            .with_context(|| format!("cannot download {url}"))?;
+        fs::rename(&part, &path)?;
+    }
+    Ok(dir)
+}
+
+/// The Cargo.lock of the Rust vendoring test's project.
+const CARGO_VENDOR_LOCK: &str = "crates/yocto/tests/fixtures/cargo-vendor/Cargo.lock";
+
+/// `(name, version)` of every `[[package]]` of a Cargo.lock whose source is the crates.io
+/// registry.
+fn registry_packages(lock: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for block in lock.split("[[package]]").skip(1) {
+        let field = |key: &str| {
+            block.lines().find_map(|l| {
+                l.trim()
+                    .strip_prefix(key)?
+                    .trim_start()
+                    .strip_prefix('=')?
+                    .trim()
+                    .strip_prefix('"')?
+                    .strip_suffix('"')
+                    .map(str::to_owned)
+            })
+        };
+        let from_registry = field("source").is_some_and(|s| s.starts_with("registry+"));
+        if let (true, Some(name), Some(version)) = (from_registry, field("name"), field("version"))
+        {
+            out.push((name, version));
+        }
+    }
+    out
 }
 
 /// Every `SECRET_VM_WHEEL_URL = "..."` of the layer's recipes.

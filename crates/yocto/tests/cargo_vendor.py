@@ -7,8 +7,9 @@ Usage: python cargo_vendor.py LAYER_DIR PROJECT_DIR WORK_DIR CRATE_MIRROR [--tam
    plus what a recipe adds for the git dependency: a git:// SRC_URI entry with its SRCREV and the
    class's SECRET_VM_CARGO_GIT flag. The repository is made from PROJECT_DIR/git-dep with fixed
    names and dates, so its commit is the one the project's Cargo.lock names.
-2. Downloads every .crate from CRATE_MIRROR (laid out as static.crates.io: crates/NAME/NAME-VERSION.crate)
-   into a local directory.
+2. Copies every .crate from CRATE_MIRROR, a local directory of NAME-VERSION.crate files that
+   `cargo xtask deps` downloads from static.crates.io (so nothing here reaches the network),
+   into the premirror.
 3. Has BitBake's own fetcher (bb.fetch2, crate:// and git://) take them, the crates from that
    directory through PREMIRRORS, with BB_NO_NETWORK = "1", verifying each sha256 from step 1,
    and unpack them into WORK_DIR as a recipe's do_unpack does.
@@ -31,7 +32,6 @@ import shutil
 import subprocess
 import sys
 import tomllib
-import urllib.request
 
 from bitbake_common import Errors, recipe_datastore  # noqa: E402  (also makes `bb` importable)
 
@@ -102,16 +102,14 @@ def git_inc(repo, commit, url, omit_flag):
     return text
 
 
-def download(crates, mirror, into):
+def gather(crates, mirror, into):
     os.makedirs(into, exist_ok=True)
     for c in crates:
         name = "%s-%s.crate" % (c["name"], c["version"])
-        path = os.path.join(into, name)
-        if not os.path.exists(path):
-            url = "%s/crates/%s/%s" % (mirror.rstrip("/"), c["name"], name)
-            with urllib.request.urlopen(url, timeout=60) as r, open(path + ".part", "wb") as f:
-                f.write(r.read())
-            os.rename(path + ".part", path)
+        source = os.path.join(mirror, name)
+        if not os.path.isfile(source):
+            raise Failed("%s is not in %s: run `cargo xtask deps`" % (name, mirror))
+        shutil.copyfile(source, os.path.join(into, name))
 
 
 def datastore(layer, work, stubs):
@@ -179,9 +177,9 @@ def main(argv):
             f.write(crates_inc(crates, tamper) + git_inc(repo, commit, url, omit_git))
         print("step 1: %d crates and %s %s from Cargo.lock" % (len(crates), GIT_DEP, commit))
 
-        step = "2 download from %s" % mirror
-        download(crates, mirror, os.path.join(work, "mirror"))
-        print("step 2: downloaded into %s" % os.path.join(work, "mirror"))
+        step = "2 crates from %s" % mirror
+        gather(crates, mirror, os.path.join(work, "mirror"))
+        print("step 2: took %d crates from %s" % (len(crates), mirror))
 
         step = "3 bitbake fetch and unpack"
         bb.parse.handle(inc, d, include=True)

@@ -14,7 +14,8 @@
 //!
 //! - `cargo_vendor.py` (beside this file) builds `fixtures/cargo-vendor` offline the way a
 //!   recipe with `secret-vm-cargo-vendor.bbclass` does: BitBake's crate fetcher takes the crates
-//!   its Cargo.lock names (downloaded from static.crates.io into a local premirror) with
+//!   its Cargo.lock names (downloaded from static.crates.io by `cargo xtask deps`,
+//!   `SECRETVM_CRATE_MIRROR`, into a local premirror) with
 //!   `BB_NO_NETWORK`, checks their sha256, unpacks them; the class's configure function as
 //!   BitBake expands it points cargo at them; `cargo build` with the class's flags must succeed
 //!   with every proxy pointing at a closed port, and the program must print the sha256 Python
@@ -175,11 +176,14 @@ fn layer_script(python: &Path, name: &str, before: &[PathBuf], after: &[&str]) -
     (out.status.success(), stdout)
 }
 
-/// Runs `cargo_vendor.py` on `fixtures/cargo-vendor` with static.crates.io as the mirror.
-fn cargo_vendor(python: &Path, option: &[&str]) -> (bool, String) {
+/// Runs `cargo_vendor.py` on `fixtures/cargo-vendor` with the crates `cargo xtask deps`
+/// downloaded from static.crates.io (`SECRETVM_CRATE_MIRROR`); None (after saying why) when
+/// that directory is not provisioned outside CI.
+fn cargo_vendor(python: &Path, option: &[&str]) -> Option<(bool, String)> {
     let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/cargo-vendor");
-    let after: Vec<&str> = ["https://static.crates.io"].iter().chain(option).copied().collect();
-    layer_script(python, "cargo_vendor.py", &[fixture], &after)
+    let mirror = tool_from_env("SECRETVM_CRATE_MIRROR")?.to_string_lossy().into_owned();
+    let after: Vec<&str> = [mirror.as_str()].iter().chain(option).copied().collect();
+    Some(layer_script(python, "cargo_vendor.py", &[fixture], &after))
 }
 
 /// Runs `nvidia_driver.py` with `option`; None (after saying why) when a tool it needs is
@@ -289,7 +293,7 @@ fn rust_recipes_build_offline_from_the_crates_bitbake_fetched() {
     if tool_on_path("cargo").is_none() || tool_on_path("git").is_none() {
         return;
     }
-    let (ok, stdout) = cargo_vendor(&python, &[]);
+    let Some((ok, stdout)) = cargo_vendor(&python, &[]) else { return };
     assert!(ok, "the offline build failed:\n{stdout}");
     assert!(stdout.contains("step 3: bitbake"), "{stdout}");
     assert!(stdout.contains("cargo build --frozen succeeded offline"), "{stdout}");
@@ -298,7 +302,7 @@ fn rust_recipes_build_offline_from_the_crates_bitbake_fetched() {
 #[test]
 fn the_crate_fetcher_refuses_a_crate_whose_checksum_differs() {
     let Some(python) = tool_from_env("SECRETVM_BITBAKE_PYTHON") else { return };
-    let (ok, stdout) = cargo_vendor(&python, &["--tamper", "sha2"]);
+    let Some((ok, stdout)) = cargo_vendor(&python, &["--tamper", "sha2"]) else { return };
     assert!(!ok, "a crate with a wrong checksum was accepted:\n{stdout}");
     assert!(stdout.contains("FAILED at step 3"), "{stdout}");
     assert!(
@@ -313,7 +317,7 @@ fn a_git_crate_the_recipe_does_not_name_stops_the_configure() {
     if tool_on_path("git").is_none() {
         return;
     }
-    let (ok, stdout) = cargo_vendor(&python, &["--omit-git"]);
+    let Some((ok, stdout)) = cargo_vendor(&python, &["--omit-git"]) else { return };
     assert!(!ok, "a git crate without SECRET_VM_CARGO_GIT was accepted:\n{stdout}");
     assert!(stdout.contains("FAILED at step 4"), "{stdout}");
     assert!(
