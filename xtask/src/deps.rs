@@ -370,19 +370,25 @@ fn pypi_wheels(root: &Path, tools: &Path, install: bool) -> Result<PathBuf> {
     fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     for url in wheel_urls(&root.join("meta-secret"))? {
         let name = url.rsplit('/').next().unwrap_or_default();
-        let path = dir.join(name);
-        if path.exists() {
-            continue;
-        }
-        if !install {
-            bail!("{name} is not downloaded yet: run `cargo xtask deps`");
-        }
-        let part = dir.join(format!("{name}.part"));
-        cmd::run(cmd::new("curl", root).args(["-fsSL", "--retry", "3", "-o"]).arg(&part).arg(&url))
-            .with_context(|| format!("cannot download {url}"))?;
-        fs::rename(&part, &path)?;
+        download_once(root, &dir.join(name), &url, install)?;
     }
     Ok(dir)
+}
+
+/// Downloads `url` to `path` unless it is there (through `<path>.part`, so an interrupted
+/// download is never taken for a complete one).
+fn download_once(root: &Path, path: &Path, url: &str, install: bool) -> Result<()> {
+    if path.exists() {
+        return Ok(());
+    }
+    if !install {
+        bail!("{} is not downloaded yet: run `cargo xtask deps`", path.display());
+    }
+    let mut part = path.as_os_str().to_owned();
+    part.push(".part");
+    cmd::run(cmd::new("curl", root).args(["-fsSL", "--retry", "3", "-o"]).arg(&part).arg(url))
+        .with_context(|| format!("cannot download {url}"))?;
+    fs::rename(&part, path).with_context(|| format!("cannot rename to {}", path.display()))
 }
 
 /// The crates of the Rust vendoring test's project (`crates/yocto/tests/fixtures/cargo-vendor`,
@@ -397,18 +403,8 @@ fn crate_mirror(root: &Path, tools: &Path, install: bool) -> Result<PathBuf> {
     fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     for (name, version) in registry_packages(&text) {
         let file = format!("{name}-{version}.crate");
-        let path = dir.join(&file);
-        if path.exists() {
-            continue;
-        }
-        if !install {
-            bail!("{file} is not downloaded yet: run `cargo xtask deps`");
-        }
         let url = format!("https://static.crates.io/crates/{name}/{file}");
-        let part = dir.join(format!("{file}.part"));
-        cmd::run(cmd::new("curl", root).args(["-fsSL", "--retry", "3", "-o"]).arg(&part).arg(&url))
-            .with_context(|| format!("cannot download {url}"))?;
-        fs::rename(&part, &path)?;
+        download_once(root, &dir.join(&file), &url, install)?;
     }
     Ok(dir)
 }
