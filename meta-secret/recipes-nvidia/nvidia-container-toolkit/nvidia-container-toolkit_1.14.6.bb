@@ -5,8 +5,10 @@ LIC_FILES_CHKSUM = "file://src/${GO_IMPORT}/LICENSE;md5=3b83ef96387f14655fc854dd
 
 GO_IMPORT = "github.com/NVIDIA/nvidia-container-toolkit"
 # 1.14.6 (versions.mk), the commit the upstream build pinned. Its Go modules are vendored in the
-# repository (vendor/), so the build reads nothing from the network.
-SRC_URI = "git://github.com/NVIDIA/nvidia-container-toolkit.git;protocol=https;nobranch=1;destsuffix=${GO_SRCURI_DESTSUFFIX} \
+# repository (vendor/), so the build reads nothing from the network. No destsuffix: scarthgap's
+# go.bbclass unpacks a git SRC_URI into ${S}/src/${GO_IMPORT}/ itself (GO_SRCURI_DESTSUFFIX is
+# the name of that path in later Yocto releases; scarthgap does not define it).
+SRC_URI = "git://github.com/NVIDIA/nvidia-container-toolkit.git;protocol=https;nobranch=1 \
            file://config.toml"
 SRCREV = "4668c511de4b311c96bc3dd0310bff40b75083bd"
 
