@@ -1,4 +1,4 @@
-"""What secretvm's two BitBake test scripts share (bitbake_parse.py, bitbake_conf.py).
+"""What secretvm's BitBake test scripts share.
 
 Importing it makes the `bb` package of PyPI `bitbake-setup` importable: that wheel ships `bb`
 without `hashserv` and `prserv`, which bb.siggen imports at import time but neither script
@@ -23,6 +23,20 @@ class Errors(logging.Handler):
 
     def emit(self, record):
         self.messages.append(record.getMessage())
+
+
+def stand_in_classes(work, classes):
+    """Writes the poky classes a script's recipe inherits but that are not here (no poky
+    checkout) under WORK/stubs/classes: `classes` maps each name to its text. Returns the stubs
+    directory, for BBPATH."""
+    import os
+
+    stubs = os.path.join(work, "stubs")
+    os.makedirs(os.path.join(stubs, "classes"), exist_ok=True)
+    for name, text in classes.items():
+        with open(os.path.join(stubs, "classes", name + ".bbclass"), "w") as f:
+            f.write(text)
+    return stubs
 
 
 def recipe_datastore(bbpath, topdir):

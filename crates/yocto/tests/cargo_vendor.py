@@ -33,7 +33,7 @@ import subprocess
 import sys
 import tomllib
 
-from bitbake_common import Errors, recipe_datastore  # noqa: E402  (also makes `bb` importable)
+from bitbake_common import Errors, recipe_datastore, stand_in_classes  # noqa: E402  (also makes `bb` importable)
 
 import bb  # noqa: E402
 import bb.build  # noqa: E402
@@ -156,12 +156,9 @@ def main(argv):
     shown.setLevel(logging.WARNING)
     shown.setFormatter(logging.Formatter("bitbake %(levelname)s: %(message)s"))
     logging.getLogger("BitBake").addHandler(shown)
-    stubs = os.path.join(work, "stubs")
-    os.makedirs(os.path.join(stubs, "classes"), exist_ok=True)
-    # poky's class is not here (no poky checkout); ours inherits it only for update_crates.
-    for name in ("base", "cargo-update-recipe-crates"):
-        with open(os.path.join(stubs, "classes", name + ".bbclass"), "w") as f:
-            f.write("# stand-in written by cargo_vendor.py\n")
+    # Our class inherits cargo-update-recipe-crates only for update_crates.
+    stubs = stand_in_classes(work, {name: "# stand-in written by cargo_vendor.py\n"
+                                    for name in ("base", "cargo-update-recipe-crates")})
     d = datastore(layer, work, stubs)
     bb.parse.init_parser(d)
     step = "1 crates include"

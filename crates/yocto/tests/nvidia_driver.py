@@ -33,7 +33,7 @@ import subprocess
 import sys
 import tarfile
 
-from bitbake_common import Errors, recipe_datastore  # noqa: E402  (also makes `bb` importable)
+from bitbake_common import Errors, recipe_datastore, stand_in_classes  # noqa: E402  (also makes `bb` importable)
 
 import bb  # noqa: E402
 import bb.build  # noqa: E402
@@ -175,11 +175,8 @@ def main(argv):
     missing, broken = args.missing, args.broken_run
     errors = Errors()
     logging.getLogger("BitBake").addHandler(errors)
-    stubs = os.path.join(work, "stubs")
-    os.makedirs(os.path.join(stubs, "classes"), exist_ok=True)
-    with open(os.path.join(stubs, "classes", "module.bbclass"), "w") as f:
-        f.write("# stand-in written by nvidia_driver.py (poky's class is not here)\n"
-                "do_install() {\n    :\n}\n")
+    stubs = stand_in_classes(work, {"module": "# stand-in written by nvidia_driver.py\n"
+                                              "do_install() {\n    :\n}\n"})
     d = datastore(work, stubs)
     bb.parse.init_parser(d)
     step = "1 parse"

@@ -35,7 +35,7 @@ import re
 import subprocess
 import sys
 
-from bitbake_common import Errors, recipe_datastore  # noqa: E402  (also makes `bb` importable)
+from bitbake_common import Errors, recipe_datastore, stand_in_classes  # noqa: E402  (also makes `bb` importable)
 
 import bb  # noqa: E402
 import bb.build  # noqa: E402
@@ -170,10 +170,7 @@ def main(argv):
     layer, work = os.path.abspath(args.layer), os.path.abspath(args.work)
     errors = Errors()
     logging.getLogger("BitBake").addHandler(errors)
-    stubs = os.path.join(work, "stubs")
-    os.makedirs(os.path.join(stubs, "classes"), exist_ok=True)
-    with open(os.path.join(stubs, "classes", "setuptools3-base.bbclass"), "w") as f:
-        f.write("# stand-in written by python_wheels.py (poky's class is not here)\n")
+    stubs = stand_in_classes(work, {"setuptools3-base": "# stand-in written by python_wheels.py\n"})
     # do_install's `nativepython3` is the target python here (poky's is the native one, told the
     # target's paths by python3targetconfig). poky's installer 0.7.0 carries a patch that adds
     # --interpreter (the shebang of the console scripts it writes); PyPI's has no such option, so
