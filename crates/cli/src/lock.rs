@@ -72,18 +72,14 @@ pub(crate) fn run(args: &LockArgs) -> Result<()> {
                     "{}:{} = {commit} (head of {} at {})",
                     f.recipe, f.variable, f.branch, f.url
                 );
-                srcrevs.retain(|s| (&s.recipe, &s.variable) != (&f.recipe, &f.variable));
-                srcrevs.push(Srcrev {
-                    recipe: f.recipe.clone(),
-                    variable: f.variable.clone(),
-                    commit,
-                });
+                pin(
+                    &mut srcrevs,
+                    Srcrev { recipe: f.recipe.clone(), variable: f.variable.clone(), commit },
+                );
             }
         }
         for entry in &args.srcrev {
-            let new = parse_srcrev(entry)?;
-            srcrevs.retain(|s| (&s.recipe, &s.variable) != (&new.recipe, &new.variable));
-            srcrevs.push(new);
+            pin(&mut srcrevs, parse_srcrev(entry)?);
         }
         let builder_image = match (&image, previous.as_ref().and_then(|l| l.builder_image.clone()))
         {
@@ -142,6 +138,12 @@ pub(crate) fn run(args: &LockArgs) -> Result<()> {
         args.config.display(),
         problems.join("\n  ")
     );
+}
+
+/// Records `new`, replacing what `srcrevs` had for its recipe and variable.
+fn pin(srcrevs: &mut Vec<Srcrev>, new: Srcrev) {
+    srcrevs.retain(|s| (&s.recipe, &s.variable) != (&new.recipe, &new.variable));
+    srcrevs.push(new);
 }
 
 fn read_lock(path: &Path) -> Result<Option<Lock>> {
