@@ -34,8 +34,16 @@ EXTRA_CARGO_FLAGS:append = " --frozen"
 
 # Written after cargo_bin's configure, into the CARGO_HOME cargo_bin exports.
 secret_vm_cargo_vendor_config() {
+    if [ ! -f "${SECRET_VM_CARGO_LOCK}" ]; then
+        bbfatal "${SECRET_VM_CARGO_LOCK} does not exist: --frozen builds need the project's Cargo.lock"
+    fi
     if [ ! -d "${SECRET_VM_CARGO_VENDOR_DIR}" ]; then
-        bbfatal "no vendored crates in ${SECRET_VM_CARGO_VENDOR_DIR}: does the recipe require ${BPN}-crates.inc (bitbake -c update_crates ${PN})?"
+        if grep -q '^source = "registry+' "${SECRET_VM_CARGO_LOCK}"; then
+            bbfatal "no vendored crates in ${SECRET_VM_CARGO_VENDOR_DIR}: does the recipe require ${BPN}-crates.inc (bitbake -c update_crates ${PN})?"
+        fi
+        # Cargo.lock names no registry crate (a package without dependencies, like
+        # secretvm-guest): there is nothing to vendor, and cargo needs the directory all the same.
+        mkdir -p "${SECRET_VM_CARGO_VENDOR_DIR}"
     fi
     mkdir -p "${CARGO_HOME}"
     cat > "${CARGO_HOME}/config.toml" <<SECRET_VM_CARGO_EOF

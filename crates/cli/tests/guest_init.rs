@@ -1,13 +1,16 @@
 //! The Google Cloud TDX `/init` of `meta-secret`, unmodified, run by a real Linux kernel under
 //! QEMU: it must find the config disk and the root partition by label, copy the config into
 //! guest memory, extend RTMR3 with the SHA-256 of `docker-compose.yaml` and of the root
-//! partition (in that order, as `attest-tool extendrt 3 <hex>`), mount the root read-only
-//! under a tmpfs overlay and hand over to its `/usr/sbin/init`, which must see the measured
-//! copy at `/mnt/config` and the live config at `/mnt/config-source`. Without a
+//! partition (in that order, with `secretvm-guest extend-rtmr 3 <hex>`), mount the root
+//! read-only under a tmpfs overlay and hand over to its `/usr/sbin/init`, which must see the
+//! measured copy at `/mnt/config` and the live config at `/mnt/config-source`. Without a
 //! `docker-compose.yaml` it must refuse to boot.
 //!
-//! `attest-tool` is a stand-in that prints its arguments (there is no TDX module under TCG);
-//! the expected digests come from the real `sha256sum` of the disk images and the compose file,
+//! `secretvm-guest` is the layer's real program (built here, statically), pointed by a small
+//! wrapper at regular files standing in for the kernel's register files, which a TCG guest does
+//! not have (a regular file keeps the bytes of the write, so the console shows exactly what
+//! would have been extended). For the TDX init, `attest-tool` is a stand-in that prints its
+//! arguments. The expected digests come from the real `sha256sum` of the disk images and the compose file,
 //! and the disks are made by the real `mkfs.ext4`. A small wrapper loads the kernel modules the
 //! Debian test kernel has as modules (Yocto's kernel builds them in), then execs the real
 //! `/init`.
@@ -30,7 +33,7 @@ const LAYER: &str = "meta-secret/recipes-core/secret-vm-initramfs-files/files";
 const WRAPPER: &str = r#"#!/bin/sh
 /bin/busybox --install -s /bin
 mount -t sysfs sys /sys
-for m in virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci virtio_blk configfs overlay; do
+for m in virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci virtio_blk overlay; do
   [ -f /lib/modules/$m.ko ] && insmod /lib/modules/$m.ko
 done
 i=0; while [ ! -e /sys/block/vdb ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
@@ -40,6 +43,30 @@ exec /init-gcp-tdx
 
 /// Stands in for secret-vm-ops' attest-tool: prints what it was asked to do.
 const ATTEST_TOOL: &str = "#!/bin/sh\necho \"ATTEST-TOOL $*\"\n";
+
+/// Runs the real secretvm-guest on regular files standing in for the kernel's register files.
+const SECRETVM_GUEST: &str = r#"#!/bin/sh
+mkdir -p /tmp/measurements
+for r in 0 1 2 3; do [ -e /tmp/measurements/rtmr$r:sha384 ] || : > /tmp/measurements/rtmr$r:sha384; done
+exec /usr/libexec/secretvm-guest "$@" --measurements /tmp/measurements
+"#;
+
+/// The layer's secretvm-guest, built statically (the initramfs has no C library of its own).
+fn secretvm_guest_binary() -> PathBuf {
+    let root = secretvm_testkit::workspace();
+    let package = root.join("meta-secret/recipes-tdx/secretvm-guest/files/secretvm-guest");
+    let target = root.join("target/guest");
+    run_ok(
+        Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .args(["build", "--quiet", "--release", "--locked", "--offline"])
+            .args(["--target", "x86_64-unknown-linux-gnu", "--manifest-path"])
+            .arg(package.join("Cargo.toml"))
+            .arg("--target-dir")
+            .arg(&target)
+            .env("RUSTFLAGS", "-C target-feature=+crt-static"),
+    );
+    target.join("x86_64-unknown-linux-gnu/release/secretvm-guest")
+}
 
 /// The root partition's init: report what the workload would see, then power off.
 const ROOT_INIT: &str = r#"#!/bin/sh
@@ -70,14 +97,12 @@ fn sha256sum(dir: &Path, file: &str) -> String {
 }
 
 /// The initramfs: busybox, the modules, the wrapper, the layer's scripts where the recipe puts
-/// them, and the attest-tool stand-in.
+/// them, and secretvm-guest with its wrapper.
 fn initramfs(guest: &Guest, dir: &Path) -> std::path::PathBuf {
     let layer = secretvm_testkit::workspace().join(LAYER);
     let mut extra = String::from("dir /lib/modules/extra 0755 0 0\n");
-    for module in ["configfs", "overlay"] {
-        let path = find_module(guest.modules(), module).expect("the test kernel has the module");
-        extra.push_str(&format!("file /lib/modules/{module}.ko {} 0644 0 0\n", path.display()));
-    }
+    let overlay = find_module(guest.modules(), "overlay").expect("the test kernel has overlay");
+    extra.push_str(&format!("file /lib/modules/overlay.ko {} 0644 0 0\n", overlay.display()));
     for (to, from) in [
         ("/init-gcp-tdx", "init-gcp-tdx"),
         ("/lib/secret-vm-init.sh", "secret-vm-init.sh"),
@@ -95,10 +120,12 @@ fn initramfs(guest: &Guest, dir: &Path) -> std::path::PathBuf {
         let real = fs::canonicalize(lib).unwrap();
         extra.push_str(&format!("file {lib} {} 0755 0 0\n", real.display()));
     }
-    fs::write(dir.join("attest-tool"), ATTEST_TOOL).unwrap();
+    fs::write(dir.join("secretvm-guest"), SECRETVM_GUEST).unwrap();
     extra.push_str(&format!(
-        "file /bin/attest-tool {} 0755 0 0\n",
-        dir.join("attest-tool").display()
+        "file /bin/secretvm-guest {} 0755 0 0\ndir /usr/libexec 0755 0 0\n\
+         file /usr/libexec/secretvm-guest {} 0755 0 0\n",
+        dir.join("secretvm-guest").display(),
+        secretvm_guest_binary().display()
     ));
     let spec = guest.spec(dir, WRAPPER, &extra);
     let out = dir.join("initramfs.cpio.gz");
@@ -145,14 +172,20 @@ fn the_gcp_tdx_init_measures_a_copy_of_the_config_and_boots_the_root() {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let console = guest.boot_with(&initrd, &args, "console=ttyS0 panic=-1");
 
-    // RTMR3: the compose file, then the root partition, each once and in that order.
-    let extends: Vec<&str> =
-        console.lines().filter(|l| l.starts_with("ATTEST-TOOL extendrt")).collect();
+    // RTMR3: the compose file, then the root partition, each once and in that order, each
+    // sha256 zero-padded to 48 bytes; then the registers for the log.
+    let extends: Vec<&str> = console.lines().filter(|l| l.starts_with("extended rtmr")).collect();
+    let padded = |sha256: &str| format!("{sha256}{}", "0".repeat(32));
     assert_eq!(
         extends,
-        [format!("ATTEST-TOOL extendrt 3 {compose}"), format!("ATTEST-TOOL extendrt 3 {rootfs}")],
+        [compose.as_str(), rootfs.as_str()].map(|h| format!(
+            "extended rtmr3:sha384 with {}; it is now {}",
+            padded(h),
+            padded(h)
+        )),
         "{console}"
     );
+    assert!(console.contains(&format!("rtmr3:sha384 {}", padded(&rootfs))), "{console}");
     assert!(console.contains("SECRETVM-ROOT-OK"), "the root did not start:\n{console}");
     let root = crate::boot::section(&console, "root");
     assert!(root.contains(&"compose: services: {app: {image: busybox}}"), "{console}");
@@ -170,7 +203,7 @@ fn the_gcp_tdx_init_measures_a_copy_of_the_config_and_boots_the_root() {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let console = guest.boot_with(&initrd, &args, "console=ttyS0 panic=-1");
     assert!(console.contains("secret-vm init: FATAL: cannot hash"), "{console}");
-    assert!(!console.contains("ATTEST-TOOL extendrt"), "{console}");
+    assert!(!console.contains("extended rtmr"), "{console}");
     assert!(!console.contains("SECRETVM-ROOT-OK"), "{console}");
 }
 

@@ -1,6 +1,7 @@
 """Builds a Rust project offline the way a meta-secret recipe does with secret-vm-cargo-vendor.
 
-Usage: python cargo_vendor.py LAYER_DIR PROJECT_DIR WORK_DIR CRATE_MIRROR [--tamper NAME | --omit-git]
+Usage: python cargo_vendor.py LAYER_DIR PROJECT_DIR WORK_DIR CRATE_MIRROR [--tamper NAME | --omit-git | --omit-crates]
+       python cargo_vendor.py LAYER_DIR RECIPE WORK_DIR CRATE_MIRROR --recipe
 
 1. Writes the project's crates include from its Cargo.lock, in the form poky's
    cargo-update-recipe-crates class writes it (crate:// URIs, SRC_URI[<name>-<version>.sha256sum]),
@@ -20,6 +21,14 @@ Usage: python cargo_vendor.py LAYER_DIR PROJECT_DIR WORK_DIR CRATE_MIRROR [--tam
 
 With --tamper NAME the checksum of crate NAME is altered in step 1, and step 3 must refuse it.
 With --omit-git the SECRET_VM_CARGO_GIT flag is left out, and step 4 must stop, naming the crate.
+With --omit-crates the crates include has no crate (as when a recipe forgets to require it), and
+step 4 must stop, saying so.
+
+With --recipe, RECIPE is a recipe of the layer (a path relative to LAYER_DIR) whose Rust source
+has no crates.io dependency, secretvm-guest's: BitBake parses the recipe itself (with stand-ins
+for poky's base class and meta-rust-bin's cargo_bin), its fetcher takes its SRC_URI from the
+recipe's files directory and unpacks it, then steps 4 and 5 run as above, and the program built
+must extend a stand-in RTMR file with the zero-padded sha256 it is given.
 Prints what each step did; exits 0 when every step passed, 1 when one failed (naming it), 2 on
 bad usage. Written for secretvm (crates/yocto/tests/layer.rs runs it).
 """
@@ -139,6 +148,109 @@ def datastore(layer, work, stubs):
     return d
 
 
+def configure(d):
+    """Step 4: the class's two configure functions, as BitBake expands them."""
+    os.makedirs(d.getVar("T"), exist_ok=True)
+    body = d.getVar("secret_vm_cargo_vendor_config")
+    script = 'bbfatal() { echo "bbfatal: $*" >&2; exit 1; }\nset -e\n' + body
+    done = subprocess.run(["sh", "-c", script], stderr=subprocess.PIPE, text=True)
+    if done.returncode != 0:
+        raise Failed("secret_vm_cargo_vendor_config exited %d: %s"
+                     % (done.returncode, done.stderr.strip()))
+    bb.build.exec_func("secret_vm_cargo_vendor_git", d)
+    print("step 4: wrote %s/config.toml and the patched Cargo.lock" % d.getVar("CARGO_HOME"))
+
+
+def cargo_build(d, work):
+    """Step 5: cargo build with the class's flags and CARGO_HOME, every proxy pointing at a
+    closed port; returns the target directory."""
+    flags = d.getVar("EXTRA_CARGO_FLAGS").split()
+    env = dict(os.environ, CARGO_HOME=d.getVar("CARGO_HOME"))
+    closed = "http://127.0.0.1:9"
+    for var in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY",
+                "CARGO_HTTP_PROXY"):
+        env[var] = closed
+    target = os.path.join(work, "target")
+    cmd = ["cargo", "build", "--quiet", "--manifest-path",
+           d.getVar("CARGO_MANIFEST_PATH"), "--target-dir", target] + flags
+    subprocess.run(cmd, check=True, env=env, cwd=d.getVar("S"))
+    print("step 5: cargo build %s succeeded offline" % " ".join(flags))
+    return target
+
+
+# What meta-rust-bin's cargo_bin sets that the class and the recipe read (its own text is not
+# here: no meta-rust-bin checkout).
+CARGO_BIN_STAND_IN = """# stand-in written by cargo_vendor.py
+export CARGO_HOME = "${WORKDIR}/cargo_home"
+CARGO_MANIFEST_PATH ?= "${S}/Cargo.toml"
+EXTRA_CARGO_FLAGS ??= ""
+"""
+
+
+def recipe_build(layer, recipe, work):
+    """--recipe: the layer's own recipe, fetched, configured, built and run."""
+    stubs = stand_in_classes(work, {"base": "# stand-in written by cargo_vendor.py\n",
+                                    "cargo-update-recipe-crates": "# stand-in\n",
+                                    "cargo_bin": CARGO_BIN_STAND_IN})
+    d = datastore(layer, work, stubs)
+    path = os.path.join(layer, recipe)
+    name = os.path.basename(path)[:-len(".bb")]
+    d.setVar("FILE", path)
+    d.setVar("PN", name)
+    d.setVar("BPN", name)
+    # base.bbclass's search path for file:// sources, without the overrides.
+    d.setVar("FILESPATH", "${FILE_DIRNAME}/${BP}:${FILE_DIRNAME}/${BPN}:${FILE_DIRNAME}/files")
+    d.setVar("FILE_DIRNAME", os.path.dirname(path))
+    bb.parse.init_parser(d)
+    step = "1 parse %s" % recipe
+    try:
+        bb.parse.handle(path, d, include=True)
+        inherited = d.getVar("__inherit_cache") or []
+        if not any(c.endswith("/secret-vm-cargo-vendor.bbclass") for c in inherited):
+            raise Failed("%s does not inherit secret-vm-cargo-vendor" % recipe)
+        print("step 1: parsed %s: SRC_URI %s, S %s" % (recipe, d.getVar("SRC_URI"), d.getVar("S")))
+
+        # Step 2 (crates from the mirror) has nothing to do: the Cargo.lock names no crate.
+        step = "3 bitbake fetch and unpack"
+        urls = d.getVar("SRC_URI").split()
+        fetcher = bb.fetch2.Fetch(urls, d)
+        fetcher.download()
+        os.makedirs(d.getVar("WORKDIR"), exist_ok=True)
+        fetcher.unpack(d.getVar("WORKDIR"))
+        lock = os.path.join(d.getVar("S"), "Cargo.lock")
+        registry = crates_of(lock)
+        if registry:
+            raise Failed("%s names crates.io packages %s; --recipe is for packages without"
+                         % (lock, [c["name"] for c in registry]))
+        print("step 3: bitbake %s fetched and unpacked %s into %s; its Cargo.lock names no crate"
+              % (bb.__version__, " ".join(urls), d.getVar("S")))
+
+        step = "4 the class's configure functions"
+        configure(d)
+
+        step = "5 cargo build"
+        target = cargo_build(d, work)
+
+        step = "6 run %s" % name
+        registers = os.path.join(work, "measurements")
+        os.makedirs(registers)
+        with open(os.path.join(registers, "rtmr3:sha384"), "wb"):
+            pass
+        digest = hashlib.sha256(b"secret-vm").digest()
+        subprocess.run([os.path.join(target, "debug", name), "extend-rtmr", "3", digest.hex(),
+                        "--measurements", registers], check=True)
+        with open(os.path.join(registers, "rtmr3:sha384"), "rb") as f:
+            written = f.read()
+        if written != digest + bytes(16):
+            raise Failed("the stand-in register holds %s, expected %s"
+                         % (written.hex(), (digest + bytes(16)).hex()))
+        print("step 6: %s wrote the zero-padded sha256 to the stand-in rtmr3:sha384" % name)
+    except Exception as e:  # noqa: BLE001  (bb raises many types; each names the step)
+        print("FAILED at step %s: %s: %s" % (step, type(e).__name__, e))
+        return 1
+    return 0
+
+
 def main(argv):
     cli = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     for name in ("layer", "project", "work", "mirror"):
@@ -146,8 +258,13 @@ def main(argv):
     mode = cli.add_mutually_exclusive_group()
     mode.add_argument("--tamper", metavar="NAME")
     mode.add_argument("--omit-git", action="store_true")
+    mode.add_argument("--omit-crates", action="store_true")
+    mode.add_argument("--recipe", action="store_true")
     args = cli.parse_args(argv[1:])  # exits 2 on bad usage
-    layer, project, work = (os.path.abspath(a) for a in (args.layer, args.project, args.work))
+    layer, work = os.path.abspath(args.layer), os.path.abspath(args.work)
+    if args.recipe:
+        return recipe_build(layer, args.project, work)
+    project = os.path.abspath(args.project)
     mirror, tamper, omit_git = args.mirror, args.tamper, args.omit_git
     errors = Errors()
     logging.getLogger("BitBake").addHandler(errors)
@@ -164,6 +281,8 @@ def main(argv):
     step = "1 crates include"
     try:
         crates = crates_of(os.path.join(project, "Cargo.lock"))
+        # The include as a recipe without `require ${BPN}-crates.inc` would have it: no crate.
+        wanted = [] if args.omit_crates else crates
         url, commit = git_dep(os.path.join(project, "Cargo.lock"))
         repo = os.path.join(work, "git", GIT_DEP)
         made = make_git_repo(os.path.join(project, "git-dep"), repo)
@@ -171,7 +290,7 @@ def main(argv):
             raise Failed("git-dep/ commits as %s, Cargo.lock names %s" % (made, commit))
         inc = os.path.join(work, "vendor-probe-crates.inc")
         with open(inc, "w") as f:
-            f.write(crates_inc(crates, tamper) + git_inc(repo, commit, url, omit_git))
+            f.write(crates_inc(wanted, tamper) + git_inc(repo, commit, url, omit_git))
         print("step 1: %d crates and %s %s from Cargo.lock" % (len(crates), GIT_DEP, commit))
 
         step = "2 crates from %s" % mirror
@@ -190,8 +309,8 @@ def main(argv):
         if not os.path.isfile(os.path.join(d.getVar("WORKDIR"), "cargo_git", GIT_DEP, "Cargo.toml")):
             raise Failed("the git fetcher did not check out %s" % GIT_DEP)
         vendor = d.getVar("SECRET_VM_CARGO_VENDOR_DIR")
-        got = sorted(os.listdir(vendor))
-        want = sorted("%s-%s" % (c["name"], c["version"]) for c in crates)
+        got = sorted(os.listdir(vendor)) if os.path.isdir(vendor) else []
+        want = sorted("%s-%s" % (c["name"], c["version"]) for c in wanted)
         if got != want:
             raise Failed("unpacked %s, expected %s" % (got, want))
         if errors.messages:
@@ -202,33 +321,16 @@ def main(argv):
         step = "4 the class's configure functions"
         # The project as do_unpack would leave it in S.
         shutil.copytree(project, d.getVar("S"), ignore=shutil.ignore_patterns("git-dep", "target"))
-        os.makedirs(d.getVar("T"), exist_ok=True)
-        body = d.getVar("secret_vm_cargo_vendor_config")
-        script = 'bbfatal() { echo "bbfatal: $*" >&2; exit 1; }\nset -e\n' + body
-        subprocess.run(["sh", "-c", script], check=True)
-        bb.build.exec_func("secret_vm_cargo_vendor_git", d)
-        cargo_home = d.getVar("CARGO_HOME")
-        print("step 4: wrote %s/config.toml and the patched Cargo.lock" % cargo_home)
+        configure(d)
 
         step = "5 cargo build"
-        flags = d.getVar("EXTRA_CARGO_FLAGS").split()
-        env = dict(os.environ, CARGO_HOME=cargo_home)
-        closed = "http://127.0.0.1:9"
-        for var in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY",
-                    "CARGO_HTTP_PROXY"):
-            env[var] = closed
-        target = os.path.join(work, "target")
-        src = d.getVar("S")
-        cmd = ["cargo", "build", "--quiet", "--manifest-path",
-               d.getVar("CARGO_MANIFEST_PATH"), "--target-dir", target] + flags
-        subprocess.run(cmd, check=True, env=env, cwd=src)
+        target = cargo_build(d, work)
         out = subprocess.run([os.path.join(target, "debug", "vendor-probe"), "secret-vm"],
                              check=True, capture_output=True, text=True).stdout.strip()
         expected = "sha256 " + hashlib.sha256(b"secret-vm").hexdigest()
         if out != expected:
             raise Failed("the program printed %r, expected %r" % (out, expected))
-        print("step 5: cargo build %s succeeded offline; the program printed %s"
-              % (" ".join(flags), out))
+        print("step 5: the program printed %s" % out)
     except Exception as e:  # noqa: BLE001  (bb raises many types; each names the step)
         print("FAILED at step %s: %s: %s" % (step, type(e).__name__, e))
         return 1

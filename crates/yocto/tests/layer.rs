@@ -21,7 +21,11 @@
 //!   with every proxy pointing at a closed port, and the program must print the sha256 Python
 //!   computes. Its git dependency comes through BitBake's git fetcher and the class's
 //!   `SECRET_VM_CARGO_GIT`. A crate whose checksum is altered must be refused by the fetcher, and
-//!   a git crate the recipe does not name must stop the configure step, naming it.
+//!   a git crate the recipe does not name, or a crates include left out, must stop the configure
+//!   step, saying which. With `--recipe` it runs the layer's own `secretvm-guest.bb` the same
+//!   way: BitBake parses the recipe, fetches its source from the layer, the class configures a
+//!   build with no crate at all, and the program built must write the zero-padded sha256 it is
+//!   given to a stand-in RTMR file.
 //!
 //! - `nvidia_driver.py` (beside this file) runs the NVIDIA driver recipe's `do_nvidia_extract`
 //!   and `do_install` as BitBake expands them, on a stand-in `.run` installer (the real ones
@@ -324,6 +328,40 @@ fn a_git_crate_the_recipe_does_not_name_stops_the_configure() {
         stdout.contains("SECRET_VM_CARGO_GIT does not name: probe-git-dep"),
         "the failure does not name the git crate:\n{stdout}"
     );
+}
+
+#[test]
+fn a_recipe_that_does_not_require_its_crates_include_stops_the_configure() {
+    let Some(python) = tool_from_env("SECRETVM_BITBAKE_PYTHON") else { return };
+    if tool_on_path("git").is_none() {
+        return;
+    }
+    let Some((ok, stdout)) = cargo_vendor(&python, &["--omit-crates"]) else { return };
+    assert!(!ok, "a build without its crates was accepted:\n{stdout}");
+    assert!(stdout.contains("FAILED at step 4"), "{stdout}");
+    assert!(
+        stdout.contains("bbfatal: no vendored crates in")
+            && stdout.contains("does the recipe require vendor-probe-crates.inc"),
+        "the failure does not say what is missing:\n{stdout}"
+    );
+}
+
+#[test]
+fn the_secretvm_guest_recipe_builds_its_source_from_the_layer_offline() {
+    let Some(python) = tool_from_env("SECRETVM_BITBAKE_PYTHON") else { return };
+    if tool_on_path("cargo").is_none() {
+        return;
+    }
+    let recipe = "recipes-tdx/secretvm-guest/secretvm-guest.bb";
+    let Some(mirror) = tool_from_env("SECRETVM_CRATE_MIRROR") else { return };
+    let mirror = mirror.to_string_lossy().into_owned();
+    let (ok, stdout) =
+        layer_script(&python, "cargo_vendor.py", &[PathBuf::from(recipe)], &[&mirror, "--recipe"]);
+    assert!(ok, "the recipe did not build:\n{stdout}");
+    assert!(stdout.contains("fetched and unpacked file://secretvm-guest/"), "{stdout}");
+    assert!(stdout.contains("its Cargo.lock names no crate"), "{stdout}");
+    assert!(stdout.contains("cargo build --frozen succeeded offline"), "{stdout}");
+    assert!(stdout.contains("step 6: secretvm-guest wrote the zero-padded sha256"), "{stdout}");
 }
 
 /// A one-recipe layer whose recipe ends with `tail`.

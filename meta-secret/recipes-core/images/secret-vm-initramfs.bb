@@ -12,7 +12,7 @@ PACKAGE_INSTALL = "base-files busybox jq secret-vm-initramfs-files"
 PACKAGE_INSTALL:append:secret-vm-tdx = " attest-tool kernel-module-tdx-guest dstack-util"
 # init-gcp-tdx finds the config disk and the root partition by label with util-linux blkid
 # (busybox's blkid is optional; the boot test found a busybox without it).
-PACKAGE_INSTALL:append:secret-vm-gcp-tdx = " attest-tool-tsm dstack-util util-linux-blkid"
+PACKAGE_INSTALL:append:secret-vm-gcp-tdx = " secretvm-guest dstack-util util-linux-blkid"
 
 IMAGE_FEATURES = ""
 IMAGE_LINGUAS = ""

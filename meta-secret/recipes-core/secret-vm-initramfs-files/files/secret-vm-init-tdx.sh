@@ -5,9 +5,12 @@
 # docker-compose.yaml, of the OS image (the rootfs ISO or root partition), and of
 # docker-files.tar or "" when there is none.
 #
+# The init defines how its kernel extends RTMR3 before calling this: `extend_rtmr3 <sha256 hex>`
+# (zero-padded to the 48 bytes of an RTMR) and `show_measurements` (for the console log).
+# init-tdx uses attest-tool through /dev/tdx_guest, init-gcp-tdx secretvm-guest through sysfs.
+#
 # With KMS contract (the default): RTMR3 is extended, in this order, with the compose hash, the
-# image hash and the docker-files hash. `attest-tool extendrt 3 <hex>` takes the 32-byte sha256
-# and zero-pads it to the 48 bytes of an RTMR, so RTMR3 = SHA384 chain over those padded values.
+# image hash and the docker-files hash, so RTMR3 = SHA384 chain over those padded values.
 # With KMS dstack or gramine: dstack-util records events app-id, compose-hash, os-image-hash and
 # docker-files-hash, the order dstack's verifiers replay.
 measure_workload_tdx() {
@@ -31,13 +34,13 @@ measure_workload_tdx() {
             fi
             ;;
         *)
-            must attest-tool extendrt 3 "$compose"
-            must attest-tool extendrt 3 "$image"
+            must extend_rtmr3 "$compose"
+            must extend_rtmr3 "$image"
             if [ -n "$files" ]; then
-                must attest-tool extendrt 3 "$files"
+                must extend_rtmr3 "$files"
             fi
             ;;
     esac
-    # The report is for the console log only; the measurements above are what counts.
-    attest-tool report || say "warning: attest-tool report failed (the measurements are recorded)"
+    # For the console log only; the measurements above are what counts.
+    show_measurements || say "warning: cannot show the measurements (they are recorded)"
 }
