@@ -26,7 +26,7 @@
 //! The result is a set of environment variables (`SECRETVM_QEMU`, `SECRETVM_KERNEL`,
 //! `SECRETVM_KERNEL_MODULES`, `SECRETVM_GENERIC_KERNEL`, `SECRETVM_GENERIC_KERNEL_MODULES`,
 //! `SECRETVM_GENERIC_KERNEL_HEADERS`, `SECRETVM_BUSYBOX`, `SECRETVM_SEV_SNP_MEASURE`,
-//! `SECRETVM_BITBAKE_PYTHON`, `SECRETVM_SCARTHGAP_PYTHON`, `SECRETVM_PYPI_WHEELS`, `SECRETVM_CRATE_MIRROR`, `SECRETVM_KERNEL_SOURCE`, `SECRETVM_DOCKER_CHECK_CONFIG`, and as root `SECRETVM_ROOTLESS_USER`, the unprivileged account
+//! `SECRETVM_BITBAKE_PYTHON`, `SECRETVM_SCARTHGAP_PYTHON`, `SECRETVM_PYPI_WHEELS`, `SECRETVM_CRATE_MIRROR`, `SECRETVM_KERNEL_SOURCE`, `SECRETVM_DOCKER_CHECK_CONFIG`, and as root `SECRETVM_TSM_KERNEL` and `SECRETVM_TSM_MODULES` (a kernel with the measurement-register sysfs and the module that feeds it) and `SECRETVM_ROOTLESS_USER`, the unprivileged account
 //! made here for the rootless-podman test) that the tests read.
 
 use std::fs;
@@ -182,6 +182,9 @@ pub(crate) fn ensure(root: &Path, install: bool) -> Result<Tools> {
     let mut env = Vec::new();
     if is_root {
         env.push(("SECRETVM_ROOTLESS_USER", rootless_user(root, install)?));
+        let (tsm_kernel, tsm_modules) = tsm_kernel(root, &tools_dir, install)?;
+        env.push(("SECRETVM_TSM_KERNEL", tsm_kernel));
+        env.push(("SECRETVM_TSM_MODULES", tsm_modules));
     }
     Ok(Tools {
         env: env
@@ -591,6 +594,82 @@ fn emulator_libraries(root: &Path) -> Result<Vec<String>> {
         bail!("apt-cache lists no dependencies for qemu-system-x86 (run `apt-get update` as root)");
     }
     Ok(libs)
+}
+
+/// What runs inside the Debian trixie root that [`tsm_kernel`] makes: the newest kernel of
+/// trixie-backports (Linux 6.16 and later have the measurement-register sysfs, tsm-mr), and
+/// the kernel's own sample module for that sysfs (`samples/tsm-mr`, which Debian does not
+/// build), compiled against that kernel's headers. Leaves `vmlinuz`, `tsm_mr_sample.ko` and
+/// `version` in `/build/out`.
+const TSM_KERNEL_SCRIPT: &str = r#"set -eu
+export DEBIAN_FRONTEND=noninteractive
+echo "deb http://deb.debian.org/debian trixie-backports main" > /etc/apt/sources.list.d/backports.list
+apt-get update -q
+apt-get install -y -q --no-install-recommends -t trixie-backports linux-headers-amd64 linux-source
+headers=$(ls -d /usr/src/linux-headers-*-amd64)
+version=${headers#/usr/src/linux-headers-}
+mkdir -p /build/image /build/sample /build/out
+cd /build
+# Since Linux 7.x Debian ships the image itself in linux-binary-<version>, under
+# /usr/lib/modules; before, linux-image-<version> had it in /boot.
+package=linux-image-$version
+if apt-cache show "linux-binary-$version" > /dev/null 2>&1; then package=linux-binary-$version; fi
+apt-get download -q -t trixie-backports "$package"
+dpkg-deb -x "$package"_*.deb /build/image
+for kernel in "/build/image/boot/vmlinuz-$version" "/build/image/usr/lib/modules/$version/vmlinuz"; do
+    if [ -f "$kernel" ]; then cp "$kernel" /build/out/vmlinuz; fi
+done
+[ -f /build/out/vmlinuz ] || { echo "no vmlinuz in $package" >&2; exit 1; }
+tar -xJf /usr/src/linux-source-*.tar.xz -C /build/sample --strip-components=3 --wildcards '*/samples/tsm-mr/tsm_mr_sample.c'
+echo 'obj-m += tsm_mr_sample.o' > /build/sample/Makefile
+make -s -C "$headers" M=/build/sample modules
+cp /build/sample/tsm_mr_sample.ko /build/out/
+echo "$version" > /build/out/version
+"#;
+
+/// A Linux kernel with the measurement registers in sysfs (6.16 and later) and a module that
+/// gives it registers without TDX hardware, for the test of `secretvm-guest` against the
+/// kernel's own code: `target/tools/tsm-kernel/{vmlinuz,modules/tsm_mr_sample.ko}`. Made in a
+/// debootstrapped Debian trixie root (the kernel's build tools need trixie's C library), which
+/// is removed afterwards. Needs root (debootstrap, chroot).
+fn tsm_kernel(root: &Path, tools: &Path, install: bool) -> Result<(PathBuf, PathBuf)> {
+    let dir = tools.join("tsm-kernel");
+    let (kernel, modules) = (dir.join("vmlinuz"), dir.join("modules"));
+    if dir.join(".complete").exists() {
+        return Ok((kernel, modules));
+    }
+    if !install {
+        bail!("no tsm-mr test kernel built yet: run `cargo xtask deps` as root");
+    }
+    let chroot = tools.join("trixie-root");
+    for old in [&chroot, &dir] {
+        if old.exists() {
+            fs::remove_dir_all(old).with_context(|| format!("cannot clear {}", old.display()))?;
+        }
+    }
+    cmd::run(
+        cmd::new("debootstrap", root)
+            .args(["--variant=minbase", "--include=gcc-14,make,libc6-dev,xz-utils", "trixie"])
+            .arg(&chroot)
+            .arg("http://deb.debian.org/debian"),
+    )
+    .context("cannot debootstrap Debian trixie for the tsm-mr test kernel")?;
+    let proc = chroot.join("proc");
+    // objtool, run by kbuild, reads /proc.
+    cmd::run(cmd::new("mount", root).args(["-t", "proc", "proc"]).arg(&proc))?;
+    let built =
+        cmd::run(cmd::new("chroot", root).arg(&chroot).args(["sh", "-c", TSM_KERNEL_SCRIPT]));
+    let unmounted = cmd::run(cmd::new("umount", root).arg(&proc));
+    built.context("cannot build the tsm-mr sample module for trixie-backports' kernel")?;
+    unmounted?;
+    fs::create_dir_all(&modules)?;
+    let out = chroot.join("build/out");
+    fs::copy(out.join("vmlinuz"), &kernel)?;
+    fs::copy(out.join("tsm_mr_sample.ko"), modules.join("tsm_mr_sample.ko"))?;
+    let version = fs::read_to_string(out.join("version"))?;
+    fs::remove_dir_all(&chroot).with_context(|| format!("cannot remove {}", chroot.display()))?;
+    fs::write(dir.join(".complete"), version)?;
+    Ok((kernel, modules))
 }
 
 /// Downloads `packages` with apt into `dir/debs` and unpacks them into `dir`.

@@ -60,6 +60,18 @@ impl Guest {
         })
     }
 
+    /// Like [`Guest::from_env`], with a kernel that has the measurement-register sysfs (Linux
+    /// 6.16 or later) and, as its only module, the kernel's `tsm_mr_sample`, which gives it
+    /// registers without TDX hardware (`cargo xtask deps` builds both, as root).
+    pub(crate) fn tsm_from_env() -> Option<Guest> {
+        Some(Guest {
+            qemu: tool_from_env("SECRETVM_QEMU")?,
+            kernel: tool_from_env("SECRETVM_TSM_KERNEL")?,
+            modules: tool_from_env("SECRETVM_TSM_MODULES")?,
+            busybox: tool_from_env("SECRETVM_BUSYBOX")?,
+        })
+    }
+
     /// The gen_init_cpio description of a minimal busybox system with the virtio modules, plus
     /// `extra` lines; `/init` comes from `init`.
     pub(crate) fn spec(&self, dir: &Path, init: &str, extra: &str) -> PathBuf {

@@ -52,7 +52,7 @@ exec /usr/libexec/secretvm-guest "$@" --measurements /tmp/measurements
 "#;
 
 /// The layer's secretvm-guest, built statically (the initramfs has no C library of its own).
-fn secretvm_guest_binary() -> PathBuf {
+pub(crate) fn secretvm_guest_binary() -> PathBuf {
     let root = secretvm_testkit::workspace();
     let package = root.join("meta-secret/recipes-tdx/secretvm-guest/files/secretvm-guest");
     let target = root.join("target/guest");

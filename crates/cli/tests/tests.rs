@@ -12,6 +12,7 @@ mod build;
 mod build_flow;
 mod compare;
 mod guest_init;
+mod guest_tool;
 mod initramfs;
 mod iso;
 mod lock;

@@ -44,8 +44,10 @@ const USAGE: &str = "usage: secretvm-guest extend-rtmr <INDEX 0-3> <DIGEST: 64 o
 enum Error {
     /// The command line is wrong; the message says how.
     Usage(String),
-    /// The register file does not exist: no TDX measurement registers in sysfs.
+    /// The register directory does not exist: no TDX measurement registers in sysfs.
     NoRegister(PathBuf),
+    /// The directory exists but has no register of that name.
+    UnknownRegister(PathBuf),
     /// The kernel refused the extend (or the file could not be opened for writing).
     Extend { path: PathBuf, source: io::Error },
     /// The kernel accepted fewer bytes than one whole extend.
@@ -64,6 +66,11 @@ impl fmt::Display for Error {
                 f,
                 "{} does not exist: this kernel exposes no TDX measurement registers \
                  (they need Linux 6.16 or later with CONFIG_TDX_GUEST_DRIVER, running in a TD)",
+                path.display()
+            ),
+            Error::UnknownRegister(path) => write!(
+                f,
+                "{} does not exist, though its directory does: the kernel has no such register",
                 path.display()
             ),
             Error::Extend { path, source } => {
@@ -152,7 +159,9 @@ fn extend(dir: &Path, index: u8, data: &[u8; RTMR_SIZE]) -> Result<Vec<u8>, Erro
     let path = rtmr_path(dir, index);
     // Never create: a missing register must fail, not leave a regular file behind.
     let mut file = fs::OpenOptions::new().write(true).open(&path).map_err(|source| {
-        if source.kind() == io::ErrorKind::NotFound {
+        if source.kind() == io::ErrorKind::NotFound && dir.is_dir() {
+            Error::UnknownRegister(path.clone())
+        } else if source.kind() == io::ErrorKind::NotFound {
             Error::NoRegister(path.clone())
         } else {
             Error::Extend { path: path.clone(), source }

@@ -111,15 +111,26 @@ fn the_command_line_extends_the_register_it_names() {
 }
 
 #[test]
-fn a_missing_register_is_named_and_not_created() {
-    let dir = scratch();
+fn a_missing_register_directory_is_named_and_nothing_is_created() {
+    let dir = scratch().join("measurements");
     let data = parse_digest(SHA256_HEX).unwrap();
     let error = extend(&dir, 3, &data).unwrap_err();
     assert!(matches!(&error, Error::NoRegister(path) if *path == dir.join("rtmr3:sha384")));
     let message = error.to_string();
-    assert!(message.contains("rtmr3:sha384 does not exist"), "{message}");
+    assert!(message.contains("measurements/rtmr3:sha384 does not exist"), "{message}");
     assert!(message.contains("Linux 6.16"), "{message}");
-    assert!(!dir.join("rtmr3:sha384").exists());
+    assert!(!dir.exists());
+}
+
+#[test]
+fn a_register_missing_from_its_directory_is_named_and_not_created() {
+    let dir = scratch();
+    fs::write(dir.join("rtmr0:sha256"), [0u8; 32]).unwrap();
+    let data = parse_digest(SHA256_HEX).unwrap();
+    let error = extend(&dir, 0, &data).unwrap_err();
+    assert!(matches!(&error, Error::UnknownRegister(path) if *path == dir.join("rtmr0:sha384")));
+    assert!(error.to_string().contains("the kernel has no such register"), "{error}");
+    assert!(!dir.join("rtmr0:sha384").exists());
 }
 
 #[test]
