@@ -159,8 +159,9 @@ pub(crate) struct TdxArgs {
 
 #[derive(Args)]
 pub(crate) struct Rtmr3Args {
-    /// SHA-256 values extended in order, as `attest-tool extendrt 3` gets them (SecretVM
-    /// native mode: docker-compose.yaml, the rootfs ISO, docker-files.tar).
+    /// SHA-256 values extended in order, as `attest-tool extendrt 3` (tdx) and
+    /// `secretvm-guest extend-rtmr 3` (gcp-tdx) get them (SecretVM native mode:
+    /// docker-compose.yaml, the OS image, docker-files.tar).
     #[arg(long = "value", value_name = "SHA256_HEX", conflicts_with = "event")]
     pub(crate) values: Vec<String>,
     /// Files whose SHA-256 is extended, in order (instead of --value).

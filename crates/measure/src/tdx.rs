@@ -204,8 +204,9 @@ pub fn dstack_event(name: &str, payload: &[u8]) -> Event {
     }
 }
 
-/// A SecretVM native RTMR3 extension (`attest-tool extendrt 3 <sha256>`): the 32-byte value
-/// right-padded with 16 zero bytes is the extended digest.
+/// A SecretVM native RTMR3 extension (`attest-tool extendrt 3 <sha256>` on tdx,
+/// `secretvm-guest extend-rtmr 3 <sha256>` on gcp-tdx): the 32-byte value right-padded with 16
+/// zero bytes is the extended digest.
 pub fn secretvm_native_event(what: &str, value: &Sha256Digest) -> Event {
     let mut digest = [0u8; 48];
     digest[..32].copy_from_slice(&value.0);
