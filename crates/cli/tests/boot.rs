@@ -41,33 +41,29 @@ pub(crate) struct Guest {
 }
 
 impl Guest {
+    /// Debian's cloud kernel and its modules.
     pub(crate) fn from_env() -> Option<Guest> {
-        Some(Guest {
-            qemu: tool_from_env("SECRETVM_QEMU")?,
-            kernel: tool_from_env("SECRETVM_KERNEL")?,
-            modules: tool_from_env("SECRETVM_KERNEL_MODULES")?,
-            busybox: tool_from_env("SECRETVM_BUSYBOX")?,
-        })
+        Guest::with_kernel("SECRETVM_KERNEL", "SECRETVM_KERNEL_MODULES")
     }
 
     /// Like [`Guest::from_env`], with Debian's generic kernel, which has 9p (`-virtfs`).
     pub(crate) fn generic_from_env() -> Option<Guest> {
-        Some(Guest {
-            qemu: tool_from_env("SECRETVM_QEMU")?,
-            kernel: tool_from_env("SECRETVM_GENERIC_KERNEL")?,
-            modules: tool_from_env("SECRETVM_GENERIC_KERNEL_MODULES")?,
-            busybox: tool_from_env("SECRETVM_BUSYBOX")?,
-        })
+        Guest::with_kernel("SECRETVM_GENERIC_KERNEL", "SECRETVM_GENERIC_KERNEL_MODULES")
     }
 
     /// Like [`Guest::from_env`], with a kernel that has the measurement-register sysfs (Linux
     /// 6.16 or later) and, as its only module, the kernel's `tsm_mr_sample`, which gives it
     /// registers without TDX hardware (`cargo xtask deps` builds both, as root).
     pub(crate) fn tsm_from_env() -> Option<Guest> {
+        Guest::with_kernel("SECRETVM_TSM_KERNEL", "SECRETVM_TSM_MODULES")
+    }
+
+    /// The emulator and busybox, with the kernel and modules directory the two variables name.
+    fn with_kernel(kernel: &str, modules: &str) -> Option<Guest> {
         Some(Guest {
             qemu: tool_from_env("SECRETVM_QEMU")?,
-            kernel: tool_from_env("SECRETVM_TSM_KERNEL")?,
-            modules: tool_from_env("SECRETVM_TSM_MODULES")?,
+            kernel: tool_from_env(kernel)?,
+            modules: tool_from_env(modules)?,
             busybox: tool_from_env("SECRETVM_BUSYBOX")?,
         })
     }
