@@ -178,21 +178,37 @@ def cargo_build(d, work):
     return target
 
 
-# What meta-rust-bin's cargo_bin sets that the class and the recipe read (its own text is not
-# here: no meta-rust-bin checkout).
-CARGO_BIN_STAND_IN = """# stand-in written by cargo_vendor.py
-export CARGO_HOME = "${WORKDIR}/cargo_home"
-CARGO_MANIFEST_PATH ?= "${S}/Cargo.toml"
-EXTRA_CARGO_FLAGS ??= ""
-"""
+def stand_ins(work):
+    """The classes inherited here that are not in this layer: poky's base; poky's
+    cargo-update-recipe-crates, which our class inherits only for update_crates; and what
+    meta-rust-bin's cargo_bin sets that our class and a recipe read (no meta-rust-bin checkout
+    here). Returns the directory for BBPATH."""
+    empty = "# stand-in written by cargo_vendor.py\n"
+    cargo_bin = empty + (
+        'export CARGO_HOME = "${WORKDIR}/cargo_home"\n'
+        'CARGO_MANIFEST_PATH ?= "${S}/Cargo.toml"\n'
+        'EXTRA_CARGO_FLAGS ??= ""\n')
+    return stand_in_classes(work, {"base": empty, "cargo-update-recipe-crates": empty,
+                                   "cargo_bin": cargo_bin})
+
+
+def bitbake_log():
+    """Collects what BitBake logs at ERROR (it sometimes logs instead of raising) and shows its
+    warnings: it reports a checksum mismatch on a mirror as a warning, then tries the next
+    source. Returns the collector."""
+    errors = Errors()
+    logging.getLogger("BitBake").addHandler(errors)
+    shown = logging.StreamHandler(sys.stdout)
+    shown.setLevel(logging.WARNING)
+    shown.setFormatter(logging.Formatter("bitbake %(levelname)s: %(message)s"))
+    logging.getLogger("BitBake").addHandler(shown)
+    return errors
 
 
 def recipe_build(layer, recipe, work):
     """--recipe: the layer's own recipe, fetched, configured, built and run."""
-    stubs = stand_in_classes(work, {"base": "# stand-in written by cargo_vendor.py\n",
-                                    "cargo-update-recipe-crates": "# stand-in\n",
-                                    "cargo_bin": CARGO_BIN_STAND_IN})
-    d = datastore(layer, work, stubs)
+    errors = bitbake_log()
+    d = datastore(layer, work, stand_ins(work))
     path = os.path.join(layer, recipe)
     name = os.path.basename(path)[:-len(".bb")]
     d.setVar("FILE", path)
@@ -217,6 +233,8 @@ def recipe_build(layer, recipe, work):
         fetcher.download()
         os.makedirs(d.getVar("WORKDIR"), exist_ok=True)
         fetcher.unpack(d.getVar("WORKDIR"))
+        if errors.messages:
+            raise Failed("; ".join(errors.messages))
         lock = os.path.join(d.getVar("S"), "Cargo.lock")
         registry = crates_of(lock)
         if registry:
@@ -266,17 +284,8 @@ def main(argv):
         return recipe_build(layer, args.project, work)
     project = os.path.abspath(args.project)
     mirror, tamper, omit_git = args.mirror, args.tamper, args.omit_git
-    errors = Errors()
-    logging.getLogger("BitBake").addHandler(errors)
-    # BitBake reports a checksum mismatch on a mirror as a warning, then tries the next source.
-    shown = logging.StreamHandler(sys.stdout)
-    shown.setLevel(logging.WARNING)
-    shown.setFormatter(logging.Formatter("bitbake %(levelname)s: %(message)s"))
-    logging.getLogger("BitBake").addHandler(shown)
-    # Our class inherits cargo-update-recipe-crates only for update_crates.
-    stubs = stand_in_classes(work, {name: "# stand-in written by cargo_vendor.py\n"
-                                    for name in ("base", "cargo-update-recipe-crates")})
-    d = datastore(layer, work, stubs)
+    errors = bitbake_log()
+    d = datastore(layer, work, stand_ins(work))
     bb.parse.init_parser(d)
     step = "1 crates include"
     try:
