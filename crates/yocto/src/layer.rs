@@ -16,7 +16,15 @@
 //! - the layer has a `conf/machine/<MACHINE>.conf` for each machine of the config, and no
 //!   machine the config does not build;
 //! - no task asks for the network (`do_compile[network] = "1"`): downloads belong in `SRC_URI`,
-//!   where they are checksummed.
+//!   where they are checksummed;
+//! - every `file://` a recipe or append names (in any variable but `LIC_FILES_CHKSUM`, whose
+//!   paths are in the source tree) is in the layer where BitBake looks for it: the recipe's
+//!   `${BP}/`, `${BPN}/` or `files/` directory, or a `${THISDIR}/...` of `FILESEXTRAPATHS`;
+//!   a recipe that also searches outside the layer (`${COREBASE}/...`) is only checked for
+//!   names that are in the layer. Names with `${...}` are not checked;
+//! - every patch (`.patch`, `.diff`) has an `Upstream-Status:` line with one of oe-core's
+//!   values (Pending, Submitted, Accepted, Backport, Denied, Inappropriate), as oe-core's
+//!   `patch-status` check asks of its own layers.
 //!
 //! The parser is line based, as bitbake's own is: backslash continuations are joined and `#`
 //! comments skipped; shell and python function bodies are not interpreted.
@@ -54,6 +62,10 @@ pub enum Rule {
     /// A recipe builds with cargo_bin, which downloads crates while compiling, without
     /// secret-vm-cargo-vendor, which makes it build from crates fetched through SRC_URI.
     CargoUnvendored,
+    /// A `file://` of a recipe that is not where BitBake would look for it in the layer.
+    LocalFileMissing,
+    /// A patch without an `Upstream-Status:` line, or with a value oe-core does not know.
+    PatchStatus,
 }
 
 impl Rule {
@@ -71,6 +83,8 @@ impl Rule {
             Rule::MachineUnknown => "machine-unknown",
             Rule::NetworkInTask => "network-in-task",
             Rule::CargoUnvendored => "cargo-unvendored",
+            Rule::LocalFileMissing => "local-file-missing",
+            Rule::PatchStatus => "patch-status",
         }
     }
 }
@@ -133,6 +147,9 @@ pub fn check(
         if path.ends_with(".wks") || path.ends_with(".wks.in") {
             check_wks(path, &lines, &mut out);
         }
+        if path.ends_with(".patch") || path.ends_with(".diff") {
+            check_patch_status(path, text, &mut out);
+        }
         check_keys(path, text, &mut out);
     }
     for (path, _) in files {
@@ -141,6 +158,9 @@ pub fn check(
         }
         if path.ends_with(".bb") {
             check_cargo_vendored(files, path, &mut out);
+        }
+        if path.ends_with(".bb") || path.ends_with(".bbappend") {
+            check_local_files(files, path, &mut out);
         }
     }
     check_machines(files, &config, config_file, config_text, &mut out);
@@ -460,6 +480,122 @@ fn check_cargo_vendored(files: &[(&str, &str)], recipe: &str, out: &mut BTreeSet
              crates while compiling; inherit it and require ${{BPN}}-crates.inc"
         );
         finding(out, path, number, Rule::CargoUnvendored, message);
+    }
+}
+
+/// The values oe-core accepts after `Upstream-Status:` (its `patch-status` check).
+const UPSTREAM_STATUSES: &[&str] =
+    &["Pending", "Submitted", "Accepted", "Backport", "Denied", "Inappropriate"];
+
+/// A patch says whether and how it went upstream, on an `Upstream-Status:` line.
+fn check_patch_status(path: &str, text: &str, out: &mut BTreeSet<Finding>) {
+    let Some((number, line)) =
+        text.lines().enumerate().find(|(_, l)| l.starts_with("Upstream-Status:"))
+    else {
+        let message = format!(
+            "no Upstream-Status: line; say where the change stands upstream ({})",
+            UPSTREAM_STATUSES.join(", ")
+        );
+        finding(out, path, 1, Rule::PatchStatus, message);
+        return;
+    };
+    let value = line["Upstream-Status:".len()..].trim();
+    let word = value.split(|c: char| c.is_whitespace() || c == '[').next().unwrap_or("");
+    if !UPSTREAM_STATUSES.contains(&word) {
+        let message = format!(
+            "Upstream-Status is {value:?}; expected one of {}",
+            UPSTREAM_STATUSES.join(", ")
+        );
+        finding(out, path, number + 1, Rule::PatchStatus, message);
+    }
+}
+
+/// Where BitBake looks for a recipe's `file://` names inside the layer: `${BP}/`, `${BPN}/`
+/// and `files/` beside a `.bb` (an append's own recipe is elsewhere), then each
+/// `${THISDIR}/...` of `FILESEXTRAPATHS` in the recipe and what it includes. The flag is true
+/// when `FILESEXTRAPATHS` also names a directory outside the layer.
+fn search_dirs(recipe: &str, closure: &[(&str, &str)]) -> (Vec<String>, bool) {
+    let dir = dir_name(recipe);
+    let beside = |sub: &str| if dir.is_empty() { sub.to_owned() } else { format!("{dir}/{sub}") };
+    let mut dirs = Vec::new();
+    if let Some(stem) = file_name(recipe).strip_suffix(".bb") {
+        let (bpn, pv) = stem.split_once('_').unwrap_or((stem, ""));
+        if !pv.is_empty() {
+            dirs.push(beside(&format!("{bpn}-{pv}")));
+        }
+        dirs.push(beside(bpn));
+        dirs.push(beside("files"));
+    }
+    let mut outside = false;
+    for (path, text) in closure {
+        for line in logical_lines(text) {
+            let Some(a) = assignment(&line.text) else { continue };
+            if a.var != "FILESEXTRAPATHS" || a.flag.is_some() {
+                continue;
+            }
+            for entry in a.value.split(':').map(str::trim).filter(|e| !e.is_empty()) {
+                match entry.strip_prefix("${THISDIR}") {
+                    Some(rest) => {
+                        let this = dir_name(path);
+                        let rest = rest.trim_matches('/');
+                        dirs.push(match (this.is_empty(), rest.is_empty()) {
+                            (true, _) => rest.to_owned(),
+                            (false, true) => this.to_owned(),
+                            (false, false) => format!("{this}/{rest}"),
+                        });
+                    }
+                    None => outside = true,
+                }
+            }
+        }
+    }
+    (dirs, outside)
+}
+
+/// Every `file://` name of a recipe or append (and what it includes) is a file, or a directory
+/// holding files, in one of its [`search_dirs`].
+fn check_local_files(files: &[(&str, &str)], recipe: &str, out: &mut BTreeSet<Finding>) {
+    let closure = include_closure(files, recipe);
+    let (dirs, outside) = search_dirs(recipe, &closure);
+    let present = |name: &str| {
+        dirs.iter().any(|d| {
+            let wanted = format!("{d}/{name}");
+            files.iter().any(|(f, _)| {
+                f.strip_prefix(wanted.as_str())
+                    .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+            })
+        })
+    };
+    for (path, text) in &closure {
+        for line in logical_lines(text) {
+            let Some(a) = assignment(&line.text) else { continue };
+            if a.var == "LIC_FILES_CHKSUM" || a.flag.is_some() {
+                continue;
+            }
+            for uri in a.value.split_whitespace() {
+                let Some(local) = uri.strip_prefix("file://") else { continue };
+                let name = local.split(';').next().unwrap_or("").trim_end_matches('/');
+                if name.is_empty() || name.contains("${") || name.starts_with('/') {
+                    continue;
+                }
+                if present(name) || outside {
+                    continue;
+                }
+                let looked: Vec<String> = dirs.iter().map(|d| format!("{d}/")).collect();
+                let message = if looked.is_empty() {
+                    format!(
+                        "file://{name}: {recipe} adds no directory of this layer to FILESEXTRAPATHS \
+                         (FILESEXTRAPATHS:prepend := \"${{THISDIR}}/files:\"), so BitBake looks only beside the recipe it appends"
+                    )
+                } else {
+                    format!(
+                        "file://{name} is not in the layer where BitBake looks for it for {recipe}: {}",
+                        looked.join(", ")
+                    )
+                };
+                finding(out, path, line.number, Rule::LocalFileMissing, message);
+            }
+        }
     }
 }
 

@@ -34,7 +34,11 @@ fn pinned_commits_pass() {
         "SRC_URI = \"git://example.org/a.git;protocol=https;nobranch=1 \\\n           file://x.patch\"\n\
          SRCREV = \"{COMMIT}\"\nSRCREV_meta:pn-linux = \"{COMMIT}\"\nSRCREV_FORMAT = \"machine_meta\"\n"
     );
-    assert_eq!(findings(&[("recipes-a/a/a_git.bb", &recipe)]), []);
+    let patch = "Subject: x\n\nUpstream-Status: Pending\n---\n";
+    assert_eq!(
+        findings(&[("recipes-a/a/a_git.bb", &recipe), ("recipes-a/a/files/x.patch", patch)]),
+        []
+    );
 }
 
 #[test]
@@ -236,6 +240,69 @@ fn cargo_bin_without_vendoring_is_found_through_includes() {
     assert_eq!(
         located(&files),
         ["recipes-core/a/a.bb:2: cargo-unvendored", "recipes-core/c/c.inc:2: cargo-unvendored"]
+    );
+}
+
+#[test]
+fn local_files_are_looked_for_where_bitbake_looks() {
+    let recipe = "SRC_URI = \"file://in-files.cfg file://in-bpn.cfg \\\n    file://in-bp.cfg \\\n    \
+                  file://tree/ file://${MACHINE}.cfg file://gone.patch;patchdir=..\"\n\
+                  LIC_FILES_CHKSUM = \"file://LICENSE;md5=0\"\nEXTRA = \"file://other.cfg\"\n";
+    let files = [
+        ("recipes-a/a/a_1.0.bb", recipe),
+        ("recipes-a/a/files/in-files.cfg", ""),
+        ("recipes-a/a/a/in-bpn.cfg", ""),
+        ("recipes-a/a/a-1.0/in-bp.cfg", ""),
+        ("recipes-a/a/files/tree/src/main.rs", ""),
+        // FILESEXTRAPATHS outside the layer: names not here may be there.
+        ("recipes-b/b/b_git.bb", "require b.inc\nSRC_URI += \"file://from-core.patch\"\n"),
+        ("recipes-b/b/b.inc", "FILESEXTRAPATHS:prepend := \"${COREBASE}/meta/recipes-b/b:\"\n"),
+        // An append sees only the directories it adds.
+        ("recipes-c/c/c_%.bbappend", "SRC_URI += \"file://c.cfg\"\n"),
+        ("recipes-c/c/files/c.cfg", ""),
+        (
+            "recipes-d/d/d_%.bbappend",
+            "FILESEXTRAPATHS:prepend := \"${THISDIR}/files:\"\nSRC_URI += \"file://d.cfg file://e.cfg\"\n",
+        ),
+        ("recipes-d/d/files/d.cfg", ""),
+    ];
+    let found = findings(&files);
+    let text: Vec<String> = found.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        text,
+        [
+            "recipes-a/a/a_1.0.bb:1: local-file-missing: file://gone.patch is not in the layer \
+             where BitBake looks for it for recipes-a/a/a_1.0.bb: recipes-a/a/a-1.0/, recipes-a/a/a/, \
+             recipes-a/a/files/",
+            "recipes-a/a/a_1.0.bb:5: local-file-missing: file://other.cfg is not in the layer \
+             where BitBake looks for it for recipes-a/a/a_1.0.bb: recipes-a/a/a-1.0/, recipes-a/a/a/, \
+             recipes-a/a/files/",
+            "recipes-c/c/c_%.bbappend:1: local-file-missing: file://c.cfg: \
+             recipes-c/c/c_%.bbappend adds no directory of this layer to FILESEXTRAPATHS \
+             (FILESEXTRAPATHS:prepend := \"${THISDIR}/files:\"), so BitBake looks only beside \
+             the recipe it appends",
+            "recipes-d/d/d_%.bbappend:2: local-file-missing: file://e.cfg is not in the layer \
+             where BitBake looks for it for recipes-d/d/d_%.bbappend: recipes-d/d/files/",
+        ]
+    );
+}
+
+#[test]
+fn patches_need_an_upstream_status() {
+    let files = [
+        ("recipes-a/a/files/good.patch", "Subject: x\n\nUpstream-Status: Backport [abc]\n---\n"),
+        ("recipes-a/a/files/none.patch", "Subject: x\n---\n--- a/f\n+++ b/f\n"),
+        ("recipes-a/a/files/odd.diff", "From: x\nUpstream-Status: Maybe later\n"),
+    ];
+    let text: Vec<String> = findings(&files).iter().map(ToString::to_string).collect();
+    assert_eq!(
+        text,
+        [
+            "recipes-a/a/files/none.patch:1: patch-status: no Upstream-Status: line; say where \
+             the change stands upstream (Pending, Submitted, Accepted, Backport, Denied, Inappropriate)",
+            "recipes-a/a/files/odd.diff:2: patch-status: Upstream-Status is \"Maybe later\"; \
+             expected one of Pending, Submitted, Accepted, Backport, Denied, Inappropriate",
+        ]
     );
 }
 
