@@ -62,6 +62,10 @@ const PACKAGES: &[(&str, &str)] = &[
     ("uidmap", "newuidmap/newgidmap for rootless podman"),
     ("e2fsprogs", "mkfs.ext4 makes the disks the guest-init boot test labels and boots"),
     ("util-linux", "blkid in the guest-init boot test, as the gcp-tdx initramfs installs it"),
+    (
+        "cryptsetup-bin",
+        "veritysetup in the guest-init boot tests, with which every init pins the OS image",
+    ),
     ("binutils", "readelf checks, and objdump reads, the NVIDIA recipe's libraries in its test"),
     (KERNEL_SOURCE_PACKAGE, "the kernel's own Kconfig checks our kernel config fragments"),
     ("flex", "builds the kernel's Kconfig tool for the config-fragment test"),

@@ -29,17 +29,62 @@ use crate::support::{run_ok, secretvm, tool_on_path};
 /// The layer's init scripts, as the initramfs recipe installs them.
 const LAYER: &str = "meta-secret/recipes-core/secret-vm-initramfs-files/files";
 
-/// Loads the modules, then runs the layer's `/init` as PID 1.
-const WRAPPER: &str = r#"#!/bin/sh
-/bin/busybox --install -s /bin
-mount -t sysfs sys /sys
-for m in virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci virtio_blk overlay; do
-  [ -f /lib/modules/$m.ko ] && insmod /lib/modules/$m.ko
-done
-i=0; while [ ! -e /sys/block/vdb ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
-umount /sys
-exec /init-gcp-tdx
-"#;
+/// Loads the modules (the virtio ones, overlay, then `modules` in order), then runs the layer's
+/// `/init` as PID 1.
+fn gcp_wrapper(modules: &[(String, PathBuf)]) -> String {
+    let names: Vec<&str> = modules.iter().map(|(n, _)| n.as_str()).collect();
+    format!(
+        "#!/bin/sh\n/bin/busybox --install -s /bin\nmount -t sysfs sys /sys\n\
+         for m in virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci \
+         virtio_blk overlay {}; do\n  [ -f /lib/modules/$m.ko ] && insmod /lib/modules/$m.ko\ndone\n\
+         i=0; while [ ! -e /sys/block/vdb ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done\n\
+         umount /sys\nexec /init-gcp-tdx\n",
+        names.join(" ")
+    )
+}
+
+/// What `pin_os_image` of the layer's init library needs: the modules dm-verity and the loop
+/// device need, dependencies first (the Debian test kernels build them as modules; the
+/// layer's kernels build them in), as (name, path); and the initramfs lines that install them.
+fn verity_modules(guest: &Guest) -> (Vec<(String, PathBuf)>, String) {
+    let modules = guest.modules_with_deps(&["dm-verity", "loop"]);
+    let lines = modules
+        .iter()
+        .map(|(name, path)| format!("file /lib/modules/{name}.ko {} 0644 0 0\n", path.display()))
+        .collect();
+    (modules, lines)
+}
+
+/// The initramfs lines that install host `programs` (path in the image, path on the host) with
+/// the shared libraries `ldd` names for them, each library once, at the host's paths, and the
+/// directories they need below `/usr` and `/lib`.
+fn programs(dir: &Path, programs: &[(&str, &Path)]) -> String {
+    let mut libraries = std::collections::BTreeSet::new();
+    for (_, host) in programs {
+        let ldd = sh(dir, &format!("ldd {}", host.display()));
+        for lib in ldd.lines().filter_map(|l| l.split_whitespace().find(|w| w.starts_with('/'))) {
+            libraries.insert(lib.to_owned());
+        }
+    }
+    let mut dirs = std::collections::BTreeSet::new();
+    for path in programs.iter().map(|(to, _)| *to).chain(libraries.iter().map(String::as_str)) {
+        let mut parent = Path::new(path).parent();
+        while let Some(p) = parent.filter(|p| !["/", "/lib", "/bin"].contains(&p.to_str().unwrap()))
+        {
+            dirs.insert(p.to_path_buf());
+            parent = p.parent();
+        }
+    }
+    let mut out: String = dirs.iter().map(|d| format!("dir {} 0755 0 0\n", d.display())).collect();
+    for (to, host) in programs {
+        out.push_str(&format!("file {to} {} 0755 0 0\n", host.display()));
+    }
+    for lib in &libraries {
+        let real = fs::canonicalize(lib).unwrap();
+        out.push_str(&format!("file {lib} {} 0755 0 0\n", real.display()));
+    }
+    out
+}
 
 /// Stands in for secret-vm-ops' attest-tool: prints what it was asked to do.
 const ATTEST_TOOL: &str = "#!/bin/sh\necho \"ATTEST-TOOL $*\"\n";
@@ -78,6 +123,21 @@ grep -E ' /mnt/config(-source)? ' /proc/mounts | cut -d' ' -f2,3
 echo "root writable: $(echo x > /probe && cat /probe)"
 echo END root
 echo SECRETVM-ROOT-OK
+# secretvm_test_tamper=DEVICE,BLOCK,COUNT: play the host, which rewrites the OS image under
+# the running guest (the test attaches it writable): zero COUNT 2048-byte blocks from BLOCK
+# (the test names /data.bin's), drop the caches, then read /data.bin, which no step read before.
+tamper=$(sed -n 's/.*secretvm_test_tamper=\([^ ]*\).*/\1/p' /proc/cmdline)
+if [ -n "$tamper" ]; then
+  IFS=, read -r dev block count <<EOF
+$tamper
+EOF
+  dd if=/dev/zero of="$dev" bs=2048 seek="$block" count="$count" conv=notrunc 2>/dev/null
+  sync
+  echo 3 > /proc/sys/vm/drop_caches
+  echo "tamper raw: $(dd if="$dev" bs=2048 skip="$block" count="$count" 2>/dev/null | sha256sum)"
+  if cat /data.bin > /run/read; then echo "tamper read: ok"; else echo "tamper read: failed"; fi
+  echo "tamper got: $(sha256sum < /run/read)"
+fi
 poweroff -f
 "#;
 
@@ -110,16 +170,16 @@ fn initramfs(guest: &Guest, dir: &Path) -> std::path::PathBuf {
     ] {
         extra.push_str(&format!("file {to} {} 0755 0 0\n", layer.join(from).display()));
     }
-    // util-linux blkid, as the image installs it (util-linux-blkid), with its libraries.
+    // util-linux blkid, as the image installs it (util-linux-blkid), and veritysetup (the
+    // image's cryptsetup), with their libraries; the modules dm-verity needs.
     let blkid = tool_on_path("blkid").expect("util-linux blkid");
-    extra.push_str("dir /usr 0755 0 0\ndir /usr/sbin 0755 0 0\ndir /lib64 0755 0 0\n");
-    extra.push_str("dir /lib/x86_64-linux-gnu 0755 0 0\n");
-    extra.push_str(&format!("file /usr/sbin/blkid {} 0755 0 0\n", blkid.display()));
-    let ldd = sh(dir, &format!("ldd {}", blkid.display()));
-    for lib in ldd.lines().filter_map(|l| l.split_whitespace().find(|w| w.starts_with('/'))) {
-        let real = fs::canonicalize(lib).unwrap();
-        extra.push_str(&format!("file {lib} {} 0755 0 0\n", real.display()));
-    }
+    let veritysetup = tool_on_path("veritysetup").expect("cryptsetup's veritysetup");
+    extra.push_str(&programs(
+        dir,
+        &[("/usr/sbin/blkid", &blkid), ("/usr/sbin/veritysetup", &veritysetup)],
+    ));
+    let (verity, lines) = verity_modules(guest);
+    extra.push_str(&lines);
     fs::write(dir.join("secretvm-guest"), SECRETVM_GUEST).unwrap();
     extra.push_str(&format!(
         "file /bin/secretvm-guest {} 0755 0 0\ndir /usr/libexec 0755 0 0\n\
@@ -127,7 +187,7 @@ fn initramfs(guest: &Guest, dir: &Path) -> std::path::PathBuf {
         dir.join("secretvm-guest").display(),
         secretvm_guest_binary().display()
     ));
-    let spec = guest.spec(dir, WRAPPER, &extra);
+    let spec = guest.spec(dir, &gcp_wrapper(&verity), &extra);
     let out = dir.join("initramfs.cpio.gz");
     run_ok(secretvm().args(["pack", "initramfs", "--spec"]).arg(&spec).arg("-o").arg(&out));
     out
@@ -242,6 +302,11 @@ fn virtfs_initramfs(
     for (name, path) in &modules {
         extra.push_str(&format!("file /lib/modules/{name}.ko {} 0644 0 0\n", path.display()));
     }
+    let (verity, lines) = verity_modules(guest);
+    extra.push_str(&lines);
+    modules.extend(verity);
+    let veritysetup = tool_on_path("veritysetup").expect("cryptsetup's veritysetup");
+    extra.push_str(&programs(dir, &[("/usr/sbin/veritysetup", &veritysetup)]));
     for (to, from) in [
         (format!("/{init}"), init),
         ("/lib/secret-vm-init.sh".to_owned(), "secret-vm-init.sh"),
@@ -270,6 +335,9 @@ fn os_image(dir: &Path, busybox: &Path) -> PathBuf {
     fs::copy(busybox, root.join("bin/busybox")).unwrap();
     std::os::unix::fs::symlink("busybox", root.join("bin/sh")).unwrap();
     fs::write(root.join("usr/sbin/init"), ROOT_INIT).unwrap();
+    // A file no boot step reads, for the tamper test.
+    fs::write(root.join("data.bin"), (0..200_000u32).map(|i| (i % 251) as u8).collect::<Vec<_>>())
+        .unwrap();
     sh(dir, "chmod 755 root/usr/sbin/init");
     crate::support::pack_cpio(&root, &dir.join("root.cpio"));
     let iso = dir.join("root.iso");
@@ -392,6 +460,54 @@ fn tdx_initramfs(guest: &Guest, dir: &Path, module: &Path) -> PathBuf {
         module.display()
     );
     virtfs_initramfs(guest, dir, "init-tdx", &[("attest-tool", ATTEST_TOOL)], &more)
+}
+
+/// The host changes the OS image after the init measured it (the blocks of one file of the root,
+/// zeroed): the guest's read of that file then fails (dm-verity, set up by the init's
+/// `pin_os_image`) instead of returning the new bytes, while the raw device does hold them (the
+/// zeros, as `sha256sum` of as many zero bytes on the host says). Without the pin the read
+/// returns the zeros (checked by hand, by making `init-tdx` skip it).
+#[test]
+fn a_changed_os_image_is_not_read_after_it_was_measured() {
+    let Some(guest) = Guest::generic_from_env() else { return };
+    let Some(busybox) = tool_on_path("busybox") else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let cdrom = find_module(guest.modules(), "cdrom").expect("the generic kernel has cdrom");
+    let initrd = tdx_initramfs(&guest, dir, &cdrom);
+    let iso = os_image(dir, &busybox);
+    let config = dir.join("config");
+    fs::create_dir_all(&config).unwrap();
+    fs::write(config.join("docker-compose.yaml"), "services: {app: {image: busybox}}\n").unwrap();
+    // Where /data.bin's bytes are in the ISO (a file's extent starts on a 2048-byte block).
+    let data = fs::read(dir.join("root/data.bin")).unwrap();
+    let image = fs::read(&iso).unwrap();
+    let at = image.windows(4096).position(|w| w == &data[..4096]).expect("data.bin in the ISO");
+    assert_eq!(at % 2048, 0, "data.bin starts inside a block");
+    let (block, count) = (at / 2048, data.len().div_ceil(2048));
+    let zeros = |n: usize| sh(dir, &format!("head -c {n} /dev/zero | sha256sum"));
+    let (zero_blocks, zero_file) = (zeros(count * 2048), zeros(data.len()));
+    let args = [
+        "-drive".to_owned(),
+        format!("file={},if=virtio,format=raw", iso.display()),
+        "-virtfs".to_owned(),
+        format!("local,path={},mount_tag=guest_config,security_model=none", config.display()),
+    ];
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let console = guest.boot_with(
+        &initrd,
+        &args,
+        &format!("console=ttyS0 panic=-1 secretvm_test_tamper=/dev/vda,{block},{count}"),
+    );
+    assert!(console.contains("SECRETVM-ROOT-OK"), "the root did not start:\n{console}");
+    // The host's change reached the device...
+    assert!(console.contains(&format!("tamper raw: {zero_blocks}")), "{console}");
+    // ...and the guest reads neither it nor anything else from the changed blocks.
+    assert!(console.contains("tamper read: failed"), "{console}");
+    assert!(console.contains("verity") && console.contains("is corrupted"), "{console}");
+    assert!(!console.contains(&format!("tamper got: {zero_file}")), "{console}");
+    let image = fs::read(&iso).unwrap();
+    assert!(image[at..at + count * 2048].iter().all(|&b| b == 0), "the image was not changed");
 }
 
 /// The layer's own tdx-guest module, built from `meta-secret/recipes-kernel/tdx-guest/files`

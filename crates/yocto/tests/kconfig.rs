@@ -230,6 +230,12 @@ const GUEST_NEEDS: &[(&str, &[&str], &str)] = &[
     ("CONFIG_AMD_MEM_ENCRYPT", &["sev"], "an SEV-SNP guest"),
     ("CONFIG_SEV_GUEST", &["sev"], "/dev/sev-guest for snpguest"),
     ("CONFIG_DM_CRYPT", &["sev", "gcp", "tdx"], "encryptedfs.qcow2 is LUKS2"),
+    ("CONFIG_DM_VERITY", &["sev", "gcp", "tdx"], "the init reads the OS image through dm-verity"),
+    (
+        "CONFIG_BLK_DEV_LOOP",
+        &["sev", "gcp", "tdx"],
+        "veritysetup puts the hash tree on a loop device",
+    ),
     ("CONFIG_CRYPTO_XTS", &["sev", "gcp", "tdx"], "cryptsetup's default LUKS2 cipher"),
     ("CONFIG_BRIDGE", &["sev", "gcp", "tdx"], "Docker's default network"),
     ("CONFIG_BRIDGE_NETFILTER", &["sev", "gcp", "tdx"], "Docker's default network"),

@@ -2,13 +2,14 @@ SUMMARY = "secret-vm initramfs: measures or checks the workload, then boots the 
 DESCRIPTION = "A busybox initramfs whose /init (secret-vm-initramfs-files) hashes the \
 docker-compose file, the rootfs image and the optional docker-files.tar, records the hashes \
 in RTMR3 (TDX) or compares them with the kernel command line (SEV-SNP), and switches to an \
-overlay root over the read-only rootfs."
+overlay root over the read-only rootfs, which it reads only through dm-verity."
 LICENSE = "MIT"
 
 inherit core-image
 
-# Only what /init needs: no package manager, no locales, no kernel in the image.
-PACKAGE_INSTALL = "base-files busybox jq secret-vm-initramfs-files"
+# Only what /init needs: no package manager, no locales, no kernel in the image. cryptsetup
+# brings veritysetup, with which /init pins the OS image under dm-verity before hashing it.
+PACKAGE_INSTALL = "base-files busybox jq cryptsetup secret-vm-initramfs-files"
 PACKAGE_INSTALL:append:secret-vm-tdx = " attest-tool kernel-module-tdx-guest dstack-util"
 # init-gcp-tdx finds the config disk and the root partition by label with util-linux blkid
 # (busybox's blkid is optional; the boot test found a busybox without it).

@@ -76,6 +76,64 @@ sha256_of() {
     printf '%s\n' "$digest"
 }
 
+# The name the OS image gets under device-mapper (/dev/mapper/$OS_IMAGE_NAME), and where its
+# dm-verity hash tree and root hash live: /run is a tmpfs in guest memory.
+OS_IMAGE_NAME=secret-vm-os
+OS_IMAGE_TREE=/run/secret-vm-os.verity
+OS_IMAGE_ROOT_HASH=/run/secret-vm-os.root-hash
+
+# Prints the block size of the $2 file system on device $1: 2048 for iso9660 (its logical
+# block, as every ISO writer, ours included, makes it), and for ext4 what util-linux blkid
+# reads from the superblock.
+fs_block_size() {
+    case $2 in
+        iso9660) echo 2048 ;;
+        ext4) blkid -s BLOCK_SIZE -o value "$1" ;;
+        *)
+            echo "secret-vm init: no block size known for file system type $2" >&2
+            return 1
+            ;;
+    esac
+}
+
+# Pins the OS image on block device $1, a $2 file system (iso9660 or ext4), to the bytes it
+# holds now, and prints the device to read it through from then on. The image is too large
+# to copy into memory and the host can change its device at any time, so a dm-verity hash tree
+# of the whole image is built in guest memory and the image is mapped through it: every later
+# read of the mapped device is checked against that tree, and a block the host changed fails
+# with an I/O error instead of being read. Hashing and mounting the mapped device then measure
+# and boot the same bytes.
+# The verity data block is the largest of 4096, 2048, 1024 and 512 that is no larger than the
+# file system's block (it becomes the mapped device's logical block size, which a file system
+# cannot go below) and divides the image, so the mapped device is the whole image and its
+# sha256 is the image's.
+pin_os_image() {
+    device=$(readlink -f "$1") || return 1
+    sectors=$(cat "/sys/class/block/${device##*/}/size") || return 1
+    fs_block=$(fs_block_size "$1" "$2") || return 1
+    case $fs_block in
+        '' | *[!0-9]*) fs_block=0 ;;
+    esac
+    if [ "$fs_block" -lt 512 ]; then
+        echo "secret-vm init: no usable block size for the $2 file system on $1" >&2
+        return 1
+    fi
+    if [ "$sectors" -le 0 ]; then
+        echo "secret-vm init: the OS image $1 is empty" >&2
+        return 1
+    fi
+    for block in 4096 2048 1024 512; do
+        [ "$block" -le "$fs_block" ] && [ $((sectors * 512 % block)) -eq 0 ] && break
+    done
+    : > "$OS_IMAGE_TREE" || return 1
+    veritysetup format --data-block-size="$block" --hash-block-size=4096 \
+        --root-hash-file="$OS_IMAGE_ROOT_HASH" "$device" "$OS_IMAGE_TREE" > /dev/null || return 1
+    veritysetup open --root-hash-file="$OS_IMAGE_ROOT_HASH" \
+        "$device" "$OS_IMAGE_NAME" "$OS_IMAGE_TREE" || return 1
+    [ -b "/dev/mapper/$OS_IMAGE_NAME" ] || return 1
+    printf '%s\n' "/dev/mapper/$OS_IMAGE_NAME"
+}
+
 # The KMS the workload uses, from secret-vm.json's .KMS; "contract" when the file or the key is
 # absent. A secret-vm.json that is present but not valid JSON stops the boot.
 kms_of_config() {
