@@ -350,12 +350,13 @@ fn os_image(dir: &Path, busybox: &Path) -> PathBuf {
     iso
 }
 
-/// The QEMU arguments of a 9p guest: the OS image as a read-only virtio disk, `config` as the
-/// `guest_config` share.
-fn virtfs_args(iso: &Path, config: &Path) -> [String; 4] {
+/// The QEMU arguments of a 9p guest: the OS image as a virtio disk (read-only, as a cdrom is,
+/// unless a test plays a host that writes to it), `config` as the `guest_config` share.
+fn virtfs_args(iso: &Path, config: &Path, readonly: bool) -> [String; 4] {
+    let readonly = if readonly { ",readonly=on" } else { "" };
     [
         "-drive".to_owned(),
-        format!("file={},if=virtio,format=raw,readonly=on", iso.display()),
+        format!("file={},if=virtio,format=raw{readonly}", iso.display()),
         "-virtfs".to_owned(),
         format!("local,path={},mount_tag=guest_config,security_model=none", config.display()),
     ]
@@ -375,7 +376,7 @@ fn the_sev_init_boots_only_what_the_measured_cmdline_names() {
     let compose = sha256sum(dir, "config/docker-compose.yaml");
     let rootfs = sha256sum(dir, "root.iso");
 
-    let args = virtfs_args(&iso, &config);
+    let args = virtfs_args(&iso, &config, true);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let boot =
         |hashes: &str| guest.boot_with(&initrd, &args, &format!("console=ttyS0 panic=-1 {hashes}"));
@@ -422,24 +423,15 @@ fn the_sev_init_boots_only_what_the_measured_cmdline_names() {
 fn the_tdx_init_extends_rtmr3_with_compose_rootfs_and_docker_files_in_order() {
     let Some(guest) = Guest::generic_from_env() else { return };
     let Some(busybox) = tool_on_path("busybox") else { return };
-    let tmp = tempfile::tempdir().unwrap();
+    let TdxBoot { tmp, initrd, iso, config } = tdx_boot(&guest, &busybox);
     let dir = tmp.path();
-    // The TDX-only steps: `depmod -a` and `modprobe tdx-guest` run busybox's applets (which its
-    // shell prefers to anything on PATH), so the module tree holds a stand-in `tdx-guest.ko`:
-    // a copy of the harmless, dependency-free cdrom driver. attest-tool prints its arguments.
-    let cdrom = find_module(guest.modules(), "cdrom").expect("the generic kernel has cdrom");
-    let initrd = tdx_initramfs(&guest, dir, &cdrom);
-    let iso = os_image(dir, &busybox);
-    let config = dir.join("config");
-    fs::create_dir_all(&config).unwrap();
-    fs::write(config.join("docker-compose.yaml"), "services: {app: {image: busybox}}\n").unwrap();
     fs::write(config.join("docker-files.tar"), vec![7u8; 10_240]).unwrap();
     let want = [
         format!("ATTEST-TOOL extendrt 3 {}", sha256sum(dir, "config/docker-compose.yaml")),
         format!("ATTEST-TOOL extendrt 3 {}", sha256sum(dir, "root.iso")),
         format!("ATTEST-TOOL extendrt 3 {}", sha256sum(dir, "config/docker-files.tar")),
     ];
-    let args = virtfs_args(&iso, &config);
+    let args = virtfs_args(&iso, &config, true);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let console = guest.boot_with(&initrd, &args, "console=ttyS0 panic=-1");
     assert!(!console.contains("FATAL"), "{console}");
@@ -448,6 +440,31 @@ fn the_tdx_init_extends_rtmr3_with_compose_rootfs_and_docker_files_in_order() {
     assert_eq!(extends, want, "{console}");
     assert!(console.contains("SECRETVM-ROOT-OK"), "the root did not start:\n{console}");
     assert!(crate::boot::section(&console, "root").contains(&"/mnt/config tmpfs"), "{console}");
+}
+
+/// What a boot of `init-tdx` with the stand-ins needs, in `tmp`.
+struct TdxBoot {
+    tmp: tempfile::TempDir,
+    initrd: PathBuf,
+    iso: PathBuf,
+    /// The config share, holding a docker-compose.yaml.
+    config: PathBuf,
+}
+
+/// The `init-tdx` initramfs with the stand-ins, the OS image and a config share. The TDX-only
+/// steps: `depmod -a` and `modprobe tdx-guest` run busybox's applets (which its shell prefers
+/// to anything on PATH), so the module tree holds a stand-in `tdx-guest.ko`: a copy of the
+/// harmless, dependency-free cdrom driver. attest-tool prints its arguments.
+fn tdx_boot(guest: &Guest, busybox: &Path) -> TdxBoot {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let cdrom = find_module(guest.modules(), "cdrom").expect("the generic kernel has cdrom");
+    let initrd = tdx_initramfs(guest, dir, &cdrom);
+    let iso = os_image(dir, busybox);
+    let config = dir.join("config");
+    fs::create_dir_all(&config).unwrap();
+    fs::write(config.join("docker-compose.yaml"), "services: {app: {image: busybox}}\n").unwrap();
+    TdxBoot { tmp, initrd, iso, config }
 }
 
 /// The `init-tdx` initramfs with `module` as the `tdx-guest.ko` that its `modprobe tdx-guest`
@@ -471,14 +488,8 @@ fn tdx_initramfs(guest: &Guest, dir: &Path, module: &Path) -> PathBuf {
 fn a_changed_os_image_is_not_read_after_it_was_measured() {
     let Some(guest) = Guest::generic_from_env() else { return };
     let Some(busybox) = tool_on_path("busybox") else { return };
-    let tmp = tempfile::tempdir().unwrap();
+    let TdxBoot { tmp, initrd, iso, config } = tdx_boot(&guest, &busybox);
     let dir = tmp.path();
-    let cdrom = find_module(guest.modules(), "cdrom").expect("the generic kernel has cdrom");
-    let initrd = tdx_initramfs(&guest, dir, &cdrom);
-    let iso = os_image(dir, &busybox);
-    let config = dir.join("config");
-    fs::create_dir_all(&config).unwrap();
-    fs::write(config.join("docker-compose.yaml"), "services: {app: {image: busybox}}\n").unwrap();
     // Where /data.bin's bytes are in the ISO (a file's extent starts on a 2048-byte block).
     let data = fs::read(dir.join("root/data.bin")).unwrap();
     let image = fs::read(&iso).unwrap();
@@ -487,12 +498,7 @@ fn a_changed_os_image_is_not_read_after_it_was_measured() {
     let (block, count) = (at / 2048, data.len().div_ceil(2048));
     let zeros = |n: usize| sh(dir, &format!("head -c {n} /dev/zero | sha256sum"));
     let (zero_blocks, zero_file) = (zeros(count * 2048), zeros(data.len()));
-    let args = [
-        "-drive".to_owned(),
-        format!("file={},if=virtio,format=raw", iso.display()),
-        "-virtfs".to_owned(),
-        format!("local,path={},mount_tag=guest_config,security_model=none", config.display()),
-    ];
+    let args = virtfs_args(&iso, &config, false);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let console = guest.boot_with(
         &initrd,
@@ -552,7 +558,7 @@ fn the_tdx_init_stops_when_the_real_tdx_guest_module_finds_no_tdx() {
     let config = dir.join("config");
     fs::create_dir_all(&config).unwrap();
     fs::write(config.join("docker-compose.yaml"), "services: {app: {image: busybox}}\n").unwrap();
-    let args = virtfs_args(&iso, &config);
+    let args = virtfs_args(&iso, &config, true);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let console = guest.boot_with(&initrd, &args, "console=ttyS0 panic=-1");
     assert!(
