@@ -236,6 +236,7 @@ const GUEST_NEEDS: &[(&str, &[&str], &str)] = &[
         &["sev", "gcp", "tdx"],
         "veritysetup puts the hash tree on a loop device",
     ),
+    ("CONFIG_CRYPTO_SHA256", &["sev", "gcp", "tdx"], "the hash of the init's dm-verity tree"),
     ("CONFIG_CRYPTO_XTS", &["sev", "gcp", "tdx"], "cryptsetup's default LUKS2 cipher"),
     ("CONFIG_BRIDGE", &["sev", "gcp", "tdx"], "Docker's default network"),
     ("CONFIG_BRIDGE_NETFILTER", &["sev", "gcp", "tdx"], "Docker's default network"),
