@@ -20,8 +20,8 @@
 //! - every `file://` a recipe or append names (in any variable but `LIC_FILES_CHKSUM`, whose
 //!   paths are in the source tree) is in the layer where BitBake looks for it: the recipe's
 //!   `${BP}/`, `${BPN}/` or `files/` directory, or a `${THISDIR}/...` of `FILESEXTRAPATHS`;
-//!   a recipe that also searches outside the layer (`${COREBASE}/...`) is only checked for
-//!   names that are in the layer. Names with `${...}` are not checked;
+//!   a recipe that also searches outside the layer (`${COREBASE}/...`) is not checked (any
+//!   name may be there). Names with `${...}` are not checked;
 //! - every patch (`.patch`, `.diff`) has an `Upstream-Status:` line with one of oe-core's
 //!   values (Pending, Submitted, Accepted, Backport, Denied, Inappropriate), as oe-core's
 //!   `patch-status` check asks of its own layers.
@@ -178,6 +178,15 @@ fn file_name(path: &str) -> &str {
 
 fn dir_name(path: &str) -> &str {
     path.rfind('/').map_or("", |i| &path[..i])
+}
+
+/// `rest` below the layer directory `dir` ("" is the layer root), either side possibly empty.
+fn join_path(dir: &str, rest: &str) -> String {
+    match (dir.is_empty(), rest.is_empty()) {
+        (true, _) => rest.to_owned(),
+        (false, true) => dir.to_owned(),
+        (false, false) => format!("{dir}/{rest}"),
+    }
 }
 
 /// A line as bitbake sees it: continuations joined, with the number of its first line.
@@ -444,8 +453,7 @@ fn include_closure<'a>(files: &[(&'a str, &'a str)], path: &'a str) -> Vec<(&'a 
             let (Some("require" | "include"), Some(target)) = (words.next(), words.next()) else {
                 continue;
             };
-            let dir = dir_name(name);
-            let beside = if dir.is_empty() { target.to_owned() } else { format!("{dir}/{target}") };
+            let beside = join_path(dir_name(name), target);
             if let Some((f, _)) = find(&beside).or_else(|| find(target)) {
                 todo.push(f);
             }
@@ -515,8 +523,7 @@ fn check_patch_status(path: &str, text: &str, out: &mut BTreeSet<Finding>) {
 /// `${THISDIR}/...` of `FILESEXTRAPATHS` in the recipe and what it includes. The flag is true
 /// when `FILESEXTRAPATHS` also names a directory outside the layer.
 fn search_dirs(recipe: &str, closure: &[(&str, &str)]) -> (Vec<String>, bool) {
-    let dir = dir_name(recipe);
-    let beside = |sub: &str| if dir.is_empty() { sub.to_owned() } else { format!("{dir}/{sub}") };
+    let beside = |sub: &str| join_path(dir_name(recipe), sub);
     let mut dirs = Vec::new();
     if let Some(stem) = file_name(recipe).strip_suffix(".bb") {
         let (bpn, pv) = stem.split_once('_').unwrap_or((stem, ""));
@@ -535,15 +542,7 @@ fn search_dirs(recipe: &str, closure: &[(&str, &str)]) -> (Vec<String>, bool) {
             }
             for entry in a.value.split(':').map(str::trim).filter(|e| !e.is_empty()) {
                 match entry.strip_prefix("${THISDIR}") {
-                    Some(rest) => {
-                        let this = dir_name(path);
-                        let rest = rest.trim_matches('/');
-                        dirs.push(match (this.is_empty(), rest.is_empty()) {
-                            (true, _) => rest.to_owned(),
-                            (false, true) => this.to_owned(),
-                            (false, false) => format!("{this}/{rest}"),
-                        });
-                    }
+                    Some(rest) => dirs.push(join_path(dir_name(path), rest.trim_matches('/'))),
                     None => outside = true,
                 }
             }
@@ -557,6 +556,10 @@ fn search_dirs(recipe: &str, closure: &[(&str, &str)]) -> (Vec<String>, bool) {
 fn check_local_files(files: &[(&str, &str)], recipe: &str, out: &mut BTreeSet<Finding>) {
     let closure = include_closure(files, recipe);
     let (dirs, outside) = search_dirs(recipe, &closure);
+    if outside {
+        // Any name not found here may be in the directory outside the layer.
+        return;
+    }
     let present = |name: &str| {
         dirs.iter().any(|d| {
             let wanted = format!("{d}/{name}");
@@ -578,7 +581,7 @@ fn check_local_files(files: &[(&str, &str)], recipe: &str, out: &mut BTreeSet<Fi
                 if name.is_empty() || name.contains("${") || name.starts_with('/') {
                     continue;
                 }
-                if present(name) || outside {
+                if present(name) {
                     continue;
                 }
                 let looked: Vec<String> = dirs.iter().map(|d| format!("{d}/")).collect();
