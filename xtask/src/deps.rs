@@ -398,26 +398,32 @@ fn download_once(root: &Path, path: &Path, url: &str, install: bool) -> Result<(
     fs::rename(&part, path).with_context(|| format!("cannot rename to {}", path.display()))
 }
 
-/// The crates of the Rust vendoring test's project (`crates/yocto/tests/fixtures/cargo-vendor`,
-/// every crates.io package of its Cargo.lock), downloaded once from static.crates.io into
-/// `target/tools/crates-mirror/` as `<name>-<version>.crate`: the premirror from which
-/// `cargo_vendor.py` has BitBake's crate fetcher take them (checking each sha256 of Cargo.lock).
+/// The crates of the Rust vendoring tests' Cargo.lock files ([`CRATE_LOCKS`], every crates.io
+/// package of each), downloaded once from static.crates.io into `target/tools/crates-mirror/`
+/// as `<name>-<version>.crate`: the premirror from which `cargo_vendor.py` has BitBake's crate
+/// fetcher take them (checking each sha256 of the crates include).
 fn crate_mirror(root: &Path, tools: &Path, install: bool) -> Result<PathBuf> {
-    let lock = root.join(CARGO_VENDOR_LOCK);
-    let text =
-        fs::read_to_string(&lock).with_context(|| format!("cannot read {}", lock.display()))?;
     let dir = tools.join("crates-mirror");
     fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    for (name, version) in registry_packages(&text) {
-        let file = format!("{name}-{version}.crate");
-        let url = format!("https://static.crates.io/crates/{name}/{file}");
-        download_once(root, &dir.join(&file), &url, install)?;
+    for lock in CRATE_LOCKS {
+        let lock = root.join(lock);
+        let text =
+            fs::read_to_string(&lock).with_context(|| format!("cannot read {}", lock.display()))?;
+        for (name, version) in registry_packages(&text) {
+            let file = format!("{name}-{version}.crate");
+            let url = format!("https://static.crates.io/crates/{name}/{file}");
+            download_once(root, &dir.join(&file), &url, install)?;
+        }
     }
     Ok(dir)
 }
 
-/// The Cargo.lock of the Rust vendoring test's project.
-const CARGO_VENDOR_LOCK: &str = "crates/yocto/tests/fixtures/cargo-vendor/Cargo.lock";
+/// The Cargo.lock files whose crates the vendoring tests fetch: the test's own project, and
+/// the layer's `secretvm-guest`, which the test builds from its recipe.
+const CRATE_LOCKS: [&str; 2] = [
+    "crates/yocto/tests/fixtures/cargo-vendor/Cargo.lock",
+    "meta-secret/recipes-core/secretvm-guest/files/secretvm-guest/Cargo.lock",
+];
 
 /// `(name, version)` of every `[[package]]` of a Cargo.lock whose source is the crates.io
 /// registry.

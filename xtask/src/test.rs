@@ -63,7 +63,7 @@ pub(crate) fn run(root: &Path, args: &Args) -> Result<()> {
             .context("secretvm-guest is not formatted: run `cargo fmt --manifest-path` on it")?;
         cmd::run(
             cmd::new("cargo", root)
-                .args(["clippy", "--all-targets", "--locked", "--offline", "--manifest-path"])
+                .args(["clippy", "--all-targets", "--locked", "--manifest-path"])
                 .arg(&guest)
                 .arg("--target-dir")
                 .arg(root.join("target/guest"))
@@ -72,7 +72,7 @@ pub(crate) fn run(root: &Path, args: &Args) -> Result<()> {
     }
     let (guest_passed, guest_failed) = cmd::run_counting_tests(
         cmd::new("cargo", root)
-            .args(["test", "--locked", "--offline", "--manifest-path"])
+            .args(["test", "--locked", "--manifest-path"])
             .arg(&guest)
             .arg("--target-dir")
             .arg(root.join("target/guest")),
@@ -94,5 +94,5 @@ pub(crate) fn run(root: &Path, args: &Args) -> Result<()> {
 
 /// The manifest of the in-guest package, which is not a workspace member.
 fn guest_manifest(root: &Path) -> PathBuf {
-    root.join("meta-secret/recipes-tdx/secretvm-guest/files/secretvm-guest/Cargo.toml")
+    root.join("meta-secret/recipes-core/secretvm-guest/files/secretvm-guest/Cargo.toml")
 }

@@ -89,21 +89,26 @@ fn programs(dir: &Path, programs: &[(&str, &Path)]) -> String {
 /// Stands in for secret-vm-ops' attest-tool: prints what it was asked to do.
 const ATTEST_TOOL: &str = "#!/bin/sh\necho \"ATTEST-TOOL $*\"\n";
 
-/// Runs the real secretvm-guest on regular files standing in for the kernel's register files.
+/// Runs the real secretvm-guest; its register commands on regular files standing in for the
+/// kernel's register files.
 const SECRETVM_GUEST: &str = r#"#!/bin/sh
-mkdir -p /tmp/measurements
-for r in 0 1 2 3; do [ -e /tmp/measurements/rtmr$r:sha384 ] || : > /tmp/measurements/rtmr$r:sha384; done
-exec /usr/libexec/secretvm-guest "$@" --measurements /tmp/measurements
+case $1 in
+extend-rtmr | show-mrs)
+  mkdir -p /tmp/measurements
+  for r in 0 1 2 3; do [ -e /tmp/measurements/rtmr$r:sha384 ] || : > /tmp/measurements/rtmr$r:sha384; done
+  exec /usr/libexec/secretvm-guest "$@" --measurements /tmp/measurements
+esac
+exec /usr/libexec/secretvm-guest "$@"
 "#;
 
 /// The layer's secretvm-guest, built statically (the initramfs has no C library of its own).
 pub(crate) fn secretvm_guest_binary() -> PathBuf {
     let root = secretvm_testkit::workspace();
-    let package = root.join("meta-secret/recipes-tdx/secretvm-guest/files/secretvm-guest");
+    let package = root.join("meta-secret/recipes-core/secretvm-guest/files/secretvm-guest");
     let target = root.join("target/guest");
     run_ok(
         Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-            .args(["build", "--quiet", "--release", "--locked", "--offline"])
+            .args(["build", "--quiet", "--release", "--locked"])
             .args(["--target", "x86_64-unknown-linux-gnu", "--manifest-path"])
             .arg(package.join("Cargo.toml"))
             .arg("--target-dir")
@@ -170,14 +175,10 @@ fn initramfs(guest: &Guest, dir: &Path) -> std::path::PathBuf {
     ] {
         extra.push_str(&format!("file {to} {} 0755 0 0\n", layer.join(from).display()));
     }
-    // util-linux blkid, as the image installs it (util-linux-blkid), and veritysetup (the
-    // image's cryptsetup), with their libraries; the modules dm-verity needs.
+    // util-linux blkid, as the image installs it (util-linux-blkid), with its libraries; the
+    // modules dm-verity needs.
     let blkid = tool_on_path("blkid").expect("util-linux blkid");
-    let veritysetup = tool_on_path("veritysetup").expect("cryptsetup's veritysetup");
-    extra.push_str(&programs(
-        dir,
-        &[("/usr/sbin/blkid", &blkid), ("/usr/sbin/veritysetup", &veritysetup)],
-    ));
+    extra.push_str(&programs(dir, &[("/usr/sbin/blkid", &blkid)]));
     let (verity, lines) = verity_modules(guest);
     extra.push_str(&lines);
     fs::write(dir.join("secretvm-guest"), SECRETVM_GUEST).unwrap();
@@ -283,16 +284,18 @@ fn virtfs_wrapper(modules: &[(String, std::path::PathBuf)], init: &str) -> Strin
     )
 }
 
-/// A guest for the inits that read the config from 9p: the generic kernel's modules, the
-/// layer's `init` and shared scripts as the recipe installs them, and `stubs` (name, script)
-/// put in `/sbin`, which comes before busybox's `/bin` on the shell's default PATH. Returns
-/// the initramfs.
+/// A guest for the inits that read the config from 9p: the generic kernel's modules (the loop
+/// device's, and those of device-mapper and dm-verity only with `verity`), the layer's `init` and shared scripts as
+/// the recipe installs them, the real `secretvm-guest`, and `stubs` (name, script) put in
+/// `/sbin`, which comes before busybox's `/bin` on the shell's default PATH. Returns the
+/// initramfs.
 fn virtfs_initramfs(
     guest: &Guest,
     dir: &Path,
     init: &str,
     stubs: &[(&str, &str)],
     more: &str,
+    verity: bool,
 ) -> PathBuf {
     let layer = secretvm_testkit::workspace().join(LAYER);
     // The base initramfs already carries the virtio modules.
@@ -302,11 +305,20 @@ fn virtfs_initramfs(
     for (name, path) in &modules {
         extra.push_str(&format!("file /lib/modules/{name}.ko {} 0644 0 0\n", path.display()));
     }
-    let (verity, lines) = verity_modules(guest);
-    extra.push_str(&lines);
-    modules.extend(verity);
-    let veritysetup = tool_on_path("veritysetup").expect("cryptsetup's veritysetup");
-    extra.push_str(&programs(dir, &[("/usr/sbin/veritysetup", &veritysetup)]));
+    if verity {
+        let (verity, lines) = verity_modules(guest);
+        extra.push_str(&lines);
+        modules.extend(verity);
+    } else {
+        for (name, path) in guest.modules_with_deps(&["loop"]) {
+            extra.push_str(&format!("file /lib/modules/{name}.ko {} 0644 0 0\n", path.display()));
+            modules.push((name, path));
+        }
+    }
+    extra.push_str(&format!(
+        "dir /usr 0755 0 0\ndir /usr/bin 0755 0 0\nfile /usr/bin/secretvm-guest {} 0755 0 0\n",
+        secretvm_guest_binary().display()
+    ));
     for (to, from) in [
         (format!("/{init}"), init),
         ("/lib/secret-vm-init.sh".to_owned(), "secret-vm-init.sh"),
@@ -368,7 +380,7 @@ fn the_sev_init_boots_only_what_the_measured_cmdline_names() {
     let Some(busybox) = tool_on_path("busybox") else { return };
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    let initrd = virtfs_initramfs(&guest, dir, "init-sev", &[], "");
+    let initrd = virtfs_initramfs(&guest, dir, "init-sev", &[], "", true);
     let iso = os_image(dir, &busybox);
     let config = dir.join("config");
     fs::create_dir_all(&config).unwrap();
@@ -417,6 +429,43 @@ fn the_sev_init_boots_only_what_the_measured_cmdline_names() {
         assert!(console.contains(why), "{hashes}: expected {why:?}:\n{console}");
         assert!(!console.contains("SECRETVM-ROOT-OK"), "{hashes}: booted anyway:\n{console}");
     }
+}
+
+/// A kernel without device-mapper cannot pin the OS image (the hash tree is built and put on a
+/// loop device, then the mapping fails), and the init must not boot it unpinned:
+/// `secretvm-guest` names what it could not open and the boot stops before the image's cmdline
+/// check, let alone the root.
+#[test]
+fn the_sev_init_does_not_boot_an_os_image_it_cannot_pin() {
+    let Some(guest) = Guest::generic_from_env() else { return };
+    let Some(busybox) = tool_on_path("busybox") else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let initrd = virtfs_initramfs(&guest, dir, "init-sev", &[], "", false);
+    let iso = os_image(dir, &busybox);
+    let config = dir.join("config");
+    fs::create_dir_all(&config).unwrap();
+    fs::write(config.join("docker-compose.yaml"), "services: {app: {image: busybox}}\n").unwrap();
+    let compose = sha256sum(dir, "config/docker-compose.yaml");
+    let rootfs = sha256sum(dir, "root.iso");
+    let args = virtfs_args(&iso, &config, true);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let cmdline =
+        format!("console=ttyS0 panic=-1 docker_compose_hash={compose} rootfs_hash={rootfs}");
+    let console = guest.boot_with(&initrd, &args, &cmdline);
+    assert!(
+        console.contains("secretvm-guest: error: cannot pin the OS image /dev/sr0: mapping it")
+            && console.contains("opening /dev/mapper/control"),
+        "secretvm-guest did not say what it lacked:\n{console}"
+    );
+    assert!(
+        console.contains(
+            "secret-vm init: FATAL: cannot hash the rootfs image /dev/sr0 and pin it under dm-verity"
+        ),
+        "{console}"
+    );
+    assert!(!console.contains("rootfs_hash: expected"), "checked an unpinned image:\n{console}");
+    assert!(!console.contains("SECRETVM-ROOT-OK"), "booted anyway:\n{console}");
 }
 
 #[test]
@@ -476,7 +525,7 @@ fn tdx_initramfs(guest: &Guest, dir: &Path, module: &Path) -> PathBuf {
         "dir /lib/modules/{version} 0755 0 0\nfile /lib/modules/{version}/tdx-guest.ko {} 0644 0 0\n",
         module.display()
     );
-    virtfs_initramfs(guest, dir, "init-tdx", &[("attest-tool", ATTEST_TOOL)], &more)
+    virtfs_initramfs(guest, dir, "init-tdx", &[("attest-tool", ATTEST_TOOL)], &more, true)
 }
 
 /// The host changes the OS image after the init measured it (the blocks of one file of the root,

@@ -25,10 +25,13 @@ With --omit-crates the crates include has no crate (as when a recipe forgets to 
 step 4 must stop, saying so.
 
 With --recipe, RECIPE is a recipe of the layer (a path relative to LAYER_DIR) whose Rust source
-has no crates.io dependency, secretvm-guest's: BitBake parses the recipe itself (with stand-ins
-for poky's base class and meta-rust-bin's cargo_bin), its fetcher takes its SRC_URI from the
-recipe's files directory and unpacks it, then steps 4 and 5 run as above, and the program built
-must extend a stand-in RTMR file with the zero-padded sha256 it is given.
+is in the layer, secretvm-guest's: BitBake parses the recipe itself, with the crates include it
+requires (and stand-ins for poky's base class and meta-rust-bin's cargo_bin); the crates its
+SRC_URI names come from CRATE_MIRROR; its fetcher takes the source from the recipe's files
+directory and the crates through the premirror, checking each sha256 of the include, and
+unpacks them; the include must name exactly the crates.io packages of the unpacked Cargo.lock,
+with the same sha256; then steps 4 and 5 run as above, and the program built must extend a
+stand-in RTMR file with the zero-padded sha256 it is given.
 Prints what each step did; exits 0 when every step passed, 1 when one failed (naming it), 2 on
 bad usage. Written for secretvm (crates/yocto/tests/layer.rs runs it).
 """
@@ -205,7 +208,19 @@ def bitbake_log():
     return errors
 
 
-def recipe_build(layer, recipe, work):
+def recipe_crates(d):
+    """The crates the recipe's SRC_URI names, as Cargo.lock would list them (name, version,
+    checksum from the SRC_URI[<name>-<version>.sha256sum] flag)."""
+    out = []
+    for url in d.getVar("SRC_URI").split():
+        if url.startswith("crate://"):
+            name, version = url.split(";")[0].split("/")[-2:]
+            checksum = d.getVarFlag("SRC_URI", "%s-%s.sha256sum" % (name, version))
+            out.append({"name": name, "version": version, "checksum": checksum})
+    return out
+
+
+def recipe_build(layer, recipe, work, mirror):
     """--recipe: the layer's own recipe, fetched, configured, built and run."""
     errors = bitbake_log()
     d = datastore(layer, work, stand_ins(work))
@@ -226,7 +241,11 @@ def recipe_build(layer, recipe, work):
             raise Failed("%s does not inherit secret-vm-cargo-vendor" % recipe)
         print("step 1: parsed %s: SRC_URI %s, S %s" % (recipe, d.getVar("SRC_URI"), d.getVar("S")))
 
-        # Step 2 (crates from the mirror) has nothing to do: the Cargo.lock names no crate.
+        step = "2 crates from %s" % mirror
+        wanted = recipe_crates(d)
+        gather(wanted, mirror, os.path.join(work, "mirror"))
+        print("step 2: took the %d crates of its SRC_URI from %s" % (len(wanted), mirror))
+
         step = "3 bitbake fetch and unpack"
         urls = d.getVar("SRC_URI").split()
         fetcher = bb.fetch2.Fetch(urls, d)
@@ -236,12 +255,16 @@ def recipe_build(layer, recipe, work):
         if errors.messages:
             raise Failed("; ".join(errors.messages))
         lock = os.path.join(d.getVar("S"), "Cargo.lock")
-        registry = crates_of(lock)
-        if registry:
-            raise Failed("%s names crates.io packages %s; --recipe is for packages without"
-                         % (lock, [c["name"] for c in registry]))
-        print("step 3: bitbake %s fetched and unpacked %s into %s; its Cargo.lock names no crate"
-              % (bb.__version__, " ".join(urls), d.getVar("S")))
+        key = lambda c: (c["name"], c["version"], c["checksum"])  # noqa: E731
+        in_lock, in_recipe = sorted(map(key, crates_of(lock))), sorted(map(key, wanted))
+        if in_lock != in_recipe:
+            raise Failed("the crates include and %s differ: only in Cargo.lock %s, only in the "
+                         "include %s" % (lock, sorted(set(in_lock) - set(in_recipe)),
+                                         sorted(set(in_recipe) - set(in_lock))))
+        print("step 3: bitbake %s fetched and unpacked %s (crate checksums verified) into %s; "
+              "its crates include names the %d crates of Cargo.lock with their sha256"
+              % (bb.__version__, " ".join(u for u in urls if not u.startswith("crate://")),
+                 d.getVar("S"), len(in_lock)))
 
         step = "4 the class's configure functions"
         configure(d)
@@ -281,7 +304,7 @@ def main(argv):
     args = cli.parse_args(argv[1:])  # exits 2 on bad usage
     layer, work = os.path.abspath(args.layer), os.path.abspath(args.work)
     if args.recipe:
-        return recipe_build(layer, args.project, work)
+        return recipe_build(layer, args.project, work, args.mirror)
     project = os.path.abspath(args.project)
     mirror, tamper, omit_git = args.mirror, args.tamper, args.omit_git
     errors = bitbake_log()

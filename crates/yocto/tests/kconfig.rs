@@ -234,7 +234,12 @@ const GUEST_NEEDS: &[(&str, &[&str], &str)] = &[
     (
         "CONFIG_BLK_DEV_LOOP",
         &["sev", "gcp", "tdx"],
-        "veritysetup puts the hash tree on a loop device",
+        "secretvm-guest puts the hash tree on a loop device",
+    ),
+    (
+        "CONFIG_MEMFD_CREATE",
+        &["sev", "gcp", "tdx"],
+        "secretvm-guest keeps the hash tree in a sealed memfd",
     ),
     ("CONFIG_CRYPTO_SHA256", &["sev", "gcp", "tdx"], "the hash of the init's dm-verity tree"),
     ("CONFIG_CRYPTO_XTS", &["sev", "gcp", "tdx"], "cryptsetup's default LUKS2 cipher"),

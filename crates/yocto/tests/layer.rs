@@ -23,9 +23,11 @@
 //!   `SECRET_VM_CARGO_GIT`. A crate whose checksum is altered must be refused by the fetcher, and
 //!   a git crate the recipe does not name, or a crates include left out, must stop the configure
 //!   step, saying which. With `--recipe` it runs the layer's own `secretvm-guest.bb` the same
-//!   way: BitBake parses the recipe, fetches its source from the layer, the class configures a
-//!   build with no crate at all, and the program built must write the zero-padded sha256 it is
-//!   given to a stand-in RTMR file.
+//!   way: BitBake parses the recipe with its crates include, fetches its source from the layer
+//!   and its crates from that premirror (checking each sha256), the include must name exactly
+//!   the crates of the package's Cargo.lock with the same sums, the class configures the build,
+//!   and the program built must write the zero-padded sha256 it is given to a stand-in RTMR
+//!   file.
 //!
 //! - `nvidia_driver.py` (beside this file) runs the NVIDIA driver recipe's `do_nvidia_extract`
 //!   and `do_install` as BitBake expands them, on a stand-in `.run` installer (the real ones
@@ -352,14 +354,22 @@ fn the_secretvm_guest_recipe_builds_its_source_from_the_layer_offline() {
     if tool_on_path("cargo").is_none() {
         return;
     }
-    let recipe = "recipes-tdx/secretvm-guest/secretvm-guest.bb";
+    let recipe = "recipes-core/secretvm-guest/secretvm-guest.bb";
     let Some(mirror) = tool_from_env("SECRETVM_CRATE_MIRROR") else { return };
     let mirror = mirror.to_string_lossy().into_owned();
     let (ok, stdout) =
         layer_script(&python, "cargo_vendor.py", &[PathBuf::from(recipe)], &[&mirror, "--recipe"]);
     assert!(ok, "the recipe did not build:\n{stdout}");
     assert!(stdout.contains("fetched and unpacked file://secretvm-guest/"), "{stdout}");
-    assert!(stdout.contains("its Cargo.lock names no crate"), "{stdout}");
+    assert!(stdout.contains("crate checksums verified"), "{stdout}");
+    let lock = layer_dir().join("recipes-core/secretvm-guest/files/secretvm-guest/Cargo.lock");
+    let registry = fs::read_to_string(lock)
+        .expect("secretvm-guest's Cargo.lock")
+        .matches("source = \"registry+")
+        .count();
+    assert!(registry > 0, "secretvm-guest depends on sha2");
+    let names = format!("its crates include names the {registry} crates of Cargo.lock");
+    assert!(stdout.contains(&names), "{stdout}");
     assert!(stdout.contains("cargo build --frozen succeeded offline"), "{stdout}");
     assert!(stdout.contains("step 6: secretvm-guest wrote the zero-padded sha256"), "{stdout}");
 }

@@ -7,13 +7,14 @@ LICENSE = "MIT"
 
 inherit core-image
 
-# Only what /init needs: no package manager, no locales, no kernel in the image. cryptsetup
-# brings veritysetup, with which /init pins the OS image under dm-verity before hashing it.
-PACKAGE_INSTALL = "base-files busybox jq cryptsetup secret-vm-initramfs-files"
+# Only what /init needs: no package manager, no locales, no kernel in the image. secretvm-guest
+# measures the OS image and pins it under dm-verity in the same read (and extends RTMR3 on
+# gcp-tdx); it talks to device-mapper itself, so neither cryptsetup nor udev is installed.
+PACKAGE_INSTALL = "base-files busybox jq secretvm-guest secret-vm-initramfs-files"
 PACKAGE_INSTALL:append:secret-vm-tdx = " attest-tool kernel-module-tdx-guest dstack-util"
 # init-gcp-tdx finds the config disk and the root partition by label with util-linux blkid
 # (busybox's blkid is optional; the boot test found a busybox without it).
-PACKAGE_INSTALL:append:secret-vm-gcp-tdx = " secretvm-guest dstack-util util-linux-blkid"
+PACKAGE_INSTALL:append:secret-vm-gcp-tdx = " dstack-util util-linux-blkid"
 
 IMAGE_FEATURES = ""
 IMAGE_LINGUAS = ""

@@ -34,4 +34,4 @@ do_install() {
 }
 
 FILES:${PN} = "/init ${nonarch_base_libdir}/secret-vm-init.sh ${nonarch_base_libdir}/secret-vm-tdx.sh"
-RDEPENDS:${PN} = "busybox jq"
+RDEPENDS:${PN} = "busybox jq secretvm-guest"

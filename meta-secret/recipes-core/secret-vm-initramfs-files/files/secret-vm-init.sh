@@ -65,22 +65,26 @@ device_with_label() {
     printf '%s\n' "$found"
 }
 
-# Prints the sha256 of file or device $1 as 64 lowercase hex digits.
+# Succeeds when $1 is a sha256 as 64 lowercase hex digits.
+is_sha256() {
+    case $1 in
+        '' | *[!0-9a-f]*) return 1 ;;
+    esac
+    [ ${#1} -eq 64 ]
+}
+
+# Prints the sha256 of file $1 as 64 lowercase hex digits.
 sha256_of() {
     line=$(sha256sum "$1") || return 1
     digest=${line%% *}
-    case $digest in
-        *[!0-9a-f]*) return 1 ;;
-    esac
-    [ ${#digest} -eq 64 ] || return 1
+    is_sha256 "$digest" || return 1
     printf '%s\n' "$digest"
 }
 
-# The name the OS image gets under device-mapper (/dev/mapper/$OS_IMAGE_NAME), and where its
-# dm-verity hash tree and root hash live: /run is a tmpfs in guest memory.
+# The name the OS image gets under device-mapper, and the device it is read through once it is
+# pinned.
 OS_IMAGE_NAME=secret-vm-os
-OS_IMAGE_TREE=/run/secret-vm-os.verity
-OS_IMAGE_ROOT_HASH=/run/secret-vm-os.root-hash
+OS_IMAGE=/dev/mapper/$OS_IMAGE_NAME
 
 # Prints the block size of the $2 file system on device $1: 2048 for iso9660 (its logical
 # block, as every ISO writer, ours included, makes it), and for ext4 what util-linux blkid
@@ -97,41 +101,22 @@ fs_block_size() {
 }
 
 # Pins the OS image on block device $1, a $2 file system (iso9660 or ext4), to the bytes it
-# holds now, and prints the device to read it through from then on. The image is too large
-# to copy into memory and the host can change its device at any time, so a dm-verity hash tree
-# of the whole image is built in guest memory and the image is mapped through it: every later
-# read of the mapped device is checked against that tree, and a block the host changed fails
-# with an I/O error instead of being read. Hashing and mounting the mapped device then measure
-# and boot the same bytes.
-# The verity data block is the largest of 4096, 2048, 1024 and 512 that is no larger than the
-# file system's block (it becomes the mapped device's logical block size, which a file system
-# cannot go below) and divides the image, so the mapped device is the whole image and its
-# sha256 is the image's.
+# holds now, and prints their sha256, the image's measurement; from then on the image is read
+# only through $OS_IMAGE. The image is too large to copy into memory and the host can change
+# its device at any time, so `secretvm-guest pin-os-image` reads it once, hashing every byte
+# both into the sha256 and into a dm-verity hash tree that stays in guest memory, and maps the
+# device through that tree as $OS_IMAGE: every later read is checked against the tree, and a
+# block the host changed fails with an I/O error instead of being read. What is measured and
+# what is mounted are then the same bytes. The tree's data block is the largest of 4096 to
+# 512 bytes that is no larger than the file system's block (it becomes the mapped device's
+# logical block size, which a file system cannot go below) and divides the image, so the mapped
+# device is the whole image.
 pin_os_image() {
-    device=$(readlink -f "$1") || return 1
-    sectors=$(cat "/sys/class/block/${device##*/}/size") || return 1
     fs_block=$(fs_block_size "$1" "$2") || return 1
-    case $fs_block in
-        '' | *[!0-9]*) fs_block=0 ;;
-    esac
-    if [ "$fs_block" -lt 512 ]; then
-        echo "secret-vm init: no usable block size for the $2 file system on $1" >&2
-        return 1
-    fi
-    if [ "$sectors" -le 0 ]; then
-        echo "secret-vm init: the OS image $1 is empty" >&2
-        return 1
-    fi
-    for block in 4096 2048 1024 512; do
-        [ "$block" -le "$fs_block" ] && [ $((sectors * 512 % block)) -eq 0 ] && break
-    done
-    : > "$OS_IMAGE_TREE" || return 1
-    veritysetup format --data-block-size="$block" --hash-block-size=4096 \
-        --root-hash-file="$OS_IMAGE_ROOT_HASH" "$device" "$OS_IMAGE_TREE" > /dev/null || return 1
-    veritysetup open --root-hash-file="$OS_IMAGE_ROOT_HASH" \
-        "$device" "$OS_IMAGE_NAME" "$OS_IMAGE_TREE" || return 1
-    [ -b "/dev/mapper/$OS_IMAGE_NAME" ] || return 1
-    printf '%s\n' "/dev/mapper/$OS_IMAGE_NAME"
+    digest=$(secretvm-guest pin-os-image "$1" "$OS_IMAGE_NAME" "$fs_block") || return 1
+    is_sha256 "$digest" || return 1
+    [ -b "$OS_IMAGE" ] || return 1
+    printf '%s\n' "$digest"
 }
 
 # The KMS the workload uses, from secret-vm.json's .KMS; "contract" when the file or the key is

@@ -10,6 +10,7 @@
 //! ```text
 //! secretvm-guest extend-rtmr <INDEX> <DIGEST> [--measurements DIR]
 //! secretvm-guest show-mrs [--measurements DIR]
+//! secretvm-guest pin-os-image <DEVICE> <NAME> <FS_BLOCK>
 //! ```
 //!
 //! `extend-rtmr` takes a sha256 (64 hex digits), which it zero-pads to 48 bytes as
@@ -18,14 +19,24 @@
 //! the register's new value. `show-mrs` prints every register of the directory, one
 //! `name hex` line each. `--measurements` exists for tests; the initramfs never passes it.
 //!
+//! `pin-os-image` reads the OS image on block device `DEVICE` once, prints its sha256 (64 hex
+//! digits), and maps it through a dm-verity tree of the bytes it read, kept in guest memory,
+//! as `/dev/mapper/<NAME>` (see [`pin`]); `FS_BLOCK` is the block size of the image's file
+//! system. It needs device-mapper with dm-verity, the loop device and memfd in the kernel.
+//!
 //! Exit status: 0 done, 1 the kernel refused or a file could not be used, 2 a usage error.
-//! It has no dependencies, so the Yocto recipe builds it offline from this directory alone.
+//! Its one dependency is `sha2` (with what that needs), which the Yocto recipe fetches by
+//! checksum from `secretvm-guest-crates.inc` and builds offline.
 
 use std::fmt;
 use std::fs;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+
+mod pin;
+mod sys;
+mod verity;
 
 /// Where Linux (6.16 and later) puts a TD's measurement registers.
 const MEASUREMENTS: &str = "/sys/devices/virtual/misc/tdx_guest/measurements";
@@ -37,7 +48,8 @@ const RTMR_SIZE: usize = 48;
 const MAX_REGISTER: u64 = 64;
 
 const USAGE: &str = "usage: secretvm-guest extend-rtmr <INDEX 0-3> <DIGEST: 64 or 96 hex digits> [--measurements DIR]
-       secretvm-guest show-mrs [--measurements DIR]";
+       secretvm-guest show-mrs [--measurements DIR]
+       secretvm-guest pin-os-image <DEVICE> <NAME> <FS_BLOCK>";
 
 /// What went wrong, with what the message needs to say which file and why.
 #[derive(Debug)]
@@ -56,6 +68,8 @@ enum Error {
     Read { path: PathBuf, source: io::Error },
     /// A register file is larger than any measurement register.
     TooLarge { path: PathBuf },
+    /// The OS image on `device` could not be pinned; the message says at which step and why.
+    Pin { device: PathBuf, message: String },
 }
 
 impl fmt::Display for Error {
@@ -88,6 +102,9 @@ impl fmt::Display for Error {
                 "{} holds more than {MAX_REGISTER} bytes: not a measurement register",
                 path.display()
             ),
+            Error::Pin { device, message } => {
+                write!(f, "cannot pin the OS image {}: {message}", device.display())
+            }
         }
     }
 }
@@ -211,7 +228,7 @@ fn registers(dir: &Path) -> Result<Vec<(String, Vec<u8>)>, Error> {
 }
 
 /// The command line after the program name: the positional words, and `--measurements DIR`.
-fn split_args(args: &[String]) -> Result<(Vec<&str>, PathBuf), Error> {
+fn split_args(args: &[String]) -> Result<(Vec<&str>, Option<PathBuf>), Error> {
     let mut words = Vec::new();
     let mut dir = None;
     let mut rest = args.iter();
@@ -229,12 +246,21 @@ fn split_args(args: &[String]) -> Result<(Vec<&str>, PathBuf), Error> {
             words.push(arg.as_str());
         }
     }
-    Ok((words, dir.unwrap_or_else(|| PathBuf::from(MEASUREMENTS))))
+    Ok((words, dir))
 }
 
 /// Runs one command and returns the lines to print.
 fn run(args: &[String]) -> Result<Vec<String>, Error> {
     let (words, dir) = split_args(args)?;
+    if let ["pin-os-image", device, name, fs_block] = words.as_slice() {
+        if dir.is_some() {
+            return Err(Error::Usage("--measurements does not apply to pin-os-image".into()));
+        }
+        let fs_block = pin::parse_fs_block(fs_block)?;
+        let (sha256, _) = pin::pin(Path::new(device), name, fs_block)?;
+        return Ok(vec![hex(&sha256)]);
+    }
+    let dir = dir.unwrap_or_else(|| PathBuf::from(MEASUREMENTS));
     match words.as_slice() {
         ["extend-rtmr", index, digest] => {
             let index = parse_index(index)?;
@@ -251,6 +277,9 @@ fn run(args: &[String]) -> Result<Vec<String>, Error> {
             .map(|(name, value)| format!("{name} {}", hex(&value)))
             .collect()),
         ["extend-rtmr", ..] => Err(Error::Usage("extend-rtmr takes an index and a digest".into())),
+        ["pin-os-image", ..] => Err(Error::Usage(
+            "pin-os-image takes a device, a device-mapper name and a file system block size".into(),
+        )),
         [] => Err(Error::Usage("no command given".into())),
         [command, ..] => Err(Error::Usage(format!("unknown command or arguments: {command:?}"))),
     }
@@ -277,5 +306,7 @@ fn main() -> ExitCode {
     }
 }
 
+#[cfg(test)]
+mod pin_tests;
 #[cfg(test)]
 mod tests;
