@@ -62,9 +62,10 @@ const PACKAGES: &[(&str, &str)] = &[
     ("uidmap", "newuidmap/newgidmap for rootless podman"),
     ("e2fsprogs", "mkfs.ext4 makes the disks the guest-init boot test labels and boots"),
     ("util-linux", "blkid in the guest-init boot test, as the gcp-tdx initramfs installs it"),
+    ("cryptsetup-bin", "veritysetup, the reference for secretvm-guest's dm-verity hash trees"),
     (
-        "cryptsetup-bin",
-        "veritysetup in the guest-init boot tests, with which every init pins the OS image",
+        "linux-libc-dev",
+        "the kernel's UAPI headers, against which secretvm-guest's ioctl structures are checked",
     ),
     ("binutils", "readelf checks, and objdump reads, the NVIDIA recipe's libraries in its test"),
     (KERNEL_SOURCE_PACKAGE, "the kernel's own Kconfig checks our kernel config fragments"),

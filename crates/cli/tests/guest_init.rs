@@ -374,20 +374,37 @@ fn virtfs_args(iso: &Path, config: &Path, readonly: bool) -> [String; 4] {
     ]
 }
 
-#[test]
-fn the_sev_init_boots_only_what_the_measured_cmdline_names() {
-    let Some(guest) = Guest::generic_from_env() else { return };
-    let Some(busybox) = tool_on_path("busybox") else { return };
+/// What a boot of `init-sev` needs, in `tmp`: the initramfs (with device-mapper and dm-verity
+/// only with `verity`), the OS image, a config share holding a docker-compose.yaml, and the
+/// sha256 of the compose file and of the image.
+struct SevBoot {
+    tmp: tempfile::TempDir,
+    initrd: PathBuf,
+    iso: PathBuf,
+    config: PathBuf,
+    compose: String,
+    rootfs: String,
+}
+
+fn sev_boot(guest: &Guest, busybox: &Path, verity: bool) -> SevBoot {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    let initrd = virtfs_initramfs(&guest, dir, "init-sev", &[], "", true);
-    let iso = os_image(dir, &busybox);
+    let initrd = virtfs_initramfs(guest, dir, "init-sev", &[], "", verity);
+    let iso = os_image(dir, busybox);
     let config = dir.join("config");
     fs::create_dir_all(&config).unwrap();
     fs::write(config.join("docker-compose.yaml"), "services: {app: {image: busybox}}\n").unwrap();
     let compose = sha256sum(dir, "config/docker-compose.yaml");
     let rootfs = sha256sum(dir, "root.iso");
+    SevBoot { tmp, initrd, iso, config, compose, rootfs }
+}
 
+#[test]
+fn the_sev_init_boots_only_what_the_measured_cmdline_names() {
+    let Some(guest) = Guest::generic_from_env() else { return };
+    let Some(busybox) = tool_on_path("busybox") else { return };
+    let SevBoot { tmp: _tmp, initrd, iso, config, compose, rootfs } =
+        sev_boot(&guest, &busybox, true);
     let args = virtfs_args(&iso, &config, true);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let boot =
@@ -439,15 +456,8 @@ fn the_sev_init_boots_only_what_the_measured_cmdline_names() {
 fn the_sev_init_does_not_boot_an_os_image_it_cannot_pin() {
     let Some(guest) = Guest::generic_from_env() else { return };
     let Some(busybox) = tool_on_path("busybox") else { return };
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path();
-    let initrd = virtfs_initramfs(&guest, dir, "init-sev", &[], "", false);
-    let iso = os_image(dir, &busybox);
-    let config = dir.join("config");
-    fs::create_dir_all(&config).unwrap();
-    fs::write(config.join("docker-compose.yaml"), "services: {app: {image: busybox}}\n").unwrap();
-    let compose = sha256sum(dir, "config/docker-compose.yaml");
-    let rootfs = sha256sum(dir, "root.iso");
+    let SevBoot { tmp: _tmp, initrd, iso, config, compose, rootfs } =
+        sev_boot(&guest, &busybox, false);
     let args = virtfs_args(&iso, &config, true);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let cmdline =
