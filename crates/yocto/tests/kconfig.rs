@@ -230,6 +230,7 @@ const GUEST_NEEDS: &[(&str, &[&str], &str)] = &[
     ("CONFIG_AMD_MEM_ENCRYPT", &["sev"], "an SEV-SNP guest"),
     ("CONFIG_SEV_GUEST", &["sev"], "/dev/sev-guest for snpguest"),
     ("CONFIG_DM_CRYPT", &["sev", "gcp", "tdx"], "encryptedfs.qcow2 is LUKS2"),
+    ("CONFIG_BLK_DEV_DM", &["sev", "gcp", "tdx"], "secretvm-guest maps the OS image"),
     ("CONFIG_DM_VERITY", &["sev", "gcp", "tdx"], "the init reads the OS image through dm-verity"),
     (
         "CONFIG_BLK_DEV_LOOP",
