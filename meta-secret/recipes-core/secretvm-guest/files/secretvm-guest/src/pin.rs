@@ -68,7 +68,8 @@ pub fn pin(device: &Path, name: &str, fs_block: u64) -> Result<([u8; 32], PathBu
     let (loop_device, loop_path, (loop_major, loop_minor)) =
         sys::attach_loop(&memfd).map_err(|e| fail(device, format!("the hash tree: {e}")))?;
     let table = format!(
-        "1 {major}:{minor} {loop_major}:{loop_minor} {block} {HASH_BLOCK} {} 0 sha256 {} {}",
+        "1 {major}:{minor} {loop_major}:{loop_minor} {} {HASH_BLOCK} {} 0 sha256 {} {}",
+        tree.data_block,
         tree.data_blocks,
         hex(&tree.root),
         hex(&salt)
