@@ -48,11 +48,16 @@ fn gcp_wrapper(modules: &[(String, PathBuf)]) -> String {
 /// layer's kernels build them in), as (name, path); and the initramfs lines that install them.
 fn verity_modules(guest: &Guest) -> (Vec<(String, PathBuf)>, String) {
     let modules = guest.modules_with_deps(&["dm-verity", "loop"]);
-    let lines = modules
+    let lines = module_lines(&modules);
+    (modules, lines)
+}
+
+/// The initramfs lines that install `modules` (name, path) as `/lib/modules/<name>.ko`.
+fn module_lines(modules: &[(String, PathBuf)]) -> String {
+    modules
         .iter()
         .map(|(name, path)| format!("file /lib/modules/{name}.ko {} 0644 0 0\n", path.display()))
-        .collect();
-    (modules, lines)
+        .collect()
 }
 
 /// The initramfs lines that install host `programs` (path in the image, path on the host) with
@@ -285,10 +290,10 @@ fn virtfs_wrapper(modules: &[(String, std::path::PathBuf)], init: &str) -> Strin
 }
 
 /// A guest for the inits that read the config from 9p: the generic kernel's modules (the loop
-/// device's, and those of device-mapper and dm-verity only with `verity`), the layer's `init` and shared scripts as
-/// the recipe installs them, the real `secretvm-guest`, and `stubs` (name, script) put in
-/// `/sbin`, which comes before busybox's `/bin` on the shell's default PATH. Returns the
-/// initramfs.
+/// device's, and device-mapper's and dm-verity's only with `verity`), the layer's `init` and
+/// shared scripts as the recipe installs them, the real `secretvm-guest`, and `stubs` (name,
+/// script) put in `/sbin`, which comes before busybox's `/bin` on the shell's default PATH.
+/// Returns the initramfs.
 fn virtfs_initramfs(
     guest: &Guest,
     dir: &Path,
@@ -298,23 +303,15 @@ fn virtfs_initramfs(
     verity: bool,
 ) -> PathBuf {
     let layer = secretvm_testkit::workspace().join(LAYER);
+    let mut names = vec!["9p", "9pnet_virtio", "isofs", "overlay", "loop"];
+    if verity {
+        names.push("dm-verity");
+    }
     // The base initramfs already carries the virtio modules.
-    let mut modules = guest.modules_with_deps(&["9p", "9pnet_virtio", "isofs", "overlay"]);
+    let mut modules = guest.modules_with_deps(&names);
     modules.retain(|(name, _)| !crate::boot::MODULES.contains(&name.as_str()));
     let mut extra = String::from("dir /sbin 0755 0 0\n");
-    for (name, path) in &modules {
-        extra.push_str(&format!("file /lib/modules/{name}.ko {} 0644 0 0\n", path.display()));
-    }
-    if verity {
-        let (verity, lines) = verity_modules(guest);
-        extra.push_str(&lines);
-        modules.extend(verity);
-    } else {
-        for (name, path) in guest.modules_with_deps(&["loop"]) {
-            extra.push_str(&format!("file /lib/modules/{name}.ko {} 0644 0 0\n", path.display()));
-            modules.push((name, path));
-        }
-    }
+    extra.push_str(&module_lines(&modules));
     extra.push_str(&format!(
         "dir /usr 0755 0 0\ndir /usr/bin 0755 0 0\nfile /usr/bin/secretvm-guest {} 0755 0 0\n",
         secretvm_guest_binary().display()

@@ -257,7 +257,7 @@ fn run(args: &[String]) -> Result<Vec<String>, Error> {
             return Err(Error::Usage("--measurements does not apply to pin-os-image".into()));
         }
         let fs_block = pin::parse_fs_block(fs_block)?;
-        let (sha256, _) = pin::pin(Path::new(device), name, fs_block)?;
+        let sha256 = pin::pin(Path::new(device), name, fs_block)?;
         return Ok(vec![hex(&sha256)]);
     }
     let dir = dir.unwrap_or_else(|| PathBuf::from(MEASUREMENTS));

@@ -30,8 +30,8 @@ fn fail(device: &Path, what: impl std::fmt::Display) -> Error {
 }
 
 /// Pins block device `device`, which holds a file system with `fs_block`-byte blocks, as
-/// device-mapper device `name`. Returns the image's SHA-256 and the mapped device's path.
-pub fn pin(device: &Path, name: &str, fs_block: u64) -> Result<([u8; 32], PathBuf), Error> {
+/// device-mapper device `name` (`/dev/mapper/<name>`). Returns the image's SHA-256.
+pub fn pin(device: &Path, name: &str, fs_block: u64) -> Result<[u8; 32], Error> {
     let mut image = File::open(device).map_err(|e| fail(device, format!("cannot open: {e}")))?;
     let (major, minor) = sys::device_number(&image, device).map_err(|e| fail(device, e))?;
     let size = image.seek(SeekFrom::End(0)).map_err(|e| fail(device, format!("no size: {e}")))?;
@@ -80,13 +80,13 @@ pub fn pin(device: &Path, name: &str, fs_block: u64) -> Result<([u8; 32], PathBu
     // The table holds the loop device now; it detaches when the mapping goes.
     drop(loop_device);
     drop(memfd);
-    let mapped = link_mapped(name, dm_minor).map_err(|e| fail(device, e))?;
-    Ok((tree.image_sha256, mapped))
+    link_mapped(name, dm_minor).map_err(|e| fail(device, e))?;
+    Ok(tree.image_sha256)
 }
 
 /// Makes `/dev/mapper/<name>` a link to the device node devtmpfs created, `/dev/dm-<minor>`,
-/// as udev would, and returns the link.
-fn link_mapped(name: &str, minor: u32) -> Result<PathBuf, String> {
+/// as udev would.
+fn link_mapped(name: &str, minor: u32) -> Result<(), String> {
     let node = PathBuf::from(format!("/dev/dm-{minor}"));
     // devtmpfs creates the node when the disk is added; give it a moment all the same.
     for _ in 0..50 {
@@ -100,8 +100,7 @@ fn link_mapped(name: &str, minor: u32) -> Result<PathBuf, String> {
     sys::device_number(&file, &node).map_err(|e| e.to_string())?;
     let link = Path::new(MAPPER).join(name);
     std::os::unix::fs::symlink(format!("../dm-{minor}"), &link)
-        .map_err(|e| format!("cannot link {} to {}: {e}", link.display(), node.display()))?;
-    Ok(link)
+        .map_err(|e| format!("cannot link {} to {}: {e}", link.display(), node.display()))
 }
 
 /// The file system block size, from the command line.

@@ -13,7 +13,7 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use super::pin::{parse_fs_block, pin};
@@ -55,7 +55,7 @@ fn bytes(len: usize, seed: u64) -> Vec<u8> {
 }
 
 /// veritysetup's root hash and hash device for `data`.
-fn veritysetup(tool: &PathBuf, data: &[u8], block: u64, salt: &[u8]) -> (String, Vec<u8>) {
+fn veritysetup(tool: &Path, data: &[u8], block: u64, salt: &[u8]) -> (String, Vec<u8>) {
     let dir = crate::tests::scratch();
     fs::write(dir.join("data"), data).unwrap();
     fs::write(dir.join("hash"), []).unwrap();
