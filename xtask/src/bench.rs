@@ -31,6 +31,16 @@
 //! with three changes (one byte of the largest file, the mode of the first program in
 //! `usr/bin`, a file added); `secretvm compare` against diffoscope (pinned, in a venv under
 //! `target/tools/diffoscope`), both of which must exit 1 and name the three paths.
+//!
+//! `pin`: what the initramfs does before it maps the OS image, on the bench rootfs made into an
+//! ISO by `secretvm pack iso` (the OS image the TDX and SEV inits pin): `secretvm-guest`'s one
+//! read giving both the image's sha256 and its dm-verity tree (the package's `verity_tree`
+//! example, the program's own tree code without the device-mapper calls this host cannot make)
+//! against the two reads it replaced, `veritysetup format --no-superblock` and `sha256sum`, with
+//! the same salt and block sizes, and each of those alone; ours also on one CPU (`taskset`), as
+//! in a guest with one vCPU. The root digest must equal veritysetup's and the sha256
+//! sha256sum's, or the bench fails. The page cache is warm for every run (one untimed read
+//! first), so this is the hashing cost, not the disk's.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -66,6 +76,8 @@ enum What {
     Pack,
     /// `secretvm compare` against diffoscope on two root file system cpios.
     Compare,
+    /// `secretvm-guest`'s one-read sha256 + dm-verity tree against veritysetup + sha256sum.
+    Pin,
 }
 
 /// One measured run: wall seconds and peak resident memory in KiB (if `/usr/bin/time` exists).
@@ -81,6 +93,7 @@ pub(crate) fn run(root: &Path, args: &Args) -> Result<()> {
         What::Provenance => provenance_bench(root, args),
         What::Pack => pack_bench(root, args),
         What::Compare => compare_bench(root, args),
+        What::Pin => pin_bench(root, args),
     }
 }
 
@@ -872,4 +885,138 @@ fn changed_rootfs(base: &Path) -> Result<(PathBuf, Vec<String>)> {
     let changed = vec![largest, program, added];
     fs::write(&marker, changed.join("\n"))?;
     Ok((cpio, changed))
+}
+
+/// The salt of every tree the pin bench builds: any 32 bytes do, as long as both tools get them.
+fn bench_salt() -> String {
+    (0u8..32).map(|b| format!("{:02x}", b.wrapping_mul(37) ^ 0x5c)).collect()
+}
+
+fn pin_bench(root: &Path, args: &Args) -> Result<()> {
+    print_load();
+    let (base, cpio) = bench_rootfs(
+        root,
+        "pin",
+        &["cpio", "apt-get", "dpkg-deb", "veritysetup", "sha256sum", "taskset"],
+    )?;
+    let image = base.join("os-image.iso");
+    if !image.exists() {
+        // Written to a temporary name and renamed, so it exists only when complete.
+        let secretvm = crate::build::release_binary(root)?;
+        cmd::run(cmd::new(&secretvm, &base).args([
+            "pack".to_string(),
+            "iso".into(),
+            path_arg(&cpio),
+            "-o".into(),
+            path_arg(&image),
+            "--owner-root".into(),
+            "--all-times-epoch".into(),
+            format!("--source-date-epoch={EPOCH}"),
+        ]))?;
+    }
+    let guest = root.join("meta-secret/recipes-core/secretvm-guest/files/secretvm-guest");
+    cmd::run(
+        cmd::new("cargo", root)
+            .args(["build", "--release", "--locked", "--quiet", "--example", "verity_tree"])
+            .arg("--manifest-path")
+            .arg(guest.join("Cargo.toml"))
+            .arg("--target-dir")
+            .arg(root.join("target/guest")),
+    )
+    .context("cannot build secretvm-guest's verity_tree example")?;
+    let ours_program = root.join("target/guest/release/examples/verity_tree");
+    let salt = bench_salt();
+    // The ISO's file system has 2048-byte blocks; the example picks the data block as the pin
+    // does. Its untimed first run also fills the page cache.
+    let ours_args = vec![path_arg(&image), "2048".into(), salt.clone()];
+    let first = cmd::output(cmd::new(&ours_program, &base).args(&ours_args))?;
+    let fields: Vec<&str> = first.split_whitespace().collect();
+    let [sha256, root_digest, block, tree_bytes] = fields[..] else {
+        bail!("verity_tree printed {first:?}, expected four fields");
+    };
+    println!(
+        "input: {} ({} bytes, {block}-byte data blocks, a {tree_bytes}-byte tree)",
+        image.display(),
+        fs::metadata(&image)?.len(),
+    );
+    let hash_file = base.join("os-image.verity");
+    let format_script = format!(
+        ": > '{hash}' && veritysetup format --no-superblock --hash=sha256 --hash-block-size=4096 \
+         --data-block-size={block} --salt={salt} '{image}' '{hash}'",
+        hash = hash_file.display(),
+        image = image.display()
+    );
+    let sha256sum_script = format!("sha256sum '{}'", image.display());
+    let both_script = format!("{format_script} && {sha256sum_script}");
+    let busybox = cmd::on_path("busybox");
+    let sh = |script: &str| vec!["-c".to_string(), script.to_string()];
+    // A guest may have one vCPU, where the program's two hashing threads take turns.
+    let one_cpu_args: Vec<String> = ["-c".to_string(), "0".into(), path_arg(&ours_program)]
+        .into_iter()
+        .chain(ours_args.clone())
+        .collect();
+    let (mut ours, mut one_cpu, mut format, mut sum, mut both, mut busy) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..args.runs {
+        let (sample, out) =
+            measure_output(&base, &base, ours_program.as_os_str(), &ours_args, &[0])?;
+        if out.trim() != first.trim() {
+            bail!("verity_tree printed {out:?}, then {first:?} on the same image");
+        }
+        ours.push(sample);
+        one_cpu.push(measure(&base, &base, "taskset".as_ref(), &one_cpu_args)?);
+        let (sample, out) = measure_output(&base, &base, "sh".as_ref(), &sh(&format_script), &[0])?;
+        let theirs = out.lines().find_map(|l| l.strip_prefix("Root hash:")).map(str::trim);
+        if theirs != Some(root_digest) {
+            bail!("veritysetup's root hash is {theirs:?}, secretvm-guest's {root_digest}:\n{out}");
+        }
+        format.push(sample);
+        let (sample, out) =
+            measure_output(&base, &base, "sh".as_ref(), &sh(&sha256sum_script), &[0])?;
+        if out.split_whitespace().next() != Some(sha256) {
+            bail!("sha256sum printed {out:?}, secretvm-guest {sha256}");
+        }
+        sum.push(sample);
+        both.push(measure(&base, &base, "sh".as_ref(), &sh(&both_script))?);
+        if let Some(busybox) = &busybox {
+            let (sample, out) = measure_output(
+                &base,
+                &base,
+                busybox.as_os_str(),
+                &["sha256sum".to_string(), path_arg(&image)],
+                &[0],
+            )?;
+            if out.split_whitespace().next() != Some(sha256) {
+                bail!("busybox sha256sum printed {out:?}, secretvm-guest {sha256}");
+            }
+            busy.push(sample);
+        }
+    }
+    let _ = fs::remove_file(&hash_file);
+    println!(
+        "  root digest {root_digest} and sha256 {sha256}: equal to veritysetup's and sha256sum's"
+    );
+    let o = report("secretvm-guest tree + sha256, one read (verity_tree)", &mut ours);
+    let one = report("the same on one CPU (taskset -c 0)", &mut one_cpu);
+    let f = report("veritysetup format --no-superblock", &mut format);
+    let s = report("sha256sum (coreutils)", &mut sum);
+    let b = report("veritysetup format && sha256sum", &mut both);
+    if busy.is_empty() {
+        println!("  busybox sha256sum: not measured (no busybox on PATH)");
+    } else {
+        let bb = report("busybox sha256sum (the initramfs's)", &mut busy);
+        println!(
+            "  time ratio secretvm-guest/(veritysetup + busybox sha256sum): {:.2}",
+            o / (f + bb)
+        );
+    }
+    println!(
+        "  time ratio secretvm-guest/(veritysetup && sha256sum): {:.2}; /veritysetup: {:.2}; \
+         /sha256sum: {:.2}; on one CPU, /(veritysetup && sha256sum): {:.2}",
+        o / b,
+        o / f,
+        o / s,
+        one / b
+    );
+    Ok(())
 }
