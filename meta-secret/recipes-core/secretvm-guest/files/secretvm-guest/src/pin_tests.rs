@@ -113,13 +113,44 @@ fn the_tree_is_the_one_veritysetup_writes() {
     }
 }
 
+/// The image is read a chunk ahead of the hashing, on another thread; an end or an error in
+/// the first chunk, or in a later one, is reported at its own offset all the same.
 #[test]
 fn an_image_shorter_than_its_size_is_an_error_at_the_offset_it_ends() {
-    let data = bytes(3 * 2048, 1);
-    let Err(TreeError::Short(at)) = verity::build(&mut &data[..], 4 * 2048, 2048, &[]) else {
-        panic!("a short image was hashed");
-    };
-    assert_eq!(at, 3 * 2048);
+    const MIB: usize = 1 << 20;
+    for (have, size) in [(3 * 2048, 4 * 2048), (3 * MIB + 2048, 4 * MIB), (2 * MIB, 2 * MIB + 2048)]
+    {
+        let data = bytes(have, 1);
+        let Err(TreeError::Short(at)) = verity::build(&mut &data[..], size as u64, 2048, &[])
+        else {
+            panic!("a short image was hashed: {have} of {size} bytes");
+        };
+        assert_eq!(at, have as u64);
+    }
+}
+
+#[test]
+fn a_read_error_is_reported_at_its_offset() {
+    /// Gives as many zero bytes as it holds, at most 1000 per read, then fails.
+    struct FailsAt(usize);
+    impl std::io::Read for FailsAt {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = buf.len().min(self.0).min(1000);
+            if n == 0 {
+                return Err(std::io::Error::other("the device went away"));
+            }
+            buf[..n].fill(0);
+            self.0 -= n;
+            Ok(n)
+        }
+    }
+    for at in [0, 5000, (1 << 20) + 5000, 3 << 20] {
+        let result = verity::build(&mut FailsAt(at), 4 << 20, 4096, &[]);
+        let Err(TreeError::Read(offset, error)) = result else {
+            panic!("a failing read at {at} was not reported: {result:?}");
+        };
+        assert_eq!((offset, error.to_string().as_str()), (at as u64, "the device went away"));
+    }
 }
 
 #[test]
