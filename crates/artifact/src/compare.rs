@@ -531,8 +531,9 @@ fn json_walk(
     }
 }
 
-/// Reads a release's `sha256sum.txt` into path → digest.
-fn read_index(dir: &Path) -> Result<BTreeMap<String, String>> {
+/// Reads the `sha256sum.txt` of directory `dir` into path → digest (lowercase hex). Paths must
+/// be relative, without `..`, and listed once.
+pub fn read_index(dir: &Path) -> Result<BTreeMap<String, String>> {
     let path = dir.join(SHA256SUM);
     let text = crate::hashed::read_file(&path, MAX_INDEX)?;
     parse_index(&text).map_err(|(line, expected)| Error::Io {

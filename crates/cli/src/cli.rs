@@ -34,6 +34,10 @@ pub(crate) enum Command {
     Build(crate::build::BuildArgs),
     /// Check or update the lock file: layer commits, resolved SRCREVs, the builder image id.
     Lock(crate::lock::LockArgs),
+    /// Lay out a complete build for publishing: its released files under upstream's names
+    /// (`<stem>-<tag>-<machine><extension>`), each checked against the build's sha256sum.txt,
+    /// with sha256sum.txt over them and the build's manifest.json, in a new directory.
+    Release(crate::release::ReleaseArgs),
     /// Where two releases (directories with sha256sum.txt) or two artifacts differ: the cpio
     /// entries and their fields, the JSON values, or the blocks of anything else; exit 0 when
     /// identical, 1 when not.

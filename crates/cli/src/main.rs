@@ -11,6 +11,7 @@ mod iso;
 mod list;
 mod lock;
 mod measure;
+mod release;
 mod verify;
 
 use std::io::{self, Write};
@@ -98,6 +99,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Verify(cmd) => return verify::run(cmd),
         Command::Build(args) => build::run(&args)?,
         Command::Lock(args) => lock::run(&args)?,
+        Command::Release(args) => release::run(&args)?,
         Command::Compare(args) => return compare::run(&args),
     }
     Ok(ExitCode::SUCCESS)

@@ -18,5 +18,6 @@ mod iso;
 mod lock;
 mod measure;
 mod qcow2;
+mod release;
 mod support;
 mod verify;

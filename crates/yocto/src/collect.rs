@@ -298,25 +298,26 @@ pub fn collect(
                 Post::Iso => {
                     let written = copy(&r.source, &dst, &rel, on_write)?;
                     files.push(entry(rel, written));
-                    let stem = r.name.strip_suffix(".cpio").unwrap_or(r.name);
-                    let iso_rel = format!("{}/{stem}.iso", machine.name);
+                    let iso = Post::iso_name(r.name);
+                    let iso_rel = format!("{}/{iso}", machine.name);
                     on_write(&iso_rel);
                     let (_, written) = secretvm_artifact::iso::write_iso_hashed(
                         &dst,
                         &iso_options(),
-                        &dir.join(format!("{stem}.iso")),
+                        &dir.join(&iso),
                         &mut |_, _| {},
                     )
                     .map_err(write_error(iso_rel.clone()))?;
                     files.push(entry(iso_rel, written));
                 }
                 Post::GcpTar => {
-                    let tar_rel = format!("{rel}.tar.gz");
+                    let tar = Post::gcp_tar_name(r.name);
+                    let tar_rel = format!("{}/{tar}", machine.name);
                     on_write(&tar_rel);
                     let (_, written) = secretvm_artifact::iso::write_gcp_tar_hashed(
                         &r.source,
                         &gcp_options(),
-                        &dir.join(format!("{}.tar.gz", r.name)),
+                        &dir.join(&tar),
                     )
                     .map_err(write_error(tar_rel.clone()))?;
                     files.push(entry(tar_rel, written));

@@ -140,6 +140,17 @@ pub enum Post {
 impl Post {
     const NAMES: [&str; 3] = ["copy", "iso", "gcp-tar"];
 
+    /// The ISO made from the root file system cpio `name` (`rootfs-dev.cpio` → `rootfs-dev.iso`).
+    pub fn iso_name(name: &str) -> String {
+        format!("{}.iso", name.strip_suffix(".cpio").unwrap_or(name))
+    }
+
+    /// The GCP import tarball made from the disk image `name` (`rootfs-dev.wic` →
+    /// `rootfs-dev.wic.tar.gz`).
+    pub fn gcp_tar_name(name: &str) -> String {
+        format!("{name}.tar.gz")
+    }
+
     fn from_name(name: &str) -> Option<Post> {
         match name {
             "copy" => Some(Post::Copy),
@@ -161,6 +172,30 @@ pub struct Artifact {
     pub post: Post,
     /// The bitbake target (recipe or provider) that deploys it, without the `mc:` prefix.
     pub target: String,
+}
+
+/// One file that collection writes under `<out>/<machine>/`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Output {
+    /// Its name under `<out>/<machine>/`.
+    pub file: String,
+    /// Whether a release publishes it: every output but the root file system cpios, whose ISOs
+    /// are published instead.
+    pub released: bool,
+}
+
+impl Artifact {
+    /// The files collection writes for this artifact, in the order it writes them.
+    pub fn outputs(&self) -> Vec<Output> {
+        let output = |file: String, released: bool| Output { file, released };
+        match self.post {
+            Post::Copy => vec![output(self.name.clone(), true)],
+            Post::Iso => {
+                vec![output(self.name.clone(), false), output(Post::iso_name(&self.name), true)]
+            }
+            Post::GcpTar => vec![output(Post::gcp_tar_name(&self.name), true)],
+        }
+    }
 }
 
 /// One multiconfig.

@@ -18,12 +18,15 @@
 //!   it touches files only through `secretvm-artifact`, plus resolving the deploy links.
 //! - [`manifest`] renders `sha256sum.txt`, `digest.txt` and `manifest.json` and computes each
 //!   machine's expected measurements with `secretvm-measure` (pure).
+//! - [`release`] lays out a complete build under upstream's release names
+//!   (`<stem>-<tag>-<machine><extension>`) in one new directory, each copy checked against the
+//!   build's `sha256sum.txt`.
 //! - [`runner`] starts processes (container engines, git, bitbake): argv per engine, the
 //!   builder image, preflight checks and the layer checkouts.
 //!
-//! Apart from [`collect`] (files, through `secretvm-artifact`) and [`runner`] (processes and
-//! the files they need), nothing here touches the file system, spawns a process or prints:
-//! parsers take `&str` (and a file name for messages), renderers return `String`s.
+//! Apart from [`collect`] and [`release`] (files, through `secretvm-artifact`) and [`runner`]
+//! (processes and the files they need), nothing here touches the file system, spawns a process
+//! or prints: parsers take `&str` (and a file name for messages), renderers return `String`s.
 //!
 //! ```
 //! let text = include_str!("../../../yocto/secretvm.toml");
@@ -42,6 +45,7 @@ pub mod layer;
 pub mod lock;
 pub mod manifest;
 pub mod progress;
+pub mod release;
 pub mod runner;
 
 pub use error::{Error, Result};
