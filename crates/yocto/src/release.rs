@@ -12,7 +12,8 @@
 //! [`write_release`] copies them out of `artifacts/`, and each copy's SHA-256, computed from the
 //! bytes it wrote, must equal what the build's `sha256sum.txt` lists, so a release never
 //! publishes a file that changed after the build. It also refuses a partial build
-//! (`--machine`/`--artifact`), whose `manifest.json` says `"complete": false`. Beside the files
+//! (`--machine`/`--artifact`), whose `manifest.json` says `"complete": false`, and a
+//! `manifest.json` whose `digest` is not the SHA-256 of that `sha256sum.txt`. Beside the files
 //! it writes `sha256sum.txt` over the release names and the build's `manifest.json` as it is
 //! (its git revision, lock hash and expected measurements; its files are matched by SHA-256).
 //! Everything goes into a new directory next to the destination that is renamed to it only when
@@ -157,8 +158,9 @@ pub fn write_release(
     }
     let manifest_path = artifacts.join(manifest::MANIFEST);
     let manifest_bytes = hashed::read_file(&manifest_path, 64 << 20)?;
-    check_complete(&manifest_path, &manifest_bytes)?;
     let index_path = artifacts.join(manifest::SHA256SUM);
+    let index_bytes = hashed::read_file(&index_path, 64 << 20)?;
+    check_manifest(&manifest_path, &manifest_bytes, &index_bytes)?;
     let listed = read_index(artifacts)?;
 
     let parent = match out.parent() {
@@ -204,18 +206,27 @@ pub fn write_release(
     Ok(entries)
 }
 
-/// Requires the build's manifest to say `"complete": true`.
-fn check_complete(path: &Path, bytes: &[u8]) -> Result<(), Error> {
-    let bad =
-        |message: &str| Error::Manifest { manifest: path.to_path_buf(), message: message.into() };
+/// Requires the build's manifest to say `"complete": true` and to name, as its `digest`, the
+/// SHA-256 of the build's `sha256sum.txt` (`index`), so the manifest published is the one of
+/// the files published.
+fn check_manifest(path: &Path, bytes: &[u8], index: &[u8]) -> Result<(), Error> {
+    let bad = |message: String| Error::Manifest { manifest: path.to_path_buf(), message };
     let json: serde_json::Value =
-        serde_json::from_slice(bytes).map_err(|e| bad(&format!("not JSON: {e}")))?;
+        serde_json::from_slice(bytes).map_err(|e| bad(format!("not JSON: {e}")))?;
     match json.get("complete") {
-        Some(serde_json::Value::Bool(true)) => Ok(()),
+        Some(serde_json::Value::Bool(true)) => {}
         Some(serde_json::Value::Bool(false)) => {
-            Err(Error::Partial { manifest: path.to_path_buf() })
+            return Err(Error::Partial { manifest: path.to_path_buf() });
         }
-        _ => Err(bad("expected a boolean \"complete\", as secretvm build writes")),
+        _ => return Err(bad("expected a boolean \"complete\", as secretvm build writes".into())),
+    }
+    let digest = secretvm_measure::sha256(index).to_string();
+    match json.get("digest").and_then(serde_json::Value::as_str) {
+        Some(listed) if listed == digest => Ok(()),
+        listed => Err(bad(format!(
+            "its digest is {listed:?}, but the sha256sum.txt beside it has SHA-256 {digest}: \
+             expected the manifest of the files listed there"
+        ))),
     }
 }
 
@@ -274,13 +285,24 @@ mod tests {
     }
 
     #[test]
-    fn only_a_complete_build_is_released() {
+    fn only_a_complete_build_with_its_own_manifest_is_released() {
         let path = Path::new("artifacts/manifest.json");
-        check_complete(path, br#"{"complete": true}"#).unwrap();
-        let partial = check_complete(path, br#"{"complete": false}"#).unwrap_err().to_string();
+        let index =
+            b"0000000000000000000000000000000000000000000000000000000000000000  tdx/bzImage\n";
+        let digest = secretvm_measure::sha256(index).to_string();
+        let manifest = |complete: &str, digest: &str| {
+            format!(r#"{{"complete": {complete}, "digest": "{digest}"}}"#).into_bytes()
+        };
+        check_manifest(path, &manifest("true", &digest), index).unwrap();
+        let partial =
+            check_manifest(path, &manifest("false", &digest), index).unwrap_err().to_string();
         assert!(partial.contains("--machine or --artifact"), "{partial}");
-        for bad in [&br#"{"complete": "yes"}"#[..], b"{}", b"not json"] {
-            let err = check_complete(path, bad).unwrap_err().to_string();
+        let other = check_manifest(path, &manifest("true", &"0".repeat(64)), index)
+            .unwrap_err()
+            .to_string();
+        assert!(other.contains(&format!("has SHA-256 {digest}")), "{other}");
+        for bad in [&br#"{"complete": "yes"}"#[..], b"{}", b"not json", br#"{"complete": true}"#] {
+            let err = check_manifest(path, bad, index).unwrap_err().to_string();
             assert!(err.starts_with("artifacts/manifest.json: "), "{err}");
         }
     }
