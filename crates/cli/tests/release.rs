@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::build::{build_cmd, fake_build};
@@ -35,12 +35,19 @@ fn contents(dir: &Path) -> BTreeMap<String, Vec<u8>> {
         .collect()
 }
 
+/// The fake build directory below `root` and what `secretvm build --from-deploy` made of it in
+/// `root/artifacts`; `None` when the vectors are missing.
+fn built(root: &Path) -> Option<(PathBuf, PathBuf)> {
+    let build = fake_build(root)?;
+    let artifacts = root.join("artifacts");
+    run_ok(&mut build_cmd(&build, &artifacts));
+    Some((build, artifacts))
+}
+
 #[test]
 fn a_release_has_upstreams_names_and_sha256sum_checks_it() {
     let root = tempfile::tempdir().unwrap();
-    let Some(build) = fake_build(root.path()) else { return };
-    let artifacts = root.path().join("artifacts");
-    run_ok(&mut build_cmd(&build, &artifacts));
+    let Some((_, artifacts)) = built(root.path()) else { return };
     let out = root.path().join("release");
     let stdout = run_ok(&mut release_cmd(root.path(), &artifacts, "v1.2.3-rc.1", &out)).stdout;
     assert!(String::from_utf8(stdout).unwrap().starts_with("released 16 files ("));
@@ -87,9 +94,7 @@ fn a_release_has_upstreams_names_and_sha256sum_checks_it() {
 #[test]
 fn a_release_refuses_a_changed_file_a_partial_build_a_bad_tag_and_an_existing_directory() {
     let root = tempfile::tempdir().unwrap();
-    let Some(build) = fake_build(root.path()) else { return };
-    let artifacts = root.path().join("artifacts");
-    run_ok(&mut build_cmd(&build, &artifacts));
+    let Some((build, artifacts)) = built(root.path()) else { return };
     let out = root.path().join("release");
     let no_release_left = |what: &str| {
         assert!(!out.exists(), "{what}: a release directory was left");
