@@ -531,14 +531,20 @@ fn json_walk(
     }
 }
 
-/// Reads the `sha256sum.txt` of directory `dir` into path → digest (lowercase hex). Paths must
-/// be relative, without `..`, and listed once.
-pub fn read_index(dir: &Path) -> Result<BTreeMap<String, String>> {
+/// Reads a release's `sha256sum.txt` into path → digest.
+fn read_index(dir: &Path) -> Result<BTreeMap<String, String>> {
     let path = dir.join(SHA256SUM);
     let text = crate::hashed::read_file(&path, MAX_INDEX)?;
-    parse_index(&text).map_err(|(line, expected)| Error::Io {
+    index_from(&path, &text)
+}
+
+/// Parses `text`, the contents of the `sha256sum.txt` at `path`, into path → digest (lowercase
+/// hex). Paths must be relative, without `..`, and listed once; an error names `path`, the line
+/// and what was expected.
+pub fn index_from(path: &Path, text: &[u8]) -> Result<BTreeMap<String, String>> {
+    parse_index(text).map_err(|(line, expected)| Error::Io {
         op: "parse",
-        path: path.clone(),
+        path: path.to_path_buf(),
         source: io::Error::new(
             io::ErrorKind::InvalidData,
             format!("line {line}: expected {expected}"),

@@ -23,7 +23,7 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use secretvm_artifact::compare::read_index;
+use secretvm_artifact::compare::index_from;
 use secretvm_artifact::hashed;
 
 use crate::config::Config;
@@ -31,6 +31,9 @@ use crate::manifest::{self, FileEntry};
 
 /// The longest tag accepted.
 const MAX_TAG: usize = 100;
+
+/// The largest `manifest.json` or `sha256sum.txt` read.
+const MAX_LIST: u64 = 64 << 20;
 
 /// One published file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -157,25 +160,21 @@ pub fn write_release(
         return Err(Error::Exists(out.to_path_buf()));
     }
     let manifest_path = artifacts.join(manifest::MANIFEST);
-    let manifest_bytes = hashed::read_file(&manifest_path, 64 << 20)?;
+    let manifest_bytes = hashed::read_file(&manifest_path, MAX_LIST)?;
     let index_path = artifacts.join(manifest::SHA256SUM);
-    let index_bytes = hashed::read_file(&index_path, 64 << 20)?;
+    let index_bytes = hashed::read_file(&index_path, MAX_LIST)?;
     check_manifest(&manifest_path, &manifest_bytes, &index_bytes)?;
-    let listed = read_index(artifacts)?;
+    let listed = index_from(&index_path, &index_bytes)?;
 
     let parent = match out.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
-    let dir_error = |op, path: &Path| {
-        let path = path.to_path_buf();
-        move |source| Error::Dir { op, path, source }
-    };
     // Removed on any error; renamed to `out` once everything is in it.
-    let staging = tempfile::Builder::new()
-        .prefix(".secretvm-release-")
-        .tempdir_in(parent)
-        .map_err(dir_error("create a directory in", parent))?;
+    let staging =
+        tempfile::Builder::new().prefix(".secretvm-release-").tempdir_in(parent).map_err(
+            |source| Error::Dir { op: "create a directory in", path: parent.to_path_buf(), source },
+        )?;
     let mut entries = Vec::with_capacity(files.len());
     for file in &files {
         let expected = listed.get(&file.source).ok_or_else(|| Error::Unlisted {
