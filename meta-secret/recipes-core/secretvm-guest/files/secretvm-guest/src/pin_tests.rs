@@ -113,8 +113,8 @@ fn the_tree_is_the_one_veritysetup_writes() {
     }
 }
 
-/// The image is read a chunk ahead of the hashing, on another thread; an end or an error in
-/// the first chunk, or in a later one, is reported at its own offset all the same.
+/// The image is read 1 MiB at a time; an end in the first chunk, inside a later one, or just
+/// after a whole chunk is reported at its own offset.
 #[test]
 fn an_image_shorter_than_its_size_is_an_error_at_the_offset_it_ends() {
     const MIB: usize = 1 << 20;
