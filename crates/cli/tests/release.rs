@@ -145,24 +145,59 @@ fn a_release_refuses_a_changed_file_a_partial_build_a_bad_tag_and_an_existing_di
     run_ok(&mut release_cmd(root.path(), &artifacts, "v1.0.0", &out));
 }
 
-/// The release workflow's own `secretvm release` line, run as the workflow runs it (from the
-/// workspace, on what the build wrote to `artifacts/`), lays out the release it attests.
+/// The shell command of `workflow` (not a comment) that contains `needle`, its continuation
+/// lines joined, split into words, with the runner's variables `vars` put in and the quotes
+/// taken out (no quoted word of the workflow holds a space).
+fn workflow_command(workflow: &str, needle: &str, vars: &[(&str, &str)]) -> Vec<String> {
+    let mut lines =
+        workflow.lines().map(str::trim).skip_while(|l| l.starts_with('#') || !l.contains(needle));
+    let mut command = String::new();
+    for line in lines.by_ref() {
+        match line.strip_suffix('\\') {
+            Some(part) => command.push_str(part),
+            None => {
+                command.push_str(line);
+                break;
+            }
+        }
+    }
+    assert!(!command.is_empty(), "the release workflow runs no `{needle}`");
+    // Longer names first: $GITHUB_REF is a prefix of $GITHUB_REF_NAME.
+    let mut vars = vars.to_vec();
+    vars.sort_by_key(|(name, _)| std::cmp::Reverse(name.len()));
+    for (name, value) in vars {
+        command = command.replace(&format!("${name}"), value);
+    }
+    command.split_whitespace().map(|w| w.replace('"', "")).collect()
+}
+
+/// The release workflow's own `secretvm release` and `secretvm verify release` commands, run as
+/// the workflow runs them (from the workspace, on what the build wrote to `artifacts/`): the
+/// first lays out the release it attests, the second checks every published file against the
+/// bundle, which it finds beside them and does not take for a published file.
 #[test]
-fn the_release_workflows_command_lays_out_the_build() {
+fn the_release_workflows_commands_lay_out_and_check_the_build() {
     let workflow = secretvm_testkit::workspace().join(".github/workflows/release.yml");
     let text = fs::read_to_string(&workflow).unwrap();
-    let line = text
-        .lines()
-        .map(str::trim)
-        .find(|l| l.contains("secretvm release"))
-        .unwrap_or_else(|| panic!("{} runs no `secretvm release`", workflow.display()));
-    let words: Vec<String> =
-        line.split_whitespace().map(|w| w.replace("\"$GITHUB_REF_NAME\"", "v9.8.7")).collect();
-    assert_eq!(words[0], "target/release/secretvm", "{line}");
     assert!(text.contains("subject-path: release/*"), "the workflow attests another directory");
-
     let root = tempfile::tempdir().unwrap();
+    let runner_temp = root.path().join("runner-temp");
+    let runner_temp_path = runner_temp.display().to_string();
+    let vars = [
+        ("GITHUB_REF_NAME", "v9.8.7"),
+        ("GITHUB_REF", "refs/tags/v9.8.7"),
+        ("GITHUB_REPOSITORY", "scrtlabs/secretvm"),
+        ("GITHUB_SHA", "0123456789abcdef0123456789abcdef01234567"),
+        ("RUNNER_TEMP", runner_temp_path.as_str()),
+    ];
+    let release = workflow_command(&text, "secretvm release", &vars);
+    let verify = workflow_command(&text, "secretvm verify release", &vars);
+    for words in [&release, &verify] {
+        assert_eq!(words[0], "target/release/secretvm", "{words:?}");
+    }
+
     let Some(build) = fake_build(root.path()) else { return };
+    let Some(vectors) = crate::support::vectors() else { return };
     let workspace = root.path().join("workspace");
     fs::create_dir_all(workspace.join("yocto")).unwrap();
     fs::copy(
@@ -171,8 +206,30 @@ fn the_release_workflows_command_lays_out_the_build() {
     )
     .unwrap();
     run_ok(&mut build_cmd(&build, &workspace.join("artifacts")));
-    run_ok(secretvm().args(&words[1..]).current_dir(&workspace));
-    let release = contents(&workspace.join("release"));
-    assert_eq!(release.len(), 18, "{:?}", release.keys());
-    assert!(release.contains_key("rootfs-prod-v9.8.7-tdx.iso"), "{:?}", release.keys());
+    run_ok(secretvm().args(&release[1..]).current_dir(&workspace));
+    let published = contents(&workspace.join("release"));
+    assert_eq!(published.len(), 18, "{:?}", published.keys());
+    assert!(published.contains_key("rootfs-prod-v9.8.7-tdx.iso"), "{:?}", published.keys());
+
+    // The workflow's `cp "$BUNDLE"` and `gh attestation trusted-root`, with a real bundle of
+    // someone else's artifact: every published file must be checked and fail, the bundle not.
+    let provenance = vectors.join("provenance");
+    fs::copy(
+        provenance.join("bundles/reusable-workflow-attestation.sigstore.json"),
+        workspace.join("release/provenance-v9.8.7.sigstore.json"),
+    )
+    .unwrap();
+    fs::create_dir_all(&runner_temp).unwrap();
+    fs::copy(provenance.join("roots/trusted_root.jsonl"), runner_temp.join("trusted_root.jsonl"))
+        .unwrap();
+    let out = secretvm().args(&verify[1..]).current_dir(&workspace).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let failed: Vec<&str> = stderr
+        .lines()
+        .filter_map(|l| l.strip_prefix("secretvm: release/")?.split(": not verified: ").next())
+        .collect();
+    let mut failed = failed;
+    failed.sort_unstable();
+    assert_eq!(failed, published.keys().map(String::as_str).collect::<Vec<_>>(), "{stderr}");
 }
