@@ -45,11 +45,7 @@ fn run(args: &[String]) -> Result<String, String> {
     let block = verity::data_block_for(size, fs_block)
         .filter(|_| size > 0)
         .ok_or_else(|| format!("{image}: no data block size fits {size} bytes"))?;
-    let tree = verity::build(&mut file, size, block, &salt).map_err(|e| match e {
-        verity::TreeError::Short(at) => format!("{image} ended at byte {at}"),
-        verity::TreeError::Read(at, e) => format!("{image}: read failed at byte {at}: {e}"),
-        verity::TreeError::TooLarge(bytes) => format!("{image}: a {bytes}-byte tree is too large"),
-    })?;
+    let tree = verity::build(&mut file, size, block, &salt).map_err(|e| format!("{image}: {e}"))?;
     Ok(format!(
         "{} {} {} {}",
         hex(&tree.image_sha256),

@@ -15,7 +15,7 @@ use std::thread::sleep;
 use std::time::Duration;
 
 use crate::sys;
-use crate::verity::{self, HASH_BLOCK, TreeError};
+use crate::verity::{self, HASH_BLOCK};
 use crate::{Error, hex};
 
 /// The salt's size: as veritysetup's default, one digest's worth of random bytes, which the host
@@ -53,16 +53,7 @@ pub fn pin(device: &Path, name: &str, fs_block: u64) -> Result<[u8; 32], Error> 
     File::open("/dev/urandom")
         .and_then(|mut random| random.read_exact(&mut salt))
         .map_err(|e| fail(device, format!("cannot read a salt from /dev/urandom: {e}")))?;
-    let tree = verity::build(&mut image, size, block, &salt).map_err(|e| match e {
-        TreeError::Short(at) => {
-            fail(device, format!("the image ended at byte {at}, before the {size} bytes it had"))
-        }
-        TreeError::Read(at, e) => fail(device, format!("read failed at byte {at}: {e}")),
-        TreeError::TooLarge(bytes) => fail(
-            device,
-            format!("its {size} bytes need a {bytes}-byte hash tree, more than guest memory holds"),
-        ),
-    })?;
+    let tree = verity::build(&mut image, size, block, &salt).map_err(|e| fail(device, e))?;
     let memfd = sys::sealed_memfd(&format!("{name}.verity"), &tree.hash_device)
         .map_err(|e| fail(device, format!("the hash tree: {e}")))?;
     let (loop_device, loop_path, (loop_major, loop_minor)) =

@@ -55,6 +55,20 @@ pub enum TreeError {
     TooLarge(u64),
 }
 
+impl std::fmt::Display for TreeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TreeError::Short(at) => {
+                write!(f, "the image ended at byte {at}, before the size it had when read began")
+            }
+            TreeError::Read(at, e) => write!(f, "read failed at byte {at}: {e}"),
+            TreeError::TooLarge(bytes) => {
+                write!(f, "its hash tree needs {bytes} bytes, more than memory holds")
+            }
+        }
+    }
+}
+
 /// The largest data block size that is no larger than `fs_block`, the file system's block (the
 /// mapped device's logical block size becomes the data block size, and a file system cannot be
 /// mounted on a device whose block is larger than its own), and that divides `size`, so the
