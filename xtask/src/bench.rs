@@ -916,17 +916,17 @@ fn pin_bench(root: &Path, args: &Args) -> Result<()> {
             format!("--source-date-epoch={EPOCH}"),
         ]))?;
     }
-    let guest = root.join("meta-secret/recipes-core/secretvm-guest/files/secretvm-guest");
+    let target = root.join(crate::test::GUEST_TARGET);
     cmd::run(
         cmd::new("cargo", root)
             .args(["build", "--release", "--locked", "--quiet", "--example", "verity_tree"])
             .arg("--manifest-path")
-            .arg(guest.join("Cargo.toml"))
+            .arg(crate::test::guest_manifest(root))
             .arg("--target-dir")
-            .arg(root.join("target/guest")),
+            .arg(&target),
     )
     .context("cannot build secretvm-guest's verity_tree example")?;
-    let ours_program = root.join("target/guest/release/examples/verity_tree");
+    let ours_program = target.join("release/examples/verity_tree");
     let salt = bench_salt();
     // The ISO's file system has 2048-byte blocks; the example picks the data block as the pin
     // does. Its untimed first run also fills the page cache.

@@ -66,7 +66,7 @@ pub(crate) fn run(root: &Path, args: &Args) -> Result<()> {
                 .args(["clippy", "--all-targets", "--locked", "--manifest-path"])
                 .arg(&guest)
                 .arg("--target-dir")
-                .arg(root.join("target/guest"))
+                .arg(root.join(GUEST_TARGET))
                 .args(["--", "-D", "warnings"]),
         )?;
     }
@@ -75,7 +75,7 @@ pub(crate) fn run(root: &Path, args: &Args) -> Result<()> {
             .args(["test", "--locked", "--manifest-path"])
             .arg(&guest)
             .arg("--target-dir")
-            .arg(root.join("target/guest")),
+            .arg(root.join(GUEST_TARGET)),
     )?;
     let (passed, failed) = (passed + guest_passed, failed + guest_failed);
     if !args.quick {
@@ -92,7 +92,10 @@ pub(crate) fn run(root: &Path, args: &Args) -> Result<()> {
     Ok(())
 }
 
+/// Where the in-guest package is built, apart from the workspace's own target directory.
+pub(crate) const GUEST_TARGET: &str = "target/guest";
+
 /// The manifest of the in-guest package, which is not a workspace member.
-fn guest_manifest(root: &Path) -> PathBuf {
+pub(crate) fn guest_manifest(root: &Path) -> PathBuf {
     root.join("meta-secret/recipes-core/secretvm-guest/files/secretvm-guest/Cargo.toml")
 }
