@@ -17,7 +17,7 @@ const CURRENT: &str = "20261125093000";
 
 /// Where a stable deploy name points: `a.rootfs.cpio` -> `a.rootfs-<stamp>.cpio`.
 fn stamped(deploy: &str, stamp: &str) -> String {
-    for ext in [".cpio.gz", ".cpio", ".wic", ".fd"] {
+    for ext in [".cpio.gz", ".cpio", ".wic", ".fd", ".spdx.json"] {
         if let Some(stem) = deploy.strip_suffix(ext) {
             return format!("{stem}-{stamp}{ext}");
         }
@@ -60,6 +60,11 @@ pub(crate) fn fake_build(root: &Path) -> Option<PathBuf> {
             let name = format!("secret-vm-rootfs-{variant}-secret-vm-{machine}.rootfs.cpio");
             deploy(&dir, &name, &fs::read(&cpio).unwrap());
         }
+        deploy_sboms(
+            &dir,
+            machine,
+            &["initramfs", "rootfs-dev", "rootfs-prod", "rootfs-gpu-dev", "rootfs-gpu-prod"],
+        );
     }
     let dir = build.join("tmp-gcp-tdx-glibc/deploy/images/secret-vm-gcp-tdx");
     for variant in ["dev", "prod"] {
@@ -68,7 +73,37 @@ pub(crate) fn fake_build(root: &Path) -> Option<PathBuf> {
         let name = format!("secret-vm-rootfs-{variant}-secret-vm-gcp-tdx.rootfs.wic");
         deploy(&dir, &name, &disk);
     }
+    deploy_sboms(&dir, "gcp-tdx", &["initramfs", "rootfs-dev", "rootfs-prod"]);
     Some(build)
+}
+
+/// Puts the SBOM of each of `images` where poky's create-spdx-3.0 deploys it:
+/// `<IMAGE_LINK_NAME>.spdx.json`, a link to the document named by the timestamped IMAGE_NAME.
+/// Each lists the image file deployed under the same link name with its SHA-256, as poky's
+/// does (`secretvm_testkit::image_sbom`); gcp-tdx's initramfs, not deployed here, gets one
+/// that lists a file of its own name.
+fn deploy_sboms(dir: &Path, machine: &str, images: &[&str]) {
+    for image in images {
+        let link = format!("secret-vm-{image}-secret-vm-{machine}.rootfs");
+        deploy(dir, &format!("{link}.spdx.json"), &sbom_of(dir, &link));
+    }
+}
+
+/// The SBOM poky would deploy for the image whose IMAGE_LINK_NAME is `link`, from the image
+/// file deployed in `dir` now.
+pub(crate) fn sbom_of(dir: &Path, link: &str) -> Vec<u8> {
+    let deployed = [".cpio.gz", ".cpio", ".wic"]
+        .map(|ext| format!("{link}{ext}"))
+        .into_iter()
+        .find(|name| dir.join(name).exists());
+    match deployed {
+        Some(name) => {
+            let bytes = fs::read(dir.join(&name)).unwrap();
+            let sha256 = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes));
+            secretvm_testkit::image_sbom(&stamped(&name, CURRENT), &sha256)
+        }
+        None => secretvm_testkit::image_sbom(link, &"e".repeat(64)),
+    }
 }
 
 pub(crate) fn build_cmd(build: &Path, out: &Path) -> Command {
@@ -130,9 +165,9 @@ fn two_runs_give_byte_identical_outputs_that_sha256sum_checks() {
     run_ok(&mut shell);
 
     let (files_a, files_b) = (files(&a), files(&b));
-    // 11 per TEE machine (3 launch files, 4 cpio, 4 ISO), 2 GCP tarballs, the qcow2, 3 manifest
-    // files.
-    assert_eq!(files_a.len(), 2 * 11 + 2 + 1 + 3, "{:?}", files_a.keys());
+    // 11 per TEE machine (3 launch files, 4 cpio, 4 ISO) and their 5 image SBOMs, 2 GCP
+    // tarballs and 3 SBOMs, the qcow2, 3 manifest files.
+    assert_eq!(files_a.len(), 2 * (11 + 5) + (2 + 3) + 1 + 3, "{:?}", files_a.keys());
     assert_eq!(files_a.keys().collect::<Vec<_>>(), files_b.keys().collect::<Vec<_>>());
     for (path, bytes) in &files_a {
         assert!(bytes == &files_b[path], "{path} differs between the two runs");
@@ -144,7 +179,7 @@ fn two_runs_give_byte_identical_outputs_that_sha256sum_checks() {
     let checked =
         run_ok(Command::new("sha256sum").args(["-c", "--strict", "sha256sum.txt"]).current_dir(&a));
     let checked = String::from_utf8(checked.stdout).unwrap();
-    assert_eq!(checked.lines().filter(|l| l.ends_with(": OK")).count(), 2 * 11 + 2 + 1);
+    assert_eq!(checked.lines().filter(|l| l.ends_with(": OK")).count(), 2 * (11 + 5) + (2 + 3) + 1);
     let sum = run_ok(Command::new("sha256sum").arg("sha256sum.txt").current_dir(&a));
     let digest = String::from_utf8(sum.stdout).unwrap();
     let digest = digest.split(' ').next().unwrap();
@@ -185,12 +220,13 @@ fn machine_selects_a_subset_and_the_lock_hash_is_recorded() {
         ["digest.txt", "encryptedfs.qcow2", "manifest.json", "sha256sum.txt"]
             .map(String::from)
             .into();
-    for name in ["bzImage", "initramfs.cpio.gz", "ovmf.fd"] {
+    for name in ["bzImage", "initramfs.cpio.gz", "initramfs.spdx.json", "ovmf.fd"] {
         want.push(format!("tdx/{name}"));
     }
     for variant in ["dev", "gpu-dev", "gpu-prod", "prod"] {
         want.push(format!("tdx/rootfs-{variant}.cpio"));
         want.push(format!("tdx/rootfs-{variant}.iso"));
+        want.push(format!("tdx/rootfs-{variant}.spdx.json"));
     }
     want.sort();
     assert_eq!(names, want);
@@ -346,11 +382,18 @@ fn errors_say_what_to_do() {
             .arg(&config)
             .current_dir(root.path()),
     );
-    assert!(err.contains("2 artifact(s) cannot be collected"), "{err}");
+    assert!(err.contains("5 artifact(s) cannot be collected"), "{err}");
     assert!(
         err.contains(
             "gcp-tdx: rootfs-prod.wic: expected ./tmp-gcp-tdx-glibc/deploy/images/secret-vm-gcp-tdx/\
              secret-vm-rootfs-prod-secret-vm-gcp-tdx.rootfs.wic"
+        ),
+        "{err}"
+    );
+    assert!(
+        err.contains(
+            "gcp-tdx: initramfs.spdx.json: expected ./tmp-gcp-tdx-glibc/deploy/images/\
+             secret-vm-gcp-tdx/secret-vm-initramfs-secret-vm-gcp-tdx.rootfs.spdx.json"
         ),
         "{err}"
     );

@@ -4,8 +4,9 @@
 //! The stand-in poky is a local git repository checked out by the real checkout code at its
 //! pinned commit: `oe-init-build-env` enters the build directory, and `bitbake` records how it
 //! was called (arguments, user, directory, environment), prints knotty-style task lines, and
-//! deploys the launch vectors and a root file system cpio the way bitbake does (timestamped
-//! files behind stable links). The builder image is built from our real Dockerfile on the
+//! deploys the launch vectors, a root file system cpio and the images' SBOMs (each listing its
+//! image's file and SHA-256, as poky's do) the way bitbake does (timestamped files behind
+//! stable links). The builder image is built from our real Dockerfile on the
 //! debootstrapped test base (`--base-image`). What is checked: the preflight passes and the
 //! build runs as the named user, first fetching (`--runall=fetch`) with Docker's network,
 //! then building with `BB_NO_NETWORK=1` and only loopback (the interfaces the kernel lists in
@@ -78,6 +79,17 @@ put initramfs.cpio.gz secret-vm-initramfs-secret-vm-tdx.rootfs.cpio.gz \
 for v in dev prod gpu-dev gpu-prod; do
     put rootfs.cpio "secret-vm-rootfs-$v-secret-vm-tdx.rootfs.cpio" \
         "secret-vm-rootfs-$v-secret-vm-tdx.rootfs-$stamp.cpio"
+done
+sbom() { # sbom <IMAGE_LINK_NAME> <image type>: the image's SBOM, listing its file and SHA-256
+    file="$1-$stamp.$2"
+    sha256=$(sha256sum "$deploy/$file" | cut -d' ' -f1)
+    sed -e "s/IMAGE_FILE_NAME/$file/g" -e "s/0\{64\}/$sha256/" "$inputs/image-sbom.spdx.json" \
+        > "$deploy/$1-$stamp.spdx.json"
+    ln -sfn "$1-$stamp.spdx.json" "$deploy/$1.spdx.json"
+}
+sbom secret-vm-initramfs-secret-vm-tdx.rootfs cpio.gz
+for v in dev prod gpu-dev gpu-prod; do
+    sbom "secret-vm-rootfs-$v-secret-vm-tdx.rootfs" cpio
 done
 echo "NOTE: Tasks Summary: Attempted $n tasks of which 0 didn't need to be rerun and all succeeded."
 "#;
@@ -187,6 +199,12 @@ fn build_runs_bitbake_in_the_builder_and_collects_what_it_deployed() {
     ] {
         fs::copy(measure.join(from), inputs.join(to)).unwrap();
     }
+    // What the stand-in makes each image's SBOM from (see secretvm_testkit::image_sbom).
+    fs::copy(
+        secretvm_testkit::workspace().join("crates/yocto/tests/fixtures/image-sbom.spdx.json"),
+        inputs.join("image-sbom.spdx.json"),
+    )
+    .unwrap();
     let tree = root.path().join("tree");
     fs::create_dir_all(tree.join("etc")).unwrap();
     fs::write(tree.join("etc/os-release"), "ID=secret-vm\n").unwrap();

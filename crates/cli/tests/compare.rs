@@ -102,6 +102,15 @@ fn two_releases_differ_in_the_root_file_system_that_changed() {
     );
     let target = link.parent().unwrap().join(fs::read_link(&link).unwrap());
     fs::copy(&cpio, &target).unwrap();
+    // and its SBOM with it, as a rebuild of the image would.
+    let deploy = link.parent().unwrap();
+    let sbom = deploy.join("secret-vm-rootfs-dev-secret-vm-tdx.rootfs.spdx.json");
+    let sbom_target = deploy.join(fs::read_link(&sbom).unwrap());
+    fs::write(
+        &sbom_target,
+        crate::build::sbom_of(deploy, "secret-vm-rootfs-dev-secret-vm-tdx.rootfs"),
+    )
+    .unwrap();
     run_ok(&mut crate::build::build_cmd(&build, &b));
 
     let (code, out) = compare(&a, &b);
@@ -109,7 +118,10 @@ fn two_releases_differ_in_the_root_file_system_that_changed() {
     let lines: Vec<&str> = out.lines().collect();
     let digest = |dir: &Path| fs::read_to_string(dir.join("digest.txt")).unwrap().trim().to_owned();
     assert_eq!(lines[0], format!("digest.txt: {} -> {}", digest(&a), digest(&b)));
-    assert!(lines[1].starts_with("2 files differ, 0 only in the first, 0 only in the second"));
+    assert!(
+        lines[1].starts_with("3 files differ, 0 only in the first, 0 only in the second"),
+        "{out}"
+    );
     assert_eq!(lines[2], "tdx/rootfs-dev.cpio: 1 entries differ");
     assert_eq!(
         lines[3],
@@ -123,8 +135,19 @@ fn two_releases_differ_in_the_root_file_system_that_changed() {
         lines[4],
         "tdx/rootfs-dev.iso: made from tdx/rootfs-dev.cpio, which differs (see there)"
     );
-    // manifest.json: the digest, and the digests of the two files (their sizes where the files'
-    // sizes differ on disk), nothing else.
+    // The SBOM gives the image its new digest, which is the cpio's.
+    let file_sha256 = |dir: &Path, path: &str| sha256(&fs::read(dir.join(path)).unwrap());
+    assert_eq!(lines[5], "tdx/rootfs-dev.spdx.json: 1 values differ", "{out}");
+    assert_eq!(
+        lines[6],
+        format!(
+            "  @graph[3].verifiedUsing[0].hashValue: {:?} -> {:?}",
+            file_sha256(&a, "tdx/rootfs-dev.cpio"),
+            file_sha256(&b, "tdx/rootfs-dev.cpio")
+        )
+    );
+    // manifest.json: the digest, and the digests of the three files (their sizes where the
+    // files' sizes differ on disk), nothing else.
     let manifest: serde_json::Value =
         serde_json::from_slice(&fs::read(b.join("manifest.json")).unwrap()).unwrap();
     let index = |path: &str| {
@@ -132,7 +155,7 @@ fn two_releases_differ_in_the_root_file_system_that_changed() {
         files.iter().position(|f| f["path"] == path).unwrap()
     };
     let mut want = vec!["digest".to_owned()];
-    for path in ["tdx/rootfs-dev.cpio", "tdx/rootfs-dev.iso"] {
+    for path in ["tdx/rootfs-dev.cpio", "tdx/rootfs-dev.iso", "tdx/rootfs-dev.spdx.json"] {
         let i = index(path);
         want.push(format!("files[{i}].sha256"));
         let len = |dir: &Path| fs::metadata(dir.join(path)).unwrap().len();
@@ -141,9 +164,9 @@ fn two_releases_differ_in_the_root_file_system_that_changed() {
         }
     }
     want.sort();
-    assert_eq!(lines[5], format!("manifest.json: {} values differ", want.len()), "{out}");
+    assert_eq!(lines[7], format!("manifest.json: {} values differ", want.len()), "{out}");
     let mut changed: Vec<String> =
-        lines[6..].iter().map(|l| l.trim().split(':').next().unwrap().to_owned()).collect();
+        lines[8..].iter().map(|l| l.trim().split(':').next().unwrap().to_owned()).collect();
     changed.sort();
     assert_eq!(changed, want, "{out}");
 }

@@ -1,7 +1,8 @@
 //! `secretvm release` on what `secretvm build --from-deploy` made of the fake build directory:
 //! the published names are upstream's (`<stem>-<tag>-<machine><extension>`, listed here from
-//! its release workflow's naming), the real `sha256sum -c` checks the release's list, and every
-//! refusal leaves no release directory behind.
+//! its release workflow's naming; the images' SBOMs follow the same rule), the real
+//! `sha256sum -c` checks the release's list, and every refusal leaves no release directory
+//! behind.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -50,7 +51,7 @@ fn a_release_has_upstreams_names_and_sha256sum_checks_it() {
     let Some((_, artifacts)) = built(root.path()) else { return };
     let out = root.path().join("release");
     let stdout = run_ok(&mut release_cmd(root.path(), &artifacts, "v1.2.3-rc.1", &out)).stdout;
-    assert!(String::from_utf8(stdout).unwrap().starts_with("released 16 files ("));
+    assert!(String::from_utf8(stdout).unwrap().starts_with("released 29 files ("));
 
     let release = contents(&out);
     let mut want = vec!["manifest.json".to_owned(), "sha256sum.txt".to_owned()];
@@ -58,12 +59,16 @@ fn a_release_has_upstreams_names_and_sha256sum_checks_it() {
         want.push(format!("bzImage-v1.2.3-rc.1-{machine}"));
         want.push(format!("initramfs-v1.2.3-rc.1-{machine}.cpio.gz"));
         want.push(format!("ovmf-v1.2.3-rc.1-{machine}.fd"));
+        want.push(format!("initramfs-v1.2.3-rc.1-{machine}.spdx.json"));
         for variant in ["dev", "prod", "gpu-dev", "gpu-prod"] {
             want.push(format!("rootfs-{variant}-v1.2.3-rc.1-{machine}.iso"));
+            want.push(format!("rootfs-{variant}-v1.2.3-rc.1-{machine}.spdx.json"));
         }
     }
+    want.push("initramfs-v1.2.3-rc.1-gcp-tdx.spdx.json".to_owned());
     for variant in ["dev", "prod"] {
         want.push(format!("rootfs-{variant}-v1.2.3-rc.1-gcp-tdx.wic.tar.gz"));
+        want.push(format!("rootfs-{variant}-v1.2.3-rc.1-gcp-tdx.spdx.json"));
     }
     want.sort();
     assert_eq!(release.keys().cloned().collect::<Vec<_>>(), want);
@@ -77,13 +82,17 @@ fn a_release_has_upstreams_names_and_sha256sum_checks_it() {
         release["rootfs-dev-v1.2.3-rc.1-gcp-tdx.wic.tar.gz"]
             == build_file("gcp-tdx/rootfs-dev.wic.tar.gz")
     );
+    assert!(
+        release["rootfs-prod-v1.2.3-rc.1-gcp-tdx.spdx.json"]
+            == build_file("gcp-tdx/rootfs-prod.spdx.json")
+    );
     assert!(release["manifest.json"] == build_file("manifest.json"));
 
     let checked = run_ok(
         Command::new("sha256sum").args(["-c", "--strict", "sha256sum.txt"]).current_dir(&out),
     );
     let checked = String::from_utf8(checked.stdout).unwrap();
-    assert_eq!(checked.lines().filter(|l| l.ends_with(": OK")).count(), 16, "{checked}");
+    assert_eq!(checked.lines().filter(|l| l.ends_with(": OK")).count(), 29, "{checked}");
 
     // The same build and tag give the same release.
     let again = root.path().join("again");
@@ -208,7 +217,7 @@ fn the_release_workflows_commands_lay_out_and_check_the_build() {
     run_ok(&mut build_cmd(&build, &workspace.join("artifacts")));
     run_ok(secretvm().args(&release[1..]).current_dir(&workspace));
     let published = contents(&workspace.join("release"));
-    assert_eq!(published.len(), 18, "{:?}", published.keys());
+    assert_eq!(published.len(), 31, "{:?}", published.keys());
     assert!(published.contains_key("rootfs-prod-v9.8.7-tdx.iso"), "{:?}", published.keys());
 
     // The workflow's `cp "$BUNDLE"` and `gh attestation trusted-root`, with a real bundle of

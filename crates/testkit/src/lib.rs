@@ -137,3 +137,20 @@ fn sh(script: &str) -> (bool, String) {
         format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     (out.status.success(), text)
 }
+
+/// An image SBOM as poky's create-spdx-3.0 deploys it, listing the image file `file` with the
+/// SHA-256 `sha256_hex`: `crates/yocto/tests/fixtures/image-sbom.spdx.json` (serialized by
+/// poky's own SPDX 3.0 library, see `image_sbom.py` there) with its placeholder file name and
+/// digest replaced.
+pub fn image_sbom(file: &str, sha256_hex: &str) -> Vec<u8> {
+    let path = workspace().join("crates/yocto/tests/fixtures/image-sbom.spdx.json");
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    assert_eq!(
+        text.matches(&"0".repeat(64)).count(),
+        1,
+        "{}: one placeholder digest",
+        path.display()
+    );
+    text.replace("IMAGE_FILE_NAME", file).replace(&"0".repeat(64), sha256_hex).into_bytes()
+}

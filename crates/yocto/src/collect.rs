@@ -13,6 +13,9 @@
 //!   options ([`iso_options`]);
 //! - `post = gcp-tar`: `<name>.tar.gz` holding `disk.raw` is made from the wic
 //!   ([`gcp_options`]); the raw disk itself is not copied (upstream does not publish it);
+//! - `post = sbom`: once the machine's other artifacts are written, the image SBOM must list
+//!   every image file of the machine deployed under its link name with the SHA-256 collected
+//!   (the copy's, or for a wic the deployed disk's) ([`crate::sbom`]); only then is it copied;
 //! - finally `<out>/encryptedfs.qcow2`, the empty 300G disk the guest encrypts.
 //!
 //! Every file is written atomically by `secretvm-artifact`, which returns the size and SHA-256
@@ -173,6 +176,17 @@ pub enum Error {
     /// The manifest could not be rendered as JSON.
     #[error("cannot render manifest.json")]
     Json(#[source] serde_json::Error),
+    /// An image SBOM is not SPDX 3.0, or does not describe the image collected beside it.
+    #[error("{path}: refused as {}", image.as_ref().map_or("an image SBOM".to_owned(), |i| format!("the SBOM of {i}")))]
+    Sbom {
+        /// The SBOM, relative to the output directory.
+        path: String,
+        /// The image artifact it was checked against, when the check was against one.
+        image: Option<String>,
+        /// Why.
+        #[source]
+        source: crate::sbom::Error,
+    },
     /// The expected measurements of a machine could not be computed from its files.
     #[error("{machine}: cannot compute the expected measurements")]
     Measure {
@@ -201,8 +215,24 @@ pub struct Collected {
 struct Resolved<'a> {
     machine: &'a Machine,
     name: &'a str,
+    deploy: &'a str,
     post: Post,
     source: PathBuf,
+}
+
+/// The largest image SBOM read.
+pub const MAX_SBOM: u64 = 1 << 30;
+
+/// An image file collected on a machine, for its SBOM's check.
+struct ImageFile<'a> {
+    /// The artifact's name.
+    name: &'a str,
+    /// Its stable deploy link.
+    deploy: &'a str,
+    /// The file the link resolved to (its name is the one the SBOM records).
+    source: &'a Path,
+    /// The SHA-256 of the bytes collected, when collection hashed them (not for a wic).
+    sha256: Option<[u8; 32]>,
 }
 
 /// Resolves the deploy link `name` in `deploy_dir` (canonical): through its symbolic links, to a
@@ -253,6 +283,7 @@ pub fn collect(
                 Ok(source) => resolved.push(Resolved {
                     machine,
                     name: &artifact.name,
+                    deploy: &artifact.deploy,
                     post: artifact.post,
                     source,
                 }),
@@ -276,9 +307,13 @@ pub fn collect(
         fs::create_dir_all(&dir)
             .map_err(|source| Error::CreateDir { path: dir.clone(), source })?;
         let mut launch = LaunchInputs::default();
+        let mut images = Vec::new();
+        let mut sboms = Vec::new();
         for r in resolved.iter().filter(|r| std::ptr::eq(r.machine, machine)) {
             let rel = format!("{}/{}", machine.name, r.name);
             let dst = dir.join(r.name);
+            let image =
+                |sha256| ImageFile { name: r.name, deploy: r.deploy, source: &r.source, sha256 };
             match r.post {
                 Post::Copy => {
                     let written = match launch.slot(r.name) {
@@ -293,10 +328,14 @@ pub fn collect(
                         }
                         None => copy(&r.source, &dst, &rel, on_write)?,
                     };
+                    images.push(image(Some(written.sha256)));
                     files.push(entry(rel, written));
                 }
+                // Written once the machine's images are, and only if it describes them.
+                Post::Sbom => sboms.push((r, rel, dst)),
                 Post::Iso => {
                     let written = copy(&r.source, &dst, &rel, on_write)?;
+                    images.push(image(Some(written.sha256)));
                     files.push(entry(rel, written));
                     let iso = Post::iso_name(r.name);
                     let iso_rel = format!("{}/{iso}", machine.name);
@@ -320,9 +359,17 @@ pub fn collect(
                         &dir.join(&tar),
                     )
                     .map_err(write_error(tar_rel.clone()))?;
+                    images.push(image(None));
                     files.push(entry(tar_rel, written));
                 }
             }
+        }
+        for (r, rel, dst) in sboms {
+            on_write(&rel);
+            let bytes = hashed::read_file(&r.source, MAX_SBOM).map_err(write_error(rel.clone()))?;
+            check_sbom(&machine.name, r.deploy, &rel, &bytes, &images)?;
+            let written = hashed::write_bytes(&dst, &bytes).map_err(write_error(rel.clone()))?;
+            files.push(entry(rel, written));
         }
         let expected = manifest::expected(&machine.name, &launch.files())
             .map_err(|source| Error::Measure { machine: machine.name.clone(), source })?;
@@ -383,6 +430,32 @@ pub fn write_manifest(
             .map_err(write_error(name.to_owned()))?;
     }
     Ok(ManifestSummary { digest: digest.trim_end().to_owned() })
+}
+
+/// Checks the image SBOM `bytes` (collected as `rel`, deployed as `deploy`) against the image
+/// files of its machine deployed under the same link name: each must be listed with the
+/// SHA-256 collected, or for a wic (which is not copied) the SHA-256 of the deployed disk.
+fn check_sbom(
+    machine: &str,
+    deploy: &str,
+    rel: &str,
+    bytes: &[u8],
+    images: &[ImageFile<'_>],
+) -> Result<()> {
+    let sbom_error =
+        |image: Option<String>| move |source| Error::Sbom { path: rel.to_owned(), image, source };
+    let listed = crate::sbom::file_digests(bytes).map_err(sbom_error(None))?;
+    for image in images.iter().filter(|i| Post::sbom_describes(deploy, i.deploy)) {
+        let image_rel = format!("{machine}/{}", image.name);
+        let sha256 = match image.sha256 {
+            Some(sha256) => sha256,
+            None => hashed::sha256_file(image.source).map_err(write_error(image_rel.clone()))?,
+        };
+        let file = image.source.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+        crate::sbom::check_image(&listed, &file, &hex::encode(sha256))
+            .map_err(sbom_error(Some(image_rel)))?;
+    }
+    Ok(())
 }
 
 fn copy(src: &Path, dst: &Path, rel: &str, on_write: &mut dyn FnMut(&str)) -> Result<Written> {

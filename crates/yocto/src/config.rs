@@ -135,10 +135,28 @@ pub enum Post {
     /// A wic disk image that becomes the GCP import tarball (`rootfs-dev.wic` →
     /// `rootfs-dev.wic.tar.gz`).
     GcpTar,
+    /// An image's SPDX 3.0 SBOM (`rootfs-dev.spdx.json`, deployed as
+    /// `<IMAGE_LINK_NAME>.spdx.json`): copied, and it must give each image file of the machine
+    /// deployed under the same link name (`<IMAGE_LINK_NAME>.<type>`) the SHA-256 of the bytes
+    /// collected ([`crate::sbom`]).
+    Sbom,
 }
 
 impl Post {
-    const NAMES: [&str; 3] = ["copy", "iso", "gcp-tar"];
+    const NAMES: [&str; 4] = ["copy", "iso", "gcp-tar", "sbom"];
+
+    /// The suffix of an SBOM's deploy link and name.
+    pub const SBOM_SUFFIX: &str = ".spdx.json";
+
+    /// Whether the SBOM deployed as `sbom_deploy` (`<L>.spdx.json`) describes the image file
+    /// deployed as `image_deploy` (`<L>.<type>`), as poky names both after IMAGE_LINK_NAME.
+    pub fn sbom_describes(sbom_deploy: &str, image_deploy: &str) -> bool {
+        sbom_deploy.strip_suffix(Post::SBOM_SUFFIX).is_some_and(|link| {
+            image_deploy.strip_prefix(link).is_some_and(|rest| {
+                rest.len() > 1 && rest.starts_with('.') && rest != Post::SBOM_SUFFIX
+            })
+        })
+    }
 
     /// The ISO made from the root file system cpio `name` (`rootfs-dev.cpio` → `rootfs-dev.iso`).
     pub fn iso_name(name: &str) -> String {
@@ -156,6 +174,7 @@ impl Post {
             "copy" => Some(Post::Copy),
             "iso" => Some(Post::Iso),
             "gcp-tar" => Some(Post::GcpTar),
+            "sbom" => Some(Post::Sbom),
             _ => None,
         }
     }
@@ -189,7 +208,7 @@ impl Artifact {
     pub fn outputs(&self) -> Vec<Output> {
         let output = |file: String, released: bool| Output { file, released };
         match self.post {
-            Post::Copy => vec![output(self.name.clone(), true)],
+            Post::Copy | Post::Sbom => vec![output(self.name.clone(), true)],
             Post::Iso => {
                 vec![output(self.name.clone(), false), output(Post::iso_name(&self.name), true)]
             }
@@ -725,6 +744,7 @@ pub fn parse(file: &str, text: &str) -> Result<Config> {
                 Post::Copy => None,
                 Post::Iso => Some(".cpio"),
                 Post::GcpTar => Some(".wic"),
+                Post::Sbom => Some(Post::SBOM_SUFFIX),
             };
             if let Some(suffix) = suffix.filter(|s| !aname.ends_with(s)) {
                 return Err(c.invalid(
@@ -732,6 +752,17 @@ pub fn parse(file: &str, text: &str) -> Result<Config> {
                     akey("name"),
                     aname,
                     &format!("a name ending in {suffix} for post = {post_name:?}"),
+                ));
+            }
+            if post == Post::Sbom && !deploy.ends_with(Post::SBOM_SUFFIX) {
+                return Err(c.invalid(
+                    &a.deploy,
+                    akey("deploy"),
+                    &deploy,
+                    &format!(
+                        "a link ending in {} for post = \"sbom\" (<IMAGE_LINK_NAME>{0})",
+                        Post::SBOM_SUFFIX
+                    ),
                 ));
             }
             let target = a.target.get_ref();

@@ -47,6 +47,7 @@ pub mod manifest;
 pub mod progress;
 pub mod release;
 pub mod runner;
+pub mod sbom;
 
 pub use error::{Error, Result};
 

@@ -7,7 +7,9 @@
 //! `bzImage` becomes `bzImage-v1.2.3-tdx`, `rootfs-dev.wic.tar.gz` of gcp-tdx becomes
 //! `rootfs-dev-v1.2.3-gcp-tdx.wic.tar.gz`). It publishes the ISOs and GCP tarballs, not the
 //! cpio archives they are made from nor the encrypted-fs disk: 16 files for the three machines
-//! (see [`crate::config::Output::released`]).
+//! (see [`crate::config::Output::released`]). The images' SPDX SBOMs, which upstream did not
+//! publish, are released under the same rule (`rootfs-prod.spdx.json` of tdx becomes
+//! `rootfs-prod-v1.2.3-tdx.spdx.json`): 13 more.
 //!
 //! [`write_release`] copies them out of `artifacts/`, and each copy's SHA-256, computed from the
 //! bytes it wrote, must equal what the build's `sha256sum.txt` lists, so a release never
@@ -254,15 +256,37 @@ mod tests {
         "rootfs-prod-v1.2.3-gcp-tdx.wic.tar.gz",
     ];
 
+    /// The SBOMs: each image's, for every machine (gcp-tdx's initramfs is inside its disks).
+    const SBOMS: [&str; 13] = [
+        "initramfs-v1.2.3-tdx.spdx.json",
+        "rootfs-dev-v1.2.3-tdx.spdx.json",
+        "rootfs-prod-v1.2.3-tdx.spdx.json",
+        "rootfs-gpu-dev-v1.2.3-tdx.spdx.json",
+        "rootfs-gpu-prod-v1.2.3-tdx.spdx.json",
+        "initramfs-v1.2.3-sev.spdx.json",
+        "rootfs-dev-v1.2.3-sev.spdx.json",
+        "rootfs-prod-v1.2.3-sev.spdx.json",
+        "rootfs-gpu-dev-v1.2.3-sev.spdx.json",
+        "rootfs-gpu-prod-v1.2.3-sev.spdx.json",
+        "initramfs-v1.2.3-gcp-tdx.spdx.json",
+        "rootfs-dev-v1.2.3-gcp-tdx.spdx.json",
+        "rootfs-prod-v1.2.3-gcp-tdx.spdx.json",
+    ];
+
     #[test]
-    fn the_committed_config_releases_upstreams_sixteen_files() {
+    fn the_committed_config_releases_upstreams_sixteen_files_and_the_sboms() {
         let text = include_str!("../../../yocto/secretvm.toml");
         let config = crate::config::parse("yocto/secretvm.toml", text).unwrap();
         let files = release_files(&config, "v1.2.3").unwrap();
-        let names: Vec<&str> = files.iter().map(|f| f.name.as_str()).collect();
-        assert_eq!(names, UPSTREAM);
-        assert_eq!(files[3].source, "tdx/rootfs-dev.iso");
-        assert_eq!(files[15].source, "gcp-tdx/rootfs-prod.wic.tar.gz");
+        let (sboms, others): (Vec<&ReleaseFile>, Vec<&ReleaseFile>) =
+            files.iter().partition(|f| f.name.ends_with(".spdx.json"));
+        let names =
+            |files: &[&ReleaseFile]| files.iter().map(|f| f.name.clone()).collect::<Vec<_>>();
+        assert_eq!(names(&others), UPSTREAM);
+        assert_eq!(names(&sboms), SBOMS);
+        assert_eq!(others[3].source, "tdx/rootfs-dev.iso");
+        assert_eq!(others[15].source, "gcp-tdx/rootfs-prod.wic.tar.gz");
+        assert_eq!(sboms[12].source, "gcp-tdx/rootfs-prod.spdx.json");
     }
 
     #[test]

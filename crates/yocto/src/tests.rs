@@ -42,15 +42,16 @@ fn line_of(needle: &str) -> usize {
 }
 
 #[test]
-fn committed_config_has_the_upstream_pins() {
+fn committed_config_has_its_pins() {
     let c = committed();
     let repos: Vec<(&str, Option<&str>, &str)> =
         c.repos.iter().map(|r| (r.name.as_str(), r.branch.as_deref(), r.commit.as_str())).collect();
-    // yocto.md §1.1.
+    // yocto.md §1.1 (upstream's submodules), except poky: the commit poky's tag yocto-5.0.15
+    // names (`git rev-parse yocto-5.0.15^{}` in poky's repository), for its SPDX 3.0 classes.
     assert_eq!(
         repos,
         [
-            ("poky", Some("scarthgap"), "d243dbc41b52d3bb5a6037c40aa0c502a1800b64"),
+            ("poky", Some("scarthgap"), "72983ac391008ebceb45edc7a8f0f6d5f4fe715c"),
             ("meta-openembedded", Some("scarthgap"), "6c9f1f8d4538119803bf793747b65e4d23c33544"),
             (
                 "meta-virtualization",
@@ -75,7 +76,8 @@ fn committed_config_declares_the_floating_kernel_srcrevs() {
         .iter()
         .map(|f| (f.recipe.as_str(), f.variable.as_str(), f.url.as_str(), f.branch.as_str()))
         .collect();
-    // poky d243dbc, meta/recipes-kernel/linux/linux-yocto-dev.bb: KBRANCH and SRC_URI.
+    // poky 72983ac (as at d243dbc), meta/recipes-kernel/linux/linux-yocto-dev.bb: KBRANCH and
+    // SRC_URI.
     assert_eq!(
         floating,
         [
@@ -152,6 +154,13 @@ fn committed_config_has_the_upstream_machines_and_artifacts() {
             .collect();
         let rootfs = |v: &str| format!("secret-vm-rootfs-{v}-secret-vm-{}.rootfs.cpio", m.name);
         let initramfs = format!("secret-vm-initramfs-secret-vm-{}.rootfs.cpio.gz", m.name);
+        // Then each image's SBOM, the link poky's create-spdx-3.0 deploys as
+        // <IMAGE_LINK_NAME>.spdx.json (IMAGE_LINK_NAME is the images' links above without the
+        // image type).
+        let sboms = image_sboms(
+            &m.name,
+            &["initramfs", "rootfs-dev", "rootfs-prod", "rootfs-gpu-dev", "rootfs-gpu-prod"],
+        );
         assert_eq!(
             arts,
             [
@@ -173,6 +182,11 @@ fn committed_config_has_the_upstream_machines_and_artifacts() {
                     "secret-vm-rootfs-gpu-prod"
                 ),
             ]
+            .into_iter()
+            .chain(sboms.iter().map(|(name, deploy, target)| {
+                (name.as_str(), deploy.as_str(), Post::Sbom, target.as_str())
+            }))
+            .collect::<Vec<_>>()
         );
         // The targets of upstream's build, each once, in the order of their artifacts.
         assert_eq!(
@@ -210,9 +224,33 @@ fn committed_config_has_the_upstream_machines_and_artifacts() {
                 "secret-vm-rootfs-prod"
             ),
         ]
+        .into_iter()
+        .chain(image_sboms("gcp-tdx", &["initramfs", "rootfs-dev", "rootfs-prod"]).iter().map(
+            |(name, deploy, target)| (name.as_str(), deploy.as_str(), Post::Sbom, target.as_str())
+        ))
+        .collect::<Vec<_>>()
     );
-    // The kernel and the initramfs come in as dependencies of the disk images' do_image_wic.
-    assert_eq!(gcp.targets(), ["secret-vm-rootfs-dev", "secret-vm-rootfs-prod"]);
+    // The kernel and the initramfs come in as dependencies of the disk images' do_image_wic;
+    // the initramfs is a target of its own only for its SBOM.
+    assert_eq!(
+        gcp.targets(),
+        ["secret-vm-rootfs-dev", "secret-vm-rootfs-prod", "secret-vm-initramfs"]
+    );
+}
+
+/// (name, deploy link, target) of the SBOMs of `machine`'s `images` (`rootfs-dev` is the image
+/// secret-vm-rootfs-dev).
+fn image_sboms(machine: &str, images: &[&str]) -> Vec<(String, String, String)> {
+    images
+        .iter()
+        .map(|image| {
+            (
+                format!("{image}.spdx.json"),
+                format!("secret-vm-{image}-secret-vm-{machine}.rootfs.spdx.json"),
+                format!("secret-vm-{image}"),
+            )
+        })
+        .collect()
 }
 
 #[test]
@@ -258,13 +296,13 @@ fn artifacts_select_their_targets_only() {
     assert_eq!(
         err(&["gcp-tdx"], &["bzImage"]).as_deref(),
         Some(
-            "unknown artifact \"bzImage\" for machine(s) gcp-tdx, expected one of rootfs-dev.wic, rootfs-prod.wic"
+            "unknown artifact \"bzImage\" for machine(s) gcp-tdx, expected one of rootfs-dev.wic, rootfs-prod.wic, initramfs.spdx.json, rootfs-dev.spdx.json, rootfs-prod.spdx.json"
         )
     );
     assert_eq!(
         err(&["tdx", "gcp-tdx"], &["bzImage"]).as_deref(),
         Some(
-            "machine \"gcp-tdx\" has none of the artifacts asked for (bzImage); it has rootfs-dev.wic, rootfs-prod.wic"
+            "machine \"gcp-tdx\" has none of the artifacts asked for (bzImage); it has rootfs-dev.wic, rootfs-prod.wic, initramfs.spdx.json, rootfs-dev.spdx.json, rootfs-prod.spdx.json"
         )
     );
     let e = err(&[], &["rootfs.iso"]).unwrap_or_default();
@@ -299,7 +337,7 @@ fn bad_commit_names_file_key_line_and_expectation() {
             "yocto/secretvm.toml:{line}: repo[1].commit is \"6c9f1f8d45\", expected a full commit id: 40 lowercase hex digits (no branch, tag or short id)"
         )
     );
-    let e = mutated("d243dbc41b52d3bb5a6037c40aa0c502a1800b64", "scarthgap");
+    let e = mutated("72983ac391008ebceb45edc7a8f0f6d5f4fe715c", "scarthgap");
     assert!(e.contains("repo[0].commit is \"scarthgap\""), "{e}");
 }
 
@@ -340,7 +378,44 @@ fn references_and_enumerations_list_what_is_known() {
         "{e}"
     );
     let e = mutated("post = \"iso\"", "post = \"squashfs\"");
-    assert!(e.ends_with("post is \"squashfs\", expected copy, iso, gcp-tar"), "{e}");
+    assert!(e.ends_with("post is \"squashfs\", expected copy, iso, gcp-tar, sbom"), "{e}");
+}
+
+#[test]
+fn sboms_are_named_and_deployed_as_sboms() {
+    let tdx_sbom = "{ name = \"rootfs-dev.spdx.json\", deploy = \"secret-vm-rootfs-dev-secret-vm-tdx.rootfs.spdx.json\"";
+    let line = line_of(tdx_sbom);
+    assert_eq!(
+        mutated(
+            "secret-vm-rootfs-dev-secret-vm-tdx.rootfs.spdx.json",
+            "secret-vm-rootfs-dev-secret-vm-tdx.rootfs.json"
+        ),
+        format!(
+            "yocto/secretvm.toml:{line}: machine[0].artifact[8].deploy is \"secret-vm-rootfs-dev-secret-vm-tdx.rootfs.json\", expected a link ending in .spdx.json for post = \"sbom\" (<IMAGE_LINK_NAME>.spdx.json)"
+        )
+    );
+    let e = mutated(tdx_sbom, "{ name = \"rootfs-dev.json\", deploy = \"x.spdx.json\"");
+    assert!(
+        e.ends_with(
+            "name is \"rootfs-dev.json\", expected a name ending in .spdx.json for post = \"sbom\""
+        ),
+        "{e}"
+    );
+    // Which images an SBOM describes: the files deployed under its IMAGE_LINK_NAME.
+    let sbom = "secret-vm-rootfs-dev-secret-vm-tdx.rootfs.spdx.json";
+    assert!(Post::sbom_describes(sbom, "secret-vm-rootfs-dev-secret-vm-tdx.rootfs.cpio"));
+    assert!(Post::sbom_describes(sbom, "secret-vm-rootfs-dev-secret-vm-tdx.rootfs.cpio.gz"));
+    for other in [
+        sbom,
+        "secret-vm-rootfs-dev-secret-vm-tdx.rootfs.",
+        "secret-vm-rootfs-dev-secret-vm-tdx.rootfs",
+        "secret-vm-rootfs-dev-secret-vm-tdx.rootfsx.cpio",
+        "secret-vm-rootfs-dev-secret-vm-sev.rootfs.cpio",
+        "bzImage",
+    ] {
+        assert!(!Post::sbom_describes(sbom, other), "{other}");
+    }
+    assert!(!Post::sbom_describes("a.rootfs.cpio", "a.rootfs.cpio.gz"));
 }
 
 #[test]
@@ -607,7 +682,7 @@ builder_image = "sha256:11111111111111111111111111111111111111111111111111111111
 
 [[repo]]
 name = "poky"
-commit = "d243dbc41b52d3bb5a6037c40aa0c502a1800b64"
+commit = "72983ac391008ebceb45edc7a8f0f6d5f4fe715c"
 
 [[repo]]
 name = "meta-openembedded"
@@ -679,7 +754,7 @@ fn lock_check_lists_every_mismatch() {
     assert_eq!(
         found,
         [
-            "repository \"poky\" is at d243dbc41b52d3bb5a6037c40aa0c502a1800b64 in the config but 0000000000000000000000000000000000000000 in the lock",
+            "repository \"poky\" is at 72983ac391008ebceb45edc7a8f0f6d5f4fe715c in the config but 0000000000000000000000000000000000000000 in the lock",
             "repository \"meta-rust-bin\" is in the config but not in the lock",
             "repository \"meta-security\" is in the lock but not in the config",
             "linux-yocto-dev:SRCREV_meta floats in the config ([[floating]]) but the lock does not pin it (`secretvm lock --update --resolve` records its branch's commit)",

@@ -6,7 +6,8 @@
 //!
 //! The expected values come from `yocto/secretvm.toml` read with the `toml` crate (not our
 //! parser) and from the lock the test writes: each multiconfig must see its MACHINE and TMPDIR,
-//! every one the distro and the locked SRCREVs, and BBMULTICONFIG must keep the config's order.
+//! every one the distro and the locked SRCREVs, and the SPDX 3.0 class in place of
+//! defaultsetup.conf's SPDX 2.2 one, and BBMULTICONFIG must keep the config's order.
 //! The BitBake is 2.19's parser, not scarthgap's 2.8 (the only BitBake on PyPI).
 
 #![allow(clippy::disallowed_methods)] // Runs the BitBake python.
@@ -27,7 +28,18 @@ include conf/local.conf
 include conf/multiconfig/${BB_CURRENT_MC}.conf
 include conf/machine/${MACHINE}.conf
 include conf/distro/${DISTRO}.conf
+include conf/distro/defaultsetup.conf
 ";
+
+/// poky's `defaultsetup.conf` (72983ac), cut down to the classes every distro inherits.
+const DEFAULTSETUP_CONF: &str = "\
+INHERIT_DISTRO ?= \"debian devshell sstate license remove-libtool create-spdx\"
+INHERIT += \"${INHERIT_DISTRO}\"
+";
+
+/// The classes INHERIT can name here: defaultsetup's, and the SPDX 3.0 class poky 72983ac has.
+const STAND_IN_CLASSES: [&str; 7] =
+    ["debian", "devshell", "sstate", "license", "remove-libtool", "create-spdx", "create-spdx-3.0"];
 
 /// poky's `bblayers.conf.sample` shape: the BBLAYERS assignment `conf::bblayers_conf` replaces.
 const BBLAYERS_TEMPLATE: &str = "\
@@ -75,6 +87,11 @@ fn bitbake_reads_our_configuration_as_we_mean_it() {
             fs::write(dir.join("conf/bitbake.conf"), BITBAKE_CONF).unwrap();
             fs::write(dir.join("conf/machine/qemux86-64.conf"), "# stand-in\n").unwrap();
             fs::write(dir.join("classes/base.bbclass"), "# stand-in\n").unwrap();
+            for class in STAND_IN_CLASSES {
+                fs::write(dir.join(format!("classes/{class}.bbclass")), "# stand-in\n").unwrap();
+            }
+            fs::create_dir_all(dir.join("conf/distro")).unwrap();
+            fs::write(dir.join("conf/distro/defaultsetup.conf"), DEFAULTSETUP_CONF).unwrap();
         }
         fs::create_dir_all(dir.join("conf")).unwrap();
         fs::write(dir.join("conf/layer.conf"), layer_conf).unwrap();
@@ -123,6 +140,8 @@ fn bitbake_reads_our_configuration_as_we_mean_it() {
         "PREFERRED_PROVIDER_virtual/kernel",
         "SRCREV_machine:pn-linux-yocto-dev",
         "SRCREV_meta:pn-linux-yocto-dev",
+        "INHERIT",
+        "IMAGE_VERSION_SUFFIX",
     ];
     let out = Command::new(&python)
         .arg(workspace().join("crates/yocto/tests/bitbake_conf.py"))
@@ -158,6 +177,13 @@ fn bitbake_reads_our_configuration_as_we_mean_it() {
         assert_eq!(got["DISTRO_VERSION"], distro_version, "{name}: {stdout}");
         assert_eq!(got["SRCREV_machine:pn-linux-yocto-dev"], KERNEL_MACHINE, "{name}");
         assert_eq!(got["SRCREV_meta:pn-linux-yocto-dev"], KERNEL_META, "{name}");
+        // SBOMs: the distro swaps defaultsetup's SPDX 2.2 class for SPDX 3.0.
+        let inherit: Vec<&str> = got["INHERIT"].as_str().unwrap().split_whitespace().collect();
+        assert!(inherit.contains(&"create-spdx-3.0"), "{name}: {inherit:?}");
+        assert!(!inherit.contains(&"create-spdx"), "{name}: {inherit:?}");
+        assert!(inherit.contains(&"sstate"), "{name}: {inherit:?}");
+        // Image file names, which the SBOMs record, carry the distro version, not the clock.
+        assert_eq!(got["IMAGE_VERSION_SUFFIX"], format!("-{distro_version}"), "{name}");
     }
     // Each machine conf of our layer chose its kernel.
     assert_eq!(seen["tdx"]["PREFERRED_PROVIDER_virtual/kernel"], "linux-yocto-dev", "{stdout}");

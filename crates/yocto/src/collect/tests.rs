@@ -94,7 +94,7 @@ fn wic(variant: &str) -> Vec<u8> {
 /// Where a stable deploy name points: `a.rootfs.cpio` -> `a.rootfs-<stamp>.cpio`,
 /// `bzImage` -> `bzImage-<stamp>.bin`.
 fn stamped(deploy: &str, stamp: &str) -> String {
-    for ext in [".cpio.gz", ".cpio", ".wic", ".fd"] {
+    for ext in [".cpio.gz", ".cpio", ".wic", ".fd", ".spdx.json"] {
         if let Some(stem) = deploy.strip_suffix(ext) {
             return format!("{stem}-{stamp}{ext}");
         }
@@ -109,6 +109,8 @@ fn fake_build(build: &Path, config: &Config, v: &Vectors) -> BTreeMap<String, Ve
     for m in &config.machines {
         let dir = build.join(&m.deploy_dir);
         fs::create_dir_all(&dir).unwrap();
+        // Each image file deployed so far: its link and the file behind it, with its bytes.
+        let mut images: Vec<(String, String, Vec<u8>)> = Vec::new();
         for a in &m.artifacts {
             let launch = match m.name.as_str() {
                 "tdx" => Some(&v.tdx),
@@ -120,15 +122,31 @@ fn fake_build(build: &Path, config: &Config, v: &Vectors) -> BTreeMap<String, Ve
                 ("bzImage", Some(l)) => l[1].clone(),
                 ("initramfs.cpio.gz", Some(l)) => l[2].clone(),
                 (name, _) if a.post == Post::Iso => rootfs_cpio(&format!("{}/{name}", m.name)),
+                _ if a.post == Post::Sbom => sbom(&a.deploy, &images),
                 (name, _) => wic(&format!("{}/{name}", m.name)),
             };
             fs::write(dir.join(stamped(&a.deploy, DECOY)), b"an older build").unwrap();
             fs::write(dir.join(stamped(&a.deploy, CURRENT)), &bytes).unwrap();
+            images.push((a.deploy.clone(), stamped(&a.deploy, CURRENT), bytes.clone()));
             symlink(stamped(&a.deploy, CURRENT), dir.join(&a.deploy)).unwrap();
             sources.insert(format!("{}/{}", m.name, a.name), bytes);
         }
     }
     sources
+}
+
+/// The SBOM deployed as `deploy`, as poky writes it: it lists the image file deployed under
+/// the same link name among `images` (link, file, bytes) with its SHA-256, or, with none
+/// there (gcp-tdx's initramfs is not collected), a file of its own name.
+fn sbom(deploy: &str, images: &[(String, String, Vec<u8>)]) -> Vec<u8> {
+    match images.iter().find(|(link, ..)| Post::sbom_describes(deploy, link)) {
+        Some((_, file, bytes)) => secretvm_testkit::image_sbom(file, &sha256_hex(bytes)),
+        None => secretvm_testkit::image_sbom(deploy, &"e".repeat(64)),
+    }
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    secretvm_measure::sha256(bytes).to_string()
 }
 
 fn run(cmd: &mut Command) -> String {
@@ -163,13 +181,17 @@ fn collects_through_the_links_and_ignores_decoys() {
         for name in ["bzImage", "initramfs.cpio.gz", "ovmf.fd"] {
             want.push(Box::leak(format!("{m}/{name}").into_boxed_str()));
         }
+        want.push(Box::leak(format!("{m}/initramfs.spdx.json").into_boxed_str()));
         for variant in ["dev", "gpu-dev", "gpu-prod", "prod"] {
             want.push(Box::leak(format!("{m}/rootfs-{variant}.cpio").into_boxed_str()));
             want.push(Box::leak(format!("{m}/rootfs-{variant}.iso").into_boxed_str()));
+            want.push(Box::leak(format!("{m}/rootfs-{variant}.spdx.json").into_boxed_str()));
         }
     }
     want.push("gcp-tdx/rootfs-dev.wic.tar.gz");
     want.push("gcp-tdx/rootfs-prod.wic.tar.gz");
+    want.extend(["gcp-tdx/initramfs.spdx.json", "gcp-tdx/rootfs-dev.spdx.json"]);
+    want.push("gcp-tdx/rootfs-prod.spdx.json");
     want.sort_unstable();
     assert_eq!(paths, want);
 
@@ -187,11 +209,21 @@ fn collects_through_the_links_and_ignores_decoys() {
         assert_eq!(fs::metadata(out.join(&f.path)).unwrap().len(), f.len);
     }
     // No raw wic, no decoy, no temporary file.
-    let names: Vec<String> = fs::read_dir(out.join("gcp-tdx"))
+    let mut names: Vec<String> = fs::read_dir(out.join("gcp-tdx"))
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
         .collect();
-    assert_eq!(names.len(), 2, "{names:?}");
+    names.sort_unstable();
+    assert_eq!(
+        names,
+        [
+            "initramfs.spdx.json",
+            "rootfs-dev.spdx.json",
+            "rootfs-dev.wic.tar.gz",
+            "rootfs-prod.spdx.json",
+            "rootfs-prod.wic.tar.gz"
+        ]
+    );
 }
 
 #[test]
@@ -456,7 +488,9 @@ fn sha256sum_checks_the_output_and_digest_txt_is_its_hash() {
     let (out, json) = collect_with_manifest(dir.path(), &v);
     let checked =
         run(Command::new("sha256sum").args(["-c", "--strict", "sha256sum.txt"]).current_dir(&out));
-    assert_eq!(checked.lines().count(), 2 + 2 * 11 + 1, "{checked}");
+    // encryptedfs.qcow2; tdx and sev: 11 launch and root file system files and 5 SBOMs each;
+    // gcp-tdx: 2 disks and 3 SBOMs.
+    assert_eq!(checked.lines().count(), 1 + 2 * (11 + 5) + (2 + 3), "{checked}");
     assert!(checked.lines().all(|l| l.ends_with(": OK")), "{checked}");
     let sum = run(Command::new("sha256sum").arg("sha256sum.txt").current_dir(&out));
     let digest = sum.split(' ').next().unwrap();
@@ -500,6 +534,101 @@ fn two_runs_give_identical_bytes() {
         files
     };
     let (files_a, files_b) = (list(&out_a), list(&out_b));
-    assert_eq!(files_a.len(), 2 + 2 * 11 + 1 + 3);
+    assert_eq!(files_a.len(), 1 + 2 * (11 + 5) + (2 + 3) + 3);
     assert!(files_a == files_b, "the two runs differ");
+}
+
+#[test]
+fn sboms_must_describe_the_images_collected() {
+    let Some(v) = vectors() else { return };
+    let config = config();
+    // Builds the fake tree, lets `change` replace the SBOM deployed as `deploy` in `machine`'s
+    // deploy directory, and collects: the error, and whether the SBOM reached `artifacts/`.
+    let collect_with = |machine: &str, deploy: &str, sbom: &dyn Fn(&[u8]) -> Vec<u8>| {
+        let dir = tempfile::tempdir().unwrap();
+        let (build, out) = (dir.path().join("build"), dir.path().join("artifacts"));
+        fake_build(&build, &config, &v);
+        let m = config.machines.iter().find(|m| m.name == machine).unwrap();
+        let a = m.artifacts.iter().find(|a| a.deploy == deploy).unwrap();
+        let file = build.join(&m.deploy_dir).join(stamped(deploy, CURRENT));
+        let changed = sbom(&fs::read(&file).unwrap());
+        fs::write(&file, changed).unwrap();
+        let err = collect_all(&build, &out, &config).unwrap_err();
+        // The message with its causes, as the CLI prints it.
+        let mut message = err.to_string();
+        let mut source = std::error::Error::source(&err);
+        while let Some(cause) = source {
+            message = format!("{message}: {cause}");
+            source = cause.source();
+        }
+        (message, out.join(machine).join(&a.name).exists())
+    };
+
+    // The SBOM of another build of tdx's rootfs-dev: same file name, another digest.
+    let other = "5".repeat(64);
+    let link = "secret-vm-rootfs-dev-secret-vm-tdx.rootfs";
+    let stale =
+        |_: &[u8]| secretvm_testkit::image_sbom(&stamped(&format!("{link}.cpio"), CURRENT), &other);
+    let (err, written) = collect_with("tdx", &format!("{link}.spdx.json"), &stale);
+    let cpio = rootfs_cpio("tdx/rootfs-dev.cpio");
+    assert_eq!(
+        err,
+        format!(
+            "tdx/rootfs-dev.spdx.json: refused as the SBOM of tdx/rootfs-dev.cpio: it gives \
+             {link}-{CURRENT}.cpio the SHA-256 {other}, but the collected image has {}: it \
+             describes another build of the image",
+            sha256_hex(&cpio)
+        )
+    );
+    assert!(!written, "a refused SBOM was copied");
+
+    // An SBOM that names the older build's file (the decoy beside the current one).
+    let decoy_name = stamped(&format!("{link}.cpio"), DECOY);
+    let decoy = |_: &[u8]| secretvm_testkit::image_sbom(&decoy_name, &sha256_hex(&cpio));
+    let (err, _) = collect_with("tdx", &format!("{link}.spdx.json"), &decoy);
+    assert!(
+        err.starts_with(&format!(
+            "tdx/rootfs-dev.spdx.json: refused as the SBOM of tdx/rootfs-dev.cpio: it lists no \
+             software_File named \"{link}-{CURRENT}.cpio\" (the image's file); it lists \
+             {decoy_name}"
+        )),
+        "{err}"
+    );
+
+    // The GCP disk is not copied, so its digest is taken from the deployed wic.
+    let gcp = "secret-vm-rootfs-prod-secret-vm-gcp-tdx.rootfs";
+    let wrong =
+        |_: &[u8]| secretvm_testkit::image_sbom(&stamped(&format!("{gcp}.wic"), CURRENT), &other);
+    let (err, written) = collect_with("gcp-tdx", &format!("{gcp}.spdx.json"), &wrong);
+    assert!(
+        err.starts_with(
+            "gcp-tdx/rootfs-prod.spdx.json: refused as the SBOM of gcp-tdx/rootfs-prod.wic: "
+        ),
+        "{err}"
+    );
+    assert!(
+        err.ends_with(&format!(
+            "but the collected image has {}: it describes another build of the image",
+            sha256_hex(&wic("gcp-tdx/rootfs-prod.wic"))
+        )),
+        "{err}"
+    );
+    assert!(!written);
+
+    // Not SPDX 3.0: an SPDX 2.2 document, and bytes that are not JSON.
+    let spdx22 = |_: &[u8]| br#"{"spdxVersion":"SPDX-2.2","packages":[]}"#.to_vec();
+    let (err, _) =
+        collect_with("sev", "secret-vm-initramfs-secret-vm-sev.rootfs.spdx.json", &spdx22);
+    assert_eq!(
+        err,
+        "sev/initramfs.spdx.json: refused as an image SBOM: not an SPDX 3.0 JSON-LD document: it \
+         has no @context"
+    );
+    let truncated = |good: &[u8]| good[..good.len() / 2].to_vec();
+    let (err, _) =
+        collect_with("sev", "secret-vm-initramfs-secret-vm-sev.rootfs.spdx.json", &truncated);
+    assert!(
+        err.starts_with("sev/initramfs.spdx.json: refused as an image SBOM: not JSON: "),
+        "{err}"
+    );
 }
