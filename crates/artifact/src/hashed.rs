@@ -102,15 +102,6 @@ pub fn read_file(path: &Path, max_len: u64) -> Result<Vec<u8>> {
     Ok(bytes)
 }
 
-/// The SHA-256 of the regular file `path`: for an input that is transformed rather than copied
-/// (a wic disk made into a tarball), whose digest something else records.
-pub fn sha256_file(path: &Path) -> Result<[u8; 32]> {
-    let (_, file) = open_file(path).map_err(io_error("open", path))?;
-    let mut sink = HashingWriter::new(io::sink());
-    io::copy(&mut &file, &mut sink).map_err(io_error("read", path))?;
-    Ok(sink.finish().sha256)
-}
-
 #[cfg(test)]
 mod tests {
     use std::fs;
@@ -129,15 +120,6 @@ mod tests {
         assert_eq!(written.len, 3);
         assert_eq!(hex(&written.sha256), ABC);
         assert_eq!(fs::read(&dst).unwrap(), b"abc");
-    }
-
-    #[test]
-    fn sha256_file_hashes_the_file() {
-        let dir = tempfile::tempdir().unwrap();
-        let src = dir.path().join("src");
-        fs::write(&src, b"abc").unwrap();
-        assert_eq!(hex(&sha256_file(&src).unwrap()), ABC);
-        assert!(sha256_file(&dir.path().join("missing")).is_err());
     }
 
     #[test]

@@ -12,6 +12,7 @@ use std::path::Path;
 
 use secretvm_pack::cpio;
 use secretvm_pack::iso;
+use sha2::{Digest, Sha256};
 
 use crate::hashed::{HashingWriter, Written};
 use crate::{Error, Result, io_error, open_file, write_atomically};
@@ -124,19 +125,33 @@ pub fn write_gcp_tar(
     })
 }
 
-/// [`write_gcp_tar`], returning the size and SHA-256 of the tarball (hashed as it is written)
-/// with the disk size.
+/// What [`write_gcp_tar_hashed`] read and wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GcpTarHashed {
+    /// The disk's size in bytes.
+    pub disk_len: u64,
+    /// The SHA-256 of the disk, hashed as the tarball writer read it (no read of its own).
+    pub disk_sha256: [u8; 32],
+    /// The size and SHA-256 of the tarball, hashed as it was written.
+    pub tarball: Written,
+}
+
+/// [`write_gcp_tar`], also returning the SHA-256 of the disk and the size and SHA-256 of the
+/// tarball.
 pub fn write_gcp_tar_hashed(
     disk: &Path,
     options: &secretvm_pack::gcp::Options,
     out: &Path,
-) -> Result<(u64, Written)> {
+) -> Result<GcpTarHashed> {
     let (len, file) = open_file(disk).map_err(io_error("open", disk))?;
-    let written = write_atomically(out, |sink| {
+    let mut disk_hasher = Sha256::new();
+    let tarball = write_atomically(out, |sink| {
         let mut hashing = HashingWriter::new(&mut *sink);
-        secretvm_pack::gcp::write(len, &file, options, &mut hashing)
-            .map_err(|source| Error::GcpTar { path: disk.to_path_buf(), source })?;
+        secretvm_pack::gcp::write_observed(len, &file, options, &mut hashing, &mut |bytes| {
+            disk_hasher.update(bytes);
+        })
+        .map_err(|source| Error::GcpTar { path: disk.to_path_buf(), source })?;
         Ok(hashing.finish())
     })?;
-    Ok((len, written))
+    Ok(GcpTarHashed { disk_len: len, disk_sha256: disk_hasher.finalize().into(), tarball })
 }

@@ -93,13 +93,22 @@ type Chunk = (u64, u64);
 
 /// Writes the `len` bytes of `disk` (read from its start; read twice when sparse) as the
 /// gzip-compressed tarball into `out`, and returns `out`.
-pub fn write<R: Read + Seek, W: Write>(
+pub fn write<R: Read + Seek, W: Write>(len: u64, disk: R, options: &Options, out: W) -> Result<W> {
+    write_observed(len, disk, options, out, &mut |_| {})
+}
+
+/// [`write`], showing `observe` every byte of the disk once, in order, as it is read: for a
+/// digest of the disk without a read of its own.
+pub fn write_observed<R: Read + Seek, W: Write>(
     len: u64,
     mut disk: R,
     options: &Options,
     out: W,
+    observe: &mut dyn FnMut(&[u8]),
 ) -> Result<W> {
-    let map = if options.sparse { scan(len, &mut disk)? } else { vec![(0, len)] };
+    // Sparse: the scan reads the whole disk in order, and the copy re-reads its data runs.
+    // Not sparse: the copy is the one read.
+    let map = if options.sparse { scan(len, &mut disk, &mut *observe)? } else { vec![(0, len)] };
     let stored: u64 = map.iter().map(|c| c.1).sum();
     let sparse = options.sparse && !(map.len() == 1 && map[0] == (0, len));
     let headers = if sparse {
@@ -116,7 +125,9 @@ pub fn write<R: Read + Seek, W: Write>(
             continue;
         }
         disk.seek(SeekFrom::Start(offset)).map_err(|source| Error::Read { offset, source })?;
-        let copied = io::copy(&mut (&mut disk).take(chunk_len), &mut gz).map_err(|err| {
+        let observe = if options.sparse { None } else { Some(&mut *observe) };
+        let mut data = Observed { inner: (&mut disk).take(chunk_len), observe };
+        let copied = io::copy(&mut data, &mut gz).map_err(|err| {
             if err.kind() == io::ErrorKind::WriteZero {
                 Error::Write(err)
             } else {
@@ -135,9 +146,32 @@ pub fn write<R: Read + Seek, W: Write>(
     gz.finish().map_err(Error::Write)
 }
 
+/// A reader that shows what it reads to an optional observer.
+/// What is shown the bytes of the disk.
+type Observer<'b> = dyn FnMut(&[u8]) + 'b;
+
+struct Observed<'a, 'b, R> {
+    inner: R,
+    observe: Option<&'a mut Observer<'b>>,
+}
+
+impl<R: Read> Read for Observed<'_, '_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if let Some(observe) = self.observe.as_mut() {
+            observe(buf.get(..n).unwrap_or(buf));
+        }
+        Ok(n)
+    }
+}
+
 /// The data runs of the disk: maximal runs of 512-byte blocks that are not all zero, ending
-/// with an empty run at `len` when the disk ends in a hole.
-fn scan<R: Read + Seek>(len: u64, disk: &mut R) -> Result<Vec<Chunk>> {
+/// with an empty run at `len` when the disk ends in a hole. `observe` sees every byte read.
+fn scan<R: Read + Seek>(
+    len: u64,
+    disk: &mut R,
+    observe: &mut dyn FnMut(&[u8]),
+) -> Result<Vec<Chunk>> {
     disk.seek(SeekFrom::Start(0)).map_err(|source| Error::Read { offset: 0, source })?;
     let mut map: Vec<Chunk> = Vec::new();
     let mut buf = vec![0u8; 1 << 20];
@@ -149,6 +183,7 @@ fn scan<R: Read + Seek>(len: u64, disk: &mut R) -> Result<Vec<Chunk>> {
         if got < want {
             return Err(Error::ShortRead { expected: len, got: offset + got as u64 });
         }
+        observe(&buf[..want]);
         for block in buf[..want].chunks(BLOCK) {
             let block_len = block.len() as u64;
             if block.iter().any(|&b| b != 0) {
@@ -290,10 +325,10 @@ mod tests {
         disk[600] = 1; // block 1
         disk[3 * 512] = 2; // blocks 3 and 4
         disk[4 * 512 + 511] = 3;
-        let map = scan(disk.len() as u64, &mut Cursor::new(&disk)).unwrap();
+        let map = scan(disk.len() as u64, &mut Cursor::new(&disk), &mut |_| {}).unwrap();
         assert_eq!(map, [(512, 512), (1536, 1024), (disk.len() as u64, 0)]);
         disk[10 * 512 + 99] = 4; // the partial last block
-        let map = scan(disk.len() as u64, &mut Cursor::new(&disk)).unwrap();
+        let map = scan(disk.len() as u64, &mut Cursor::new(&disk), &mut |_| {}).unwrap();
         assert_eq!(map, [(512, 512), (1536, 1024), (5120, 100)]);
     }
 
@@ -306,5 +341,30 @@ mod tests {
         assert_eq!(a, b);
         let short = write(4000, Cursor::new(&disk), &options, Vec::new());
         assert!(matches!(short, Err(Error::ShortRead { expected: 4000, got: 3000 })));
+    }
+
+    #[test]
+    fn the_observer_sees_the_disk_once_in_order() {
+        // Data, a hole of more than one read buffer, data, a partial last block.
+        let mut disk = vec![0u8; (3 << 20) + 700];
+        disk[..5].copy_from_slice(b"first");
+        disk[(2 << 20) + 512..(2 << 20) + 517].copy_from_slice(b"later");
+        disk[(3 << 20) + 699] = 9;
+        for sparse in [true, false] {
+            let options = Options { sparse, ..Options::default() };
+            let mut seen = Vec::new();
+            let tar = write_observed(
+                disk.len() as u64,
+                Cursor::new(&disk),
+                &options,
+                Vec::new(),
+                &mut |bytes| seen.extend_from_slice(bytes),
+            )
+            .unwrap();
+            assert!(seen == disk, "sparse {sparse}: the observer saw other bytes");
+            // Observing changes nothing in the tarball.
+            let plain = write(disk.len() as u64, Cursor::new(&disk), &options, Vec::new());
+            assert!(plain.unwrap() == tar, "sparse {sparse}");
+        }
     }
 }

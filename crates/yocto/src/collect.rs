@@ -15,7 +15,8 @@
 //!   ([`gcp_options`]); the raw disk itself is not copied (upstream does not publish it);
 //! - `post = sbom`: once the machine's other artifacts are written, the image SBOM must list
 //!   every image file of the machine deployed under its link name with the SHA-256 collected
-//!   (the copy's, or for a wic the deployed disk's) ([`crate::sbom`]); only then is it copied;
+//!   (the copy's, or for a wic the disk's, hashed as the tarball writer read it)
+//!   ([`crate::sbom`]); only then is it copied;
 //! - finally `<out>/encryptedfs.qcow2`, the empty 300G disk the guest encrypts.
 //!
 //! Every file is written atomically by `secretvm-artifact`, which returns the size and SHA-256
@@ -231,8 +232,9 @@ struct ImageFile<'a> {
     deploy: &'a str,
     /// The file the link resolved to (its name is the one the SBOM records).
     source: &'a Path,
-    /// The SHA-256 of the bytes collected, when collection hashed them (not for a wic).
-    sha256: Option<[u8; 32]>,
+    /// The SHA-256 of the bytes collected (for a wic, of the disk the tarball was made from,
+    /// hashed as the tarball writer read it).
+    sha256: [u8; 32],
 }
 
 /// Resolves the deploy link `name` in `deploy_dir` (canonical): through its symbolic links, to a
@@ -328,14 +330,14 @@ pub fn collect(
                         }
                         None => copy(&r.source, &dst, &rel, on_write)?,
                     };
-                    images.push(image(Some(written.sha256)));
+                    images.push(image(written.sha256));
                     files.push(entry(rel, written));
                 }
                 // Written once the machine's images are, and only if it describes them.
                 Post::Sbom => sboms.push((r, rel, dst)),
                 Post::Iso => {
                     let written = copy(&r.source, &dst, &rel, on_write)?;
-                    images.push(image(Some(written.sha256)));
+                    images.push(image(written.sha256));
                     files.push(entry(rel, written));
                     let iso = Post::iso_name(r.name);
                     let iso_rel = format!("{}/{iso}", machine.name);
@@ -353,14 +355,14 @@ pub fn collect(
                     let tar = Post::gcp_tar_name(r.name);
                     let tar_rel = format!("{}/{tar}", machine.name);
                     on_write(&tar_rel);
-                    let (_, written) = secretvm_artifact::iso::write_gcp_tar_hashed(
+                    let hashed = secretvm_artifact::iso::write_gcp_tar_hashed(
                         &r.source,
                         &gcp_options(),
                         &dir.join(&tar),
                     )
                     .map_err(write_error(tar_rel.clone()))?;
-                    images.push(image(None));
-                    files.push(entry(tar_rel, written));
+                    images.push(image(hashed.disk_sha256));
+                    files.push(entry(tar_rel, hashed.tarball));
                 }
             }
         }
@@ -434,7 +436,7 @@ pub fn write_manifest(
 
 /// Checks the image SBOM `bytes` (collected as `rel`, deployed as `deploy`) against the image
 /// files of its machine deployed under the same link name: each must be listed with the
-/// SHA-256 collected, or for a wic (which is not copied) the SHA-256 of the deployed disk.
+/// SHA-256 of the bytes collected.
 fn check_sbom(
     machine: &str,
     deploy: &str,
@@ -446,14 +448,9 @@ fn check_sbom(
         |image: Option<String>| move |source| Error::Sbom { path: rel.to_owned(), image, source };
     let listed = crate::sbom::file_digests(bytes).map_err(sbom_error(None))?;
     for image in images.iter().filter(|i| Post::sbom_describes(deploy, i.deploy)) {
-        let image_rel = format!("{machine}/{}", image.name);
-        let sha256 = match image.sha256 {
-            Some(sha256) => sha256,
-            None => hashed::sha256_file(image.source).map_err(write_error(image_rel.clone()))?,
-        };
         let file = image.source.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
-        crate::sbom::check_image(&listed, &file, &hex::encode(sha256))
-            .map_err(sbom_error(Some(image_rel)))?;
+        crate::sbom::check_image(&listed, &file, &hex::encode(image.sha256))
+            .map_err(sbom_error(Some(format!("{machine}/{}", image.name))))?;
     }
     Ok(())
 }
