@@ -97,7 +97,7 @@ pub fn write<R: Read + Seek, W: Write>(len: u64, disk: R, options: &Options, out
     write_observed(len, disk, options, out, &mut |_| {})
 }
 
-/// [`write`], showing `observe` every byte of the disk once, in order, as it is read: for a
+/// [`write()`], showing `observe` every byte of the disk once, in order, as it is read: for a
 /// digest of the disk without a read of its own.
 pub fn write_observed<R: Read + Seek, W: Write>(
     len: u64,
