@@ -128,8 +128,6 @@ pub fn write_gcp_tar(
 /// What [`write_gcp_tar_hashed`] read and wrote.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct GcpTarHashed {
-    /// The disk's size in bytes.
-    pub disk_len: u64,
     /// The SHA-256 of the disk, hashed as the tarball writer read it (no read of its own).
     pub disk_sha256: [u8; 32],
     /// The size and SHA-256 of the tarball, hashed as it was written.
@@ -153,5 +151,5 @@ pub fn write_gcp_tar_hashed(
         .map_err(|source| Error::GcpTar { path: disk.to_path_buf(), source })?;
         Ok(hashing.finish())
     })?;
-    Ok(GcpTarHashed { disk_len: len, disk_sha256: disk_hasher.finalize().into(), tarball })
+    Ok(GcpTarHashed { disk_sha256: disk_hasher.finalize().into(), tarball })
 }

@@ -109,8 +109,8 @@ fn fake_build(build: &Path, config: &Config, v: &Vectors) -> BTreeMap<String, Ve
     for m in &config.machines {
         let dir = build.join(&m.deploy_dir);
         fs::create_dir_all(&dir).unwrap();
-        // Each image file deployed so far: its link and the file behind it, with its bytes.
-        let mut images: Vec<(String, String, Vec<u8>)> = Vec::new();
+        // Each file deployed so far: its link, the file behind it and that file's SHA-256.
+        let mut deployed: Vec<(String, String, String)> = Vec::new();
         for a in &m.artifacts {
             let launch = match m.name.as_str() {
                 "tdx" => Some(&v.tdx),
@@ -122,12 +122,12 @@ fn fake_build(build: &Path, config: &Config, v: &Vectors) -> BTreeMap<String, Ve
                 ("bzImage", Some(l)) => l[1].clone(),
                 ("initramfs.cpio.gz", Some(l)) => l[2].clone(),
                 (name, _) if a.post == Post::Iso => rootfs_cpio(&format!("{}/{name}", m.name)),
-                _ if a.post == Post::Sbom => sbom(&a.deploy, &images),
+                _ if a.post == Post::Sbom => sbom(&a.deploy, &deployed),
                 (name, _) => wic(&format!("{}/{name}", m.name)),
             };
             fs::write(dir.join(stamped(&a.deploy, DECOY)), b"an older build").unwrap();
             fs::write(dir.join(stamped(&a.deploy, CURRENT)), &bytes).unwrap();
-            images.push((a.deploy.clone(), stamped(&a.deploy, CURRENT), bytes.clone()));
+            deployed.push((a.deploy.clone(), stamped(&a.deploy, CURRENT), sha256_hex(&bytes)));
             symlink(stamped(&a.deploy, CURRENT), dir.join(&a.deploy)).unwrap();
             sources.insert(format!("{}/{}", m.name, a.name), bytes);
         }
@@ -136,11 +136,11 @@ fn fake_build(build: &Path, config: &Config, v: &Vectors) -> BTreeMap<String, Ve
 }
 
 /// The SBOM deployed as `deploy`, as poky writes it: it lists the image file deployed under
-/// the same link name among `images` (link, file, bytes) with its SHA-256, or, with none
+/// the same link name among `deployed` (link, file, SHA-256) with its SHA-256, or, with none
 /// there (gcp-tdx's initramfs is not collected), a file of its own name.
-fn sbom(deploy: &str, images: &[(String, String, Vec<u8>)]) -> Vec<u8> {
-    match images.iter().find(|(link, ..)| Post::sbom_describes(deploy, link)) {
-        Some((_, file, bytes)) => secretvm_testkit::image_sbom(file, &sha256_hex(bytes)),
+fn sbom(deploy: &str, deployed: &[(String, String, String)]) -> Vec<u8> {
+    match deployed.iter().find(|(link, ..)| Post::sbom_describes(deploy, link)) {
+        Some((_, file, sha256)) => secretvm_testkit::image_sbom(file, sha256),
         None => secretvm_testkit::image_sbom(deploy, &"e".repeat(64)),
     }
 }
