@@ -145,6 +145,24 @@ pub(crate) fn lock(root: &Path, args: &LockArgs) -> Result<()> {
     cmd::run(cmd::new(&secretvm, root).arg("lock").args(&args.args))
 }
 
+/// Flags of `cargo xtask shell`: passed to `secretvm shell` as they are.
+#[derive(clap::Args)]
+pub(crate) struct ShellArgs {
+    /// `secretvm shell`'s flags, then `--` and the command (see `secretvm shell --help`).
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    args: Vec<String>,
+}
+
+/// `cargo xtask shell ...`: builds the release binary and runs `secretvm shell ...` in the
+/// workspace root; returns the command's exit code (a signal N as 128 + N).
+pub(crate) fn shell(root: &Path, args: &ShellArgs) -> Result<u8> {
+    use std::os::unix::process::ExitStatusExt;
+    let secretvm = release_binary(root)?;
+    let status = cmd::status(cmd::new(&secretvm, root).arg("shell").args(&args.args))?;
+    let code = status.code().or(status.signal().map(|s| 128 + s)).unwrap_or(1);
+    Ok((code & 0xff) as u8)
+}
+
 /// `git rev-parse HEAD`, with `-dirty` appended when tracked files differ from that commit.
 fn git_revision(root: &Path) -> Result<String> {
     let head = cmd::output(cmd::new("git", root).args(["rev-parse", "HEAD"]))?;

@@ -3,7 +3,7 @@
 
 use std::ffi::OsStr;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, ExitStatus, Output, Stdio};
 
 use anyhow::{Context, Result, bail};
 
@@ -24,13 +24,19 @@ pub(crate) fn display(cmd: &Command) -> String {
 
 /// Runs `cmd` with inherited stdio, echoing it first; fails unless it exits with status 0.
 pub(crate) fn run(cmd: &mut Command) -> Result<()> {
-    let shown = display(cmd);
-    eprintln!("$ {shown}");
-    let status = cmd.status().with_context(|| format!("cannot start `{shown}`"))?;
+    let status = status(cmd)?;
     if !status.success() {
+        let shown = display(cmd);
         bail!("`{shown}` failed with {status}");
     }
     Ok(())
+}
+
+/// Runs `cmd` with inherited stdio, echoing it first, and returns how it ended.
+pub(crate) fn status(cmd: &mut Command) -> Result<ExitStatus> {
+    let shown = display(cmd);
+    eprintln!("$ {shown}");
+    cmd.status().with_context(|| format!("cannot start `{shown}`"))
 }
 
 /// Runs `cmd` and returns its stdout; stderr is kept for the error message.

@@ -3,7 +3,8 @@
 //! - `cargo xtask test` provisions what the tests need (see [`deps`]) and runs every check:
 //!   formatting, clippy, the whole test suite (including the tests that drive real external tools
 //!   and boot a Linux kernel under QEMU) and a build of the fuzz targets.
-//! - `cargo xtask build` is the main job: it produces the release artifacts (see [`build`]).
+//! - `cargo xtask build` is the main job: it produces the release artifacts (see [`build`]);
+//!   `cargo xtask shell` opens the build environment it runs bitbake in.
 //! - `cargo xtask bench initramfs|measure|provenance|pack` compares our commands with the peer
 //!   tools on the same inputs in one run and prints the ratios (see [`mod@bench`]).
 //! - `cargo xtask fuzz` runs every fuzz target for a bounded time (see [`mod@fuzz`]).
@@ -43,6 +44,9 @@ enum Cmd {
     /// Build the release twice, the second time every task from source in build-repro/, and
     /// compare the two (`secretvm compare`); fails if they differ.
     ReproCheck(build::ReproArgs),
+    /// A command, or an interactive bash, in the builder's build environment (`secretvm shell
+    /// [--machine NAME]... [--offline] [-- COMMAND...]`); exits with the command's status.
+    Shell(build::ShellArgs),
     /// Check or update yocto/secretvm.lock (`secretvm lock --check|--update ...`).
     Lock(build::LockArgs),
     /// Install what the tests need, then run formatting, clippy, every test and the fuzz build.
@@ -59,6 +63,10 @@ fn main() -> ExitCode {
     let flags = Flags::parse();
     let root = project_root();
     let result = match flags.cmd {
+        Cmd::Shell(args) => match build::shell(&root, &args) {
+            Ok(code) => return ExitCode::from(code),
+            Err(err) => Err(err),
+        },
         Cmd::Build(args) => build::run(&root, &args),
         Cmd::ReproCheck(args) => build::repro_check(&root, &args),
         Cmd::Lock(args) => build::lock(&root, &args),

@@ -40,61 +40,81 @@ const DEFAULT_LOCK: &str = "yocto/secretvm.lock";
 pub(crate) struct BuildArgs {
     /// Skip bitbake: collect from this existing bitbake build directory (the one holding
     /// `tmp-<machine>-glibc/`).
-    #[arg(long, value_name = "BUILD_DIR")]
+    #[arg(
+        long,
+        value_name = "BUILD_DIR",
+        conflicts_with_all = ["engine", "user", "base_image", "build_dir", "from_scratch", "online"]
+    )]
     pub(crate) from_deploy: Option<PathBuf>,
-    /// Only this machine (repeatable; all machines of the config by default).
-    #[arg(long = "machine", value_name = "NAME")]
-    pub(crate) machines: Vec<String>,
+    #[command(flatten)]
+    pub(crate) setup: Setup,
     /// Only this artifact, such as `bzImage` (repeatable; all by default): bitbake builds only
     /// the targets the named artifacts need, and only they are collected. `--artifact bzImage
     /// --artifact initramfs.cpio.gz --artifact ovmf.fd` is the boot chain the launch
     /// measurements come from.
     #[arg(long = "artifact", value_name = "NAME")]
     pub(crate) artifacts: Vec<String>,
-    /// The build config.
-    #[arg(long, value_name = "FILE", default_value = "yocto/secretvm.toml")]
-    pub(crate) config: PathBuf,
     /// Where the artifacts go.
     #[arg(long, value_name = "DIR", default_value = "artifacts")]
     pub(crate) out: PathBuf,
-    /// The lock file whose SHA-256 the manifest records [default: yocto/secretvm.lock, if it
-    /// exists].
-    #[arg(long, value_name = "FILE")]
-    pub(crate) lock: Option<PathBuf>,
     /// The git revision the release is built from, recorded in manifest.json.
     #[arg(long, value_name = "REV")]
     pub(crate) git_revision: Option<String>,
-    /// Where bitbake runs [default: the config's `container.engine`].
-    #[arg(long, value_enum, value_name = "ENGINE", conflicts_with = "from_deploy")]
-    pub(crate) engine: Option<EngineArg>,
-    /// The build user inside the container as UID:GID [default: the calling user]; bitbake
-    /// refuses to run as root, so root must name another user here.
-    #[arg(long, value_name = "UID:GID", value_parser = parse_user, conflicts_with = "from_deploy")]
-    pub(crate) user: Option<User>,
-    /// Build the builder image FROM this image instead of the config's pinned
-    /// `container.base_image` (for a machine that cannot pull it: a base imported from a mirror
-    /// or made with debootstrap and `docker import`).
-    #[arg(long, value_name = "IMAGE", conflicts_with = "from_deploy")]
-    pub(crate) base_image: Option<String>,
-    /// The bitbake build directory, relative to the workspace (a container sees only the
-    /// workspace).
-    #[arg(long, value_name = "DIR", default_value = config::DEFAULT_BUILD_DIR, conflicts_with = "from_deploy")]
-    pub(crate) build_dir: String,
     /// Run every task from source: leave out the config's sstate directory, sstate mirrors
     /// and hash server (a `dl_dir` the config names stays shared), in a build directory
     /// without an earlier build's `tmp-*` or `sstate-cache` (refused otherwise). The second
     /// build of `cargo xtask repro-check`.
-    #[arg(long, conflicts_with = "from_deploy")]
+    #[arg(long)]
     pub(crate) from_scratch: bool,
     /// Run bitbake once, with the network, as upstream's build did. By default bitbake first
     /// fetches every source the targets need (`--runall=fetch`) and then builds with
     /// `BB_NO_NETWORK=1` in a container without network, so no task can download; `--online`
     /// skips downloading sources that a shared sstate cache covers, and proves less.
-    #[arg(long, conflicts_with = "from_deploy")]
+    #[arg(long)]
     pub(crate) online: bool,
+}
+
+/// What `secretvm build` and `secretvm shell` take alike: the config, the lock, the machines,
+/// and how the builder is set up.
+#[derive(Debug, Args)]
+pub(crate) struct Setup {
+    /// Only this machine (repeatable; all machines of the config by default).
+    #[arg(long = "machine", value_name = "NAME")]
+    pub(crate) machines: Vec<String>,
+    /// The build config.
+    #[arg(long, value_name = "FILE", default_value = "yocto/secretvm.toml")]
+    pub(crate) config: PathBuf,
+    /// The lock file, whose SRCREVs go into the bitbake configuration (and whose SHA-256 a
+    /// build's manifest records) [default: yocto/secretvm.lock, if it exists].
+    #[arg(long, value_name = "FILE")]
+    pub(crate) lock: Option<PathBuf>,
+    /// Where bitbake runs [default: the config's `container.engine`].
+    #[arg(long, value_enum, value_name = "ENGINE")]
+    pub(crate) engine: Option<EngineArg>,
+    /// The build user inside the container as UID:GID [default: the calling user]; bitbake
+    /// refuses to run as root, so root must name another user here.
+    #[arg(long, value_name = "UID:GID", value_parser = parse_user)]
+    pub(crate) user: Option<User>,
+    /// Build the builder image FROM this image instead of the config's pinned
+    /// `container.base_image` (for a machine that cannot pull it: a base imported from a mirror
+    /// or made with debootstrap and `docker import`).
+    #[arg(long, value_name = "IMAGE")]
+    pub(crate) base_image: Option<String>,
+    /// The bitbake build directory, relative to the workspace (a container sees only the
+    /// workspace).
+    #[arg(long, value_name = "DIR", default_value = config::DEFAULT_BUILD_DIR)]
+    pub(crate) build_dir: String,
     /// The free disk space the preflight check demands, in GB.
     #[arg(long, value_name = "GB", default_value_t = MIN_FREE_BYTES / 1_000_000_000)]
     pub(crate) min_free_gb: u64,
+}
+
+/// Reads and parses the build config `path`; returns it with the name its errors use.
+pub(crate) fn read_config(path: &Path) -> Result<(Config, String)> {
+    let text =
+        fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let name = path.display().to_string();
+    Ok((config::parse(&name, &text)?, name))
 }
 
 /// `--engine`: the config's engine names.
@@ -132,35 +152,29 @@ fn parse_user(s: &str) -> std::result::Result<User, String> {
     }
 }
 
-/// Runs everything up to and including bitbake for `config`, already cut down to the selected
-/// machines and artifacts (its multiconfigs are the only ones bitbake parses); returns the
-/// build directory to collect from.
+/// The builder, ready to run commands: what [`prepare`] set up.
+pub(crate) struct Prepared {
+    /// Runs commands in the builder image (or on the host, for native).
+    pub(crate) runner: EngineRunner,
+    /// Who they run as.
+    pub(crate) user: User,
+    /// The workspace (the current directory).
+    pub(crate) workspace: PathBuf,
+}
+
+/// Everything before bitbake runs, for `config` already cut down to the selected machines
+/// (its multiconfigs are the only ones bitbake parses): resolve the engine, run the preflight
+/// checks, read and check the lock, check out the layers, regenerate `conf/` and make the
+/// builder image.
 #[allow(clippy::print_stderr)]
-fn bitbake_stage(args: &BuildArgs, config: &Config, config_text_file: &str) -> Result<PathBuf> {
+pub(crate) fn prepare(setup: &Setup, config: &Config, config_text_file: &str) -> Result<Prepared> {
     let workspace = std::env::current_dir().context("cannot read the current directory")?;
     let host = Host::from_env();
-    let wanted = args.engine.map_or(config.container.engine, config::Engine::from);
+    let wanted = setup.engine.map_or(config.container.engine, config::Engine::from);
     let engine = preflight::resolve_engine(wanted, &host)?;
-    let user = args.user.unwrap_or_else(User::current);
+    let user = setup.user.unwrap_or_else(User::current);
     let mounts = runner::build_mounts(config, &workspace);
     let build_dir = workspace.join(&config.build_dir);
-    if args.from_scratch {
-        let left: Vec<String> = fs::read_dir(&build_dir)
-            .into_iter()
-            .flatten()
-            .flatten()
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .filter(|n| n == "sstate-cache" || n.starts_with("tmp"))
-            .collect();
-        if !left.is_empty() {
-            bail!(
-                "--from-scratch: {} holds {} from an earlier build, whose tasks bitbake would \
-                 reuse; remove it or name a new --build-dir",
-                build_dir.display(),
-                left.join(", ")
-            );
-        }
-    }
     eprintln!("preflight: engine {engine:?}, build user {}:{}", user.uid, user.gid);
     preflight::run(&Preflight {
         engine,
@@ -168,10 +182,10 @@ fn bitbake_stage(args: &BuildArgs, config: &Config, config_text_file: &str) -> R
         user,
         build_dir: &build_dir,
         mounts: &mounts,
-        min_free_bytes: args.min_free_gb.saturating_mul(1_000_000_000),
+        min_free_bytes: setup.min_free_gb.saturating_mul(1_000_000_000),
     })?;
 
-    let lock_path = args.lock.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_LOCK));
+    let lock_path = setup.lock.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_LOCK));
     let lock = match fs::read_to_string(&lock_path) {
         Ok(text) => {
             let lock = secretvm_yocto::lock::parse(&lock_path.display().to_string(), &text)?;
@@ -233,17 +247,53 @@ fn bitbake_stage(args: &BuildArgs, config: &Config, config_text_file: &str) -> R
         let dockerfile = fs::read(&dockerfile_path)
             .with_context(|| format!("cannot read {}", dockerfile_path.display()))?;
         let base_image =
-            args.base_image.clone().unwrap_or_else(|| config.container.base_image.clone());
+            setup.base_image.clone().unwrap_or_else(|| config.container.base_image.clone());
         let base = [("BASE_IMAGE".to_owned(), base_image)];
         let image_log = build_dir.join("secretvm-builder-image.log");
         eprintln!("builder image: {} (log {})", config.container.dockerfile, image_log.display());
         image::ensure(engine, &host, &dockerfile, &base, &[], &image_log, &mut |_| {})?
     };
+    let runner = EngineRunner { engine, image, engine_args: Vec::new(), host };
+    Ok(Prepared { runner, user, workspace })
+}
+
+/// Runs everything up to and including bitbake for `config`, already cut down to the selected
+/// machines and artifacts; returns the build directory to collect from.
+#[allow(clippy::print_stderr)]
+fn bitbake_stage(args: &BuildArgs, config: &Config, config_text_file: &str) -> Result<PathBuf> {
+    let build_dir = std::env::current_dir()
+        .context("cannot read the current directory")?
+        .join(&config.build_dir);
+    if args.from_scratch {
+        let left: Vec<String> = fs::read_dir(&build_dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n == "sstate-cache" || n.starts_with("tmp"))
+            .collect();
+        if !left.is_empty() {
+            bail!(
+                "--from-scratch: {} holds {} from an earlier build, whose tasks bitbake would \
+                 reuse; remove it or name a new --build-dir",
+                build_dir.display(),
+                left.join(", ")
+            );
+        }
+    }
+    let Prepared { mut runner, user, workspace } = prepare(&args.setup, config, config_text_file)?;
+    let engine = runner.engine;
     let machines: Vec<&config::Machine> = config.machines.iter().collect();
-    let inv =
-        runner::build_invocation(config, &workspace, &machines, &[], engine, user, &host.vars);
+    let inv = runner::build_invocation(
+        config,
+        &workspace,
+        &machines,
+        &[],
+        engine,
+        user,
+        &runner.host.vars,
+    );
     let targets = runner::bitbake_targets(&machines).len();
-    let mut runner = EngineRunner { engine, image, engine_args: Vec::new(), host };
     for step in runner::build_steps(inv, &config.cache, args.online) {
         let log = build_dir.join(step.phase.log_file());
         let offline_host =
@@ -360,11 +410,8 @@ fn write_conf(
 /// Runs `secretvm build`.
 #[allow(clippy::print_stderr, clippy::print_stdout)]
 pub(crate) fn run(args: &BuildArgs) -> Result<()> {
-    let text = fs::read_to_string(&args.config)
-        .with_context(|| format!("cannot read {}", args.config.display()))?;
-    let config_name = args.config.display().to_string();
-    let config = secretvm_yocto::config::parse(&config_name, &text)?;
-    let names: Vec<&str> = args.machines.iter().map(String::as_str).collect();
+    let (config, config_name) = read_config(&args.setup.config)?;
+    let names: Vec<&str> = args.setup.machines.iter().map(String::as_str).collect();
     let artifacts: Vec<&str> = args.artifacts.iter().map(String::as_str).collect();
     let selected = config.select(&names, &artifacts)?;
     let machines: Vec<&config::Machine> = selected.machines.iter().collect();
@@ -372,7 +419,7 @@ pub(crate) fn run(args: &BuildArgs) -> Result<()> {
     let build_dir = match &args.from_deploy {
         Some(dir) => dir,
         None => {
-            let mut build_config = selected.with_build_dir(&args.build_dir)?;
+            let mut build_config = selected.with_build_dir(&args.setup.build_dir)?;
             if args.from_scratch {
                 build_config = build_config.from_scratch();
             }
@@ -380,7 +427,7 @@ pub(crate) fn run(args: &BuildArgs) -> Result<()> {
             &built
         }
     };
-    let lock_sha256 = lock_sha256(args)?;
+    let lock_sha256 = lock_sha256(args.setup.lock.as_deref())?;
 
     fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create {}", args.out.display()))?;
@@ -445,9 +492,9 @@ fn unlisted(out: &Path, listed: &[&str]) -> Vec<String> {
 }
 
 /// The SHA-256 of the lock file: `--lock` must exist; the default is used only if it exists.
-fn lock_sha256(args: &BuildArgs) -> Result<Option<String>> {
-    let path = match &args.lock {
-        Some(path) => path.clone(),
+fn lock_sha256(lock: Option<&Path>) -> Result<Option<String>> {
+    let path = match lock {
+        Some(path) => path.to_path_buf(),
         None if fs::metadata(DEFAULT_LOCK).is_ok() => PathBuf::from(DEFAULT_LOCK),
         None => return Ok(None),
     };

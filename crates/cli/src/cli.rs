@@ -32,6 +32,10 @@ pub(crate) enum Command {
     /// the artifacts of an existing build directory, make the ISOs, GCP tarballs and the
     /// encrypted-fs disk, and write sha256sum.txt, digest.txt and manifest.json.
     Build(crate::build::BuildArgs),
+    /// Run a command, or an interactive bash, in the build environment: the builder, the
+    /// build directory and poky's environment a build's bitbake runs in (after the same
+    /// preflight, layer checkouts and regenerated conf/); exit with the command's status.
+    Shell(crate::shell::ShellArgs),
     /// Check or update the lock file: layer commits, resolved SRCREVs, the builder image id.
     Lock(crate::lock::LockArgs),
     /// Lay out a complete build for publishing: its released files under upstream's names

@@ -57,9 +57,7 @@ pub(crate) struct LockArgs {
 /// Runs `secretvm lock`.
 #[allow(clippy::print_stderr, clippy::print_stdout)]
 pub(crate) fn run(args: &LockArgs) -> Result<()> {
-    let text = fs::read_to_string(&args.config)
-        .with_context(|| format!("cannot read {}", args.config.display()))?;
-    let config = config::parse(&args.config.display().to_string(), &text)?;
+    let (config, _) = crate::build::read_config(&args.config)?;
     let previous = read_lock(&args.lock)?;
     let image = builder_image_id(args, &config)?;
     if args.update {

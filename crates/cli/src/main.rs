@@ -12,6 +12,7 @@ mod list;
 mod lock;
 mod measure;
 mod release;
+mod shell;
 mod verify;
 
 use std::io::{self, Write};
@@ -98,6 +99,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Measure(cmd) => measure::run(cmd)?,
         Command::Verify(cmd) => return verify::run(cmd),
         Command::Build(args) => build::run(&args)?,
+        Command::Shell(args) => return shell::run(&args),
         Command::Lock(args) => lock::run(&args)?,
         Command::Release(args) => release::run(&args)?,
         Command::Compare(args) => return compare::run(&args),

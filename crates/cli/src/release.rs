@@ -3,12 +3,11 @@
 //! them and the build's `manifest.json`, in one new directory for the release workflow to
 //! attest and upload (see `secretvm_yocto::release`).
 
-use std::fs;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use secretvm_yocto::{config, release};
+use secretvm_yocto::release;
 
 /// `secretvm release`.
 #[derive(Debug, Args)]
@@ -30,9 +29,7 @@ pub(crate) struct ReleaseArgs {
 /// Runs `secretvm release`.
 #[allow(clippy::print_stdout)]
 pub(crate) fn run(args: &ReleaseArgs) -> Result<()> {
-    let text = fs::read_to_string(&args.config)
-        .with_context(|| format!("cannot read {}", args.config.display()))?;
-    let config = config::parse(&args.config.display().to_string(), &text)?;
+    let (config, _) = crate::build::read_config(&args.config)?;
     let files = release::write_release(&config, &args.artifacts, &args.tag, &args.out)
         .with_context(|| format!("cannot release {} as {}", args.artifacts.display(), args.tag))?;
     let bytes: u64 = files.iter().map(|f| f.len).sum();

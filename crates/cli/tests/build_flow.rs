@@ -168,21 +168,13 @@ fn config(poky_url: &str, commit: &str) -> String {
     )
 }
 
-#[test]
-fn build_runs_bitbake_in_the_builder_and_collects_what_it_deployed() {
-    if !crate::support::is_root() {
-        secretvm_testkit::skip("the build-flow test runs as root and builds as uid 1000");
-        return;
-    }
-    let Some(vectors) = vectors() else { return };
-    let (Some(_), Some(_)) = (tool_on_path("docker"), tool_on_path("git")) else { return };
-    let Some(base) = secretvm_testkit::engine_test_base("docker") else { return };
-
-    let root = tempfile::tempdir().unwrap();
-    let commit = stub_poky(root.path());
-    let ws = root.path().join("ws");
+/// A workspace with the one-machine config, our Dockerfile and the stand-in poky (as a git
+/// remote under `root`), and the inputs the stand-in bitbake deploys.
+fn stub_workspace(root: &Path, vectors: &Path) -> std::path::PathBuf {
+    let commit = stub_poky(root);
+    let ws = root.join("ws");
     fs::create_dir_all(ws.join("yocto/docker")).unwrap();
-    let url = format!("file://{}", root.path().join("poky.git").display());
+    let url = format!("file://{}", root.join("poky.git").display());
     fs::write(ws.join("yocto/secretvm.toml"), config(&url, &commit)).unwrap();
     fs::copy(
         secretvm_testkit::workspace().join("yocto/docker/Dockerfile"),
@@ -205,10 +197,33 @@ fn build_runs_bitbake_in_the_builder_and_collects_what_it_deployed() {
         inputs.join("image-sbom.spdx.json"),
     )
     .unwrap();
-    let tree = root.path().join("tree");
+    let tree = root.join("tree");
     fs::create_dir_all(tree.join("etc")).unwrap();
     fs::write(tree.join("etc/os-release"), "ID=secret-vm\n").unwrap();
     crate::support::pack_cpio(&tree, &inputs.join("rootfs.cpio"));
+    ws
+}
+
+/// What both tests need: root (they run the builder as uid 1000), the vectors, docker, git
+/// and the engine test base; then a [`stub_workspace`] in a new temporary directory. `None`
+/// (after saying why) when something is missing.
+fn docker_stub_workspace() -> Option<(tempfile::TempDir, std::path::PathBuf, &'static str)> {
+    if !crate::support::is_root() {
+        secretvm_testkit::skip("the build-flow tests run as root and run the builder as uid 1000");
+        return None;
+    }
+    let vectors = vectors()?;
+    tool_on_path("docker")?;
+    tool_on_path("git")?;
+    let base = secretvm_testkit::engine_test_base("docker")?;
+    let root = tempfile::tempdir().unwrap();
+    let ws = stub_workspace(root.path(), &vectors);
+    Some((root, ws, base))
+}
+
+#[test]
+fn build_runs_bitbake_in_the_builder_and_collects_what_it_deployed() {
+    let Some((root, ws, base)) = docker_stub_workspace() else { return };
     // What an earlier run left in conf/ must not survive.
     fs::create_dir_all(ws.join("build/conf")).unwrap();
     fs::write(ws.join("build/conf/stale.conf"), "DISTRO = \"poky\"\n").unwrap();
@@ -349,4 +364,92 @@ fn build_runs_bitbake_in_the_builder_and_collects_what_it_deployed() {
         assert_eq!(err.matches("hint: ").count(), 1, "{err}");
         fs::remove_file(&marker).unwrap();
     }
+}
+
+/// What the shell test's command reports, one fact per line; it exits 7.
+const REPORT: &str = r#"pwd; id -u; echo "$BUILDDIR"; command -v bitbake; tty || true
+echo "BB_NO_NETWORK=${BB_NO_NETWORK:-unset}"; echo $(ls /sys/class/net); exit 7"#;
+
+/// `secretvm shell` through the real runner and Docker, on the build's setup: the command
+/// runs in the builder as the build user, in the build directory of the stand-in poky's
+/// `oe-init-build-env` (bitbake on its `PATH`) with `conf/` regenerated, and its exit status
+/// becomes ours; with the network by default and, with `--offline`, as the build run
+/// (`BB_NO_NETWORK=1`, only loopback); without a command, bash reads our standard input; and
+/// the command gets a terminal exactly when we have one (`script` gives us one).
+#[test]
+fn shell_runs_a_command_in_the_build_environment() {
+    let Some(script) = tool_on_path("script") else { return };
+    let Some((_root, ws, base)) = docker_stub_workspace() else { return };
+    sh(&ws, "chown -R 1000:1000 .");
+    let setup = ["--engine", "docker", "--user", "1000:1000", "--min-free-gb", "0", "--base-image"];
+    let shell = |flags: &[&str]| {
+        let mut cmd = secretvm();
+        cmd.arg("shell").args(setup).arg(base).args(flags).current_dir(&ws);
+        cmd.stdin(std::process::Stdio::null());
+        cmd
+    };
+
+    for (flags, offline) in [(&[][..], false), (&["--offline"][..], true)] {
+        let out = shell(flags).args(["--", "sh", "-c", REPORT]).output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(7), "{stdout}\n{stderr}");
+        let lines: Vec<&str> = stdout.lines().collect();
+        assert_eq!(
+            lines[..6],
+            [
+                "/secret-vm-build/build",
+                "1000",
+                "/secret-vm-build/build",
+                "/secret-vm-build/yocto/poky/bitbake/bin/bitbake",
+                "not a tty",
+                if offline { "BB_NO_NETWORK=1" } else { "BB_NO_NETWORK=unset" },
+            ],
+            "{stdout}\n{stderr}"
+        );
+        let interfaces: Vec<&str> = lines[6].split_whitespace().collect();
+        if offline {
+            assert_eq!(interfaces, ["lo"], "--offline must leave only loopback");
+        } else {
+            assert!(interfaces.iter().any(|i| *i != "lo"), "no network: {interfaces:?}");
+        }
+        let network = match offline {
+            true => "in build/, BB_NO_NETWORK=1, no network in the container\n",
+            false => "in build/, with the network\n",
+        };
+        assert!(stderr.contains(&format!("shell: sh -c '{REPORT}' {network}")), "{stderr}");
+    }
+    let multiconfig = fs::read_to_string(ws.join("build/conf/multiconfig/tdx.conf")).unwrap();
+    assert!(multiconfig.contains("MACHINE = \"secret-vm-tdx\"\n"), "{multiconfig}");
+
+    // No command: an interactive bash, fed from our standard input.
+    let mut child = shell(&[])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(b"echo \"from stdin in $(pwd) as $(id -u)\"\nexit 3\n").unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(3), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(stdout, "from stdin in /secret-vm-build/build as 1000\n");
+
+    // On a terminal, the command gets one of its own.
+    let line =
+        format!("{} shell {} {base} -- tty", env!("CARGO_BIN_EXE_secretvm"), setup.join(" "));
+    let out = Command::new(script)
+        .args(["--quiet", "--return", "--command", &line, "/dev/null"])
+        .current_dir(&ws)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    // (script echoes the end of its input, /dev/null, as a control character before it.)
+    assert!(stdout.lines().any(|l| l.contains("/dev/pts/")), "{stdout}");
 }

@@ -13,7 +13,8 @@
 //! Rules every engine follows:
 //! - The build never runs as uid 0 ([`Error::Root`]): oe-core's sanity check refuses root.
 //! - No TTY and no standard input: bitbake's knotty UI then prints plain lines, which
-//!   [`crate::progress`] parses.
+//!   [`crate::progress`] parses. The one exception is `secretvm shell`
+//!   ([`EngineRunner::attach`]), whose command is attached to the caller's terminal.
 //! - Only the variables of [`ENV_ALLOWLIST`] pass from the host, plus the fixed [`FIXED_ENV`];
 //!   native runs also get `PATH` and `HOME` ([`NATIVE_ENV`]) and nothing else. The engines get
 //!   the host values by name only (`-e NAME`, the value set in the engine client's own
@@ -204,7 +205,7 @@ impl fmt::Display for Spawn {
 }
 
 /// Quotes a word for a POSIX shell when it needs it.
-fn quote(s: &str) -> String {
+pub fn quote(s: &str) -> String {
     let plain =
         !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_./:=@,+%".contains(&b));
     if plain { s.to_owned() } else { format!("'{}'", s.replace('\'', r"'\''")) }
@@ -234,6 +235,32 @@ impl Engine {
     /// (the user's extra `run` options, such as `--ulimit`) before the image. Refuses uid 0
     /// and values that cannot be passed safely.
     pub fn plan(self, inv: &Invocation, image: &str, engine_args: &[String]) -> Result<Spawn> {
+        self.plan_streams(inv, image, engine_args, None)
+    }
+
+    /// As [`Engine::plan`], for a command attached to the caller's standard streams
+    /// (`secretvm shell`): the engine keeps standard input open (`--interactive`) and, with
+    /// `tty` (the caller's input and output are a terminal), gives the command a terminal
+    /// (`--tty`). A native command inherits the streams as they are.
+    pub fn plan_attached(
+        self,
+        inv: &Invocation,
+        image: &str,
+        engine_args: &[String],
+        tty: bool,
+    ) -> Result<Spawn> {
+        self.plan_streams(inv, image, engine_args, Some(tty))
+    }
+
+    /// `attached`: `None` for a build's run (no input, no terminal), `Some(tty)` for an
+    /// attached one.
+    fn plan_streams(
+        self,
+        inv: &Invocation,
+        image: &str,
+        engine_args: &[String],
+        attached: Option<bool>,
+    ) -> Result<Spawn> {
         check(inv)?;
         let Some(program) = self.program() else {
             let cwd = host_path(&inv.workdir, &inv.mounts)?;
@@ -248,6 +275,12 @@ impl Engine {
         };
         let mut args = self.global_args();
         args.extend(["run", "--rm", "--platform", PLATFORM].map(String::from));
+        if let Some(tty) = attached {
+            args.push("--interactive".into());
+            if tty {
+                args.push("--tty".into());
+            }
+        }
         args.push("--user".into());
         args.push(format!("{}:{}", inv.user.uid, inv.user.gid));
         if let Engine::Podman { rootless: true, .. } = self {
@@ -384,17 +417,21 @@ pub fn bitbake_targets(machines: &[&Machine]) -> Vec<String> {
         .collect()
 }
 
-/// The command that runs bitbake inside the builder: bash sources poky's `oe-init-build-env`
-/// for `build_dir` (both relative to the working directory), then execs bitbake with `args`
-/// (targets and options), which reach it as positional parameters, never through the shell.
-pub fn bitbake_argv(poky: &str, build_dir: &str, args: &[String]) -> Vec<String> {
+/// The name bash gives the command of [`in_build_env`] (`$0`), which its messages start with.
+const BUILD_ENV_NAME: &str = "builder";
+
+/// The command that runs `command` in poky's build environment inside the builder: bash
+/// sources poky's `oe-init-build-env` for `build_dir` (both relative to the working
+/// directory), which enters the build directory and puts bitbake on `PATH`, then execs
+/// `command`, whose words reach it as positional parameters, never through the shell.
+pub fn in_build_env(poky: &str, build_dir: &str, command: &[String]) -> Vec<String> {
     let script = format!(
-        "source {}/oe-init-build-env {} >/dev/null && exec bitbake \"$@\"",
+        "source {}/oe-init-build-env {} >/dev/null && exec \"$@\"",
         quote(poky),
         quote(build_dir)
     );
-    let mut argv = vec!["bash".to_owned(), "-c".to_owned(), script, "bitbake".to_owned()];
-    argv.extend(args.iter().cloned());
+    let mut argv = vec!["bash".to_owned(), "-c".to_owned(), script, BUILD_ENV_NAME.to_owned()];
+    argv.extend(command.iter().cloned());
     argv
 }
 
@@ -427,17 +464,62 @@ pub fn build_invocation(
     user: User,
     host_vars: &[(String, String)],
 ) -> Invocation {
+    let mut command = vec!["bitbake".to_owned()];
+    command.extend(extra.iter().cloned());
+    command.extend(bitbake_targets(machines));
+    invocation(config, workspace, &command, engine, user, host_vars)
+}
+
+/// The invocation of `secretvm shell`: `command` (an interactive `bash` when empty) in the
+/// build environment, with the build's mounts, user and environment, plus the host's `TERM`
+/// (a terminal program needs it; no build reads it). The network is the engine's default, as
+/// in a build's fetch run; [`without_network`] gives the build run's.
+pub fn shell_invocation(
+    config: &Config,
+    workspace: &Path,
+    command: &[String],
+    engine: Engine,
+    user: User,
+    host_vars: &[(String, String)],
+) -> Invocation {
+    let bash = ["bash".to_owned()];
+    let command = if command.is_empty() { &bash[..] } else { command };
+    let mut inv = invocation(config, workspace, command, engine, user, host_vars);
+    if let Some(term) = host_vars.iter().find(|(k, _)| k == "TERM") {
+        inv.env.push(term.clone());
+    }
+    inv
+}
+
+fn invocation(
+    config: &Config,
+    workspace: &Path,
+    command: &[String],
+    engine: Engine,
+    user: User,
+    host_vars: &[(String, String)],
+) -> Invocation {
     let poky = config.repo("poky").map_or("yocto/poky", |r| r.path.as_str());
-    let mut args = extra.to_vec();
-    args.extend(bitbake_targets(machines));
     Invocation {
-        argv: bitbake_argv(poky, &config.build_dir, &args),
+        argv: in_build_env(poky, &config.build_dir, command),
         workdir: config.workdir.clone(),
         mounts: build_mounts(config, workspace),
         env: build_env(engine, host_vars),
         user,
         network: Network::Default,
     }
+}
+
+/// `inv` as a build's second run has it: `BB_NO_NETWORK=1`, so bitbake's fetcher refuses any
+/// download, and, in a container, no network at all (`--network=none`) unless the team caches
+/// of `cache` live on the network ([`Cache::needs_network`]).
+pub fn without_network(mut inv: Invocation, cache: &Cache) -> Invocation {
+    inv.env.retain(|(k, _)| k != "BB_NO_NETWORK");
+    inv.env.push(("BB_NO_NETWORK".to_owned(), "1".to_owned()));
+    if !cache.needs_network() {
+        inv.network = Network::None;
+    }
+    inv
 }
 
 /// Which run of a build a [`Step`] is.
@@ -480,8 +562,9 @@ pub struct Step {
     pub invocation: Invocation,
 }
 
-/// Where bitbake's options start in [`bitbake_argv`]'s command.
-const BITBAKE_ARGS_AT: usize = 4;
+/// Where bitbake's options start in [`build_invocation`]'s command: after bash, `-c`, the
+/// script, its name and `bitbake`.
+const BITBAKE_ARGS_AT: usize = 5;
 
 /// The bitbake runs of a build whose single run would be `inv` ([`build_invocation`]).
 ///
@@ -505,15 +588,9 @@ pub fn build_steps(inv: Invocation, cache: &Cache, online: bool) -> Vec<Step> {
     let mut fetch = inv.clone();
     let at = BITBAKE_ARGS_AT.min(fetch.argv.len());
     fetch.argv.insert(at, "--runall=fetch".to_owned());
-    let mut build = inv;
-    build.env.retain(|(k, _)| k != "BB_NO_NETWORK");
-    build.env.push(("BB_NO_NETWORK".to_owned(), "1".to_owned()));
-    if !cache.needs_network() {
-        build.network = Network::None;
-    }
     vec![
         Step { phase: Phase::Fetch, invocation: fetch },
-        Step { phase: Phase::Build, invocation: build },
+        Step { phase: Phase::Build, invocation: without_network(inv, cache) },
     ]
 }
 
@@ -565,6 +642,24 @@ pub struct EngineRunner {
 
 impl Runner for EngineRunner {
     fn run(&mut self, inv: &Invocation, log: &Path, on_line: &mut dyn FnMut(&str)) -> Result<Exit> {
+        self.native_user(inv)?;
+        let spawn = self.engine.plan(inv, &self.image, &self.engine_args)?;
+        Ok(process::stream(&spawn, &self.host, None, Some(log), on_line)?.0)
+    }
+}
+
+impl EngineRunner {
+    /// Runs `inv` attached to this process's standard input, output and error
+    /// ([`Engine::plan_attached`]) and returns how it ended: `secretvm shell`. Nothing is
+    /// logged or parsed.
+    pub fn attach(&self, inv: &Invocation, tty: bool) -> Result<Exit> {
+        self.native_user(inv)?;
+        let spawn = self.engine.plan_attached(inv, &self.image, &self.engine_args, tty)?;
+        process::attached(&spawn, &self.host)
+    }
+
+    /// A native run cannot switch users.
+    fn native_user(&self, inv: &Invocation) -> Result<()> {
         if self.engine == Engine::Native && inv.user != User::current() {
             return Err(Error::Invalid {
                 what: "the build user of a native build".into(),
@@ -572,8 +667,7 @@ impl Runner for EngineRunner {
                 expected: "the calling user (a native build cannot switch users)",
             });
         }
-        let spawn = self.engine.plan(inv, &self.image, &self.engine_args)?;
-        Ok(process::stream(&spawn, &self.host, None, Some(log), on_line)?.0)
+        Ok(())
     }
 }
 

@@ -1,8 +1,10 @@
-//! Starting processes: the one function that calls `Command::new` ([`command`]), and the two
-//! ways we run things: [`capture`] (short commands whose output we read) and [`stream`] (long
-//! ones whose lines go to a callback and a raw log as they come).
+//! Starting processes: the one function that calls `Command::new` ([`command`]), and the three
+//! ways we run things: [`capture`] (short commands whose output we read), [`stream`] (long
+//! ones whose lines go to a callback and a raw log as they come) and [`attached`] (the command
+//! of `secretvm shell`, on this process's own standard streams).
 //!
-//! Standard input is always closed or fed from memory: nothing waits on a terminal.
+//! Except for [`attached`], standard input is closed or fed from memory: nothing waits on a
+//! terminal.
 
 use std::ffi::OsString;
 use std::fs::File;
@@ -61,10 +63,22 @@ impl Host {
     }
 }
 
+/// A process's standard streams.
+#[derive(Debug, Clone, Copy)]
+enum Streams {
+    /// Output and error piped to us; input piped (to be fed) or closed.
+    Piped {
+        /// Input is fed from memory.
+        stdin: bool,
+    },
+    /// This process's own input, output and error.
+    Inherited,
+}
+
 /// The one place a process is created: the program resolved on the host's `PATH`, the
-/// environment and working directory of `spawn`, standard input closed unless fed.
+/// environment and working directory of `spawn`, and its standard streams.
 #[allow(clippy::disallowed_methods)]
-fn command(spawn: &Spawn, host: &Host, stdin: bool) -> Result<Command> {
+fn command(spawn: &Spawn, host: &Host, streams: Streams) -> Result<Command> {
     let program = host.resolve(&spawn.program)?;
     let mut cmd = Command::new(program);
     cmd.args(&spawn.args);
@@ -75,13 +89,20 @@ fn command(spawn: &Spawn, host: &Host, stdin: bool) -> Result<Command> {
     if let Some(cwd) = &spawn.cwd {
         cmd.current_dir(cwd);
     }
-    cmd.stdin(if stdin { Stdio::piped() } else { Stdio::null() });
-    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    match streams {
+        Streams::Piped { stdin } => {
+            cmd.stdin(if stdin { Stdio::piped() } else { Stdio::null() });
+            cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+        }
+        Streams::Inherited => {
+            cmd.stdin(Stdio::inherit()).stdout(Stdio::inherit()).stderr(Stdio::inherit());
+        }
+    }
     Ok(cmd)
 }
 
 fn start(spawn: &Spawn, host: &Host, stdin: Option<&[u8]>) -> Result<Child> {
-    let mut child = command(spawn, host, stdin.is_some())?
+    let mut child = command(spawn, host, Streams::Piped { stdin: stdin.is_some() })?
         .spawn()
         .map_err(|source| Error::Spawn { program: spawn.program.clone(), source })?;
     if let (Some(bytes), Some(mut pipe)) = (stdin, child.stdin.take()) {
@@ -218,4 +239,12 @@ pub(crate) fn stream(
         return Err(Error::Io { what: "cannot write the log", path: path.to_path_buf(), source });
     }
     Ok((exit_of(status), last.join("\n")))
+}
+
+/// Runs `spawn` on this process's standard input, output and error, and returns how it ended.
+pub(crate) fn attached(spawn: &Spawn, host: &Host) -> Result<Exit> {
+    let status = command(spawn, host, Streams::Inherited)?
+        .status()
+        .map_err(|source| Error::Spawn { program: spawn.program.clone(), source })?;
+    Ok(exit_of(status))
 }

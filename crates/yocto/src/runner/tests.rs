@@ -51,7 +51,7 @@ fn docker_argv() {
     check_plan(
         Engine::Docker,
         expect![[
-            r#"MACHINES=tdx https_proxy=http://proxy:3128 docker run --rm --platform linux/amd64 --user 1000:1000 -e MACHINES -e https_proxy -e HOME=/tmp -e LANG=en_US.UTF-8 -e LC_ALL=en_US.UTF-8 -v /home/alice/secretvm:/secret-vm-build -w /secret-vm-build secretvm-builder:0123456789ab bash -c 'source yocto/poky/oe-init-build-env build >/dev/null && exec bitbake "$@"' bitbake -k mc:tdx:virtual/kernel mc:tdx:secret-vm-initramfs mc:tdx:virtual/ovmf mc:tdx:secret-vm-rootfs-dev mc:tdx:secret-vm-rootfs-prod mc:tdx:secret-vm-rootfs-gpu-dev mc:tdx:secret-vm-rootfs-gpu-prod"#
+            r#"MACHINES=tdx https_proxy=http://proxy:3128 docker run --rm --platform linux/amd64 --user 1000:1000 -e MACHINES -e https_proxy -e HOME=/tmp -e LANG=en_US.UTF-8 -e LC_ALL=en_US.UTF-8 -v /home/alice/secretvm:/secret-vm-build -w /secret-vm-build secretvm-builder:0123456789ab bash -c 'source yocto/poky/oe-init-build-env build >/dev/null && exec "$@"' builder bitbake -k mc:tdx:virtual/kernel mc:tdx:secret-vm-initramfs mc:tdx:virtual/ovmf mc:tdx:secret-vm-rootfs-dev mc:tdx:secret-vm-rootfs-prod mc:tdx:secret-vm-rootfs-gpu-dev mc:tdx:secret-vm-rootfs-gpu-prod"#
         ]],
     );
 }
@@ -61,7 +61,7 @@ fn podman_argv_on_unified_cgroups() {
     check_plan(
         Engine::Podman { cgroup: CgroupMode::Unified, rootless: true },
         expect![[
-            r#"MACHINES=tdx https_proxy=http://proxy:3128 podman run --rm --platform linux/amd64 --user 1000:1000 --userns=keep-id -e MACHINES -e https_proxy -e HOME=/tmp -e LANG=en_US.UTF-8 -e LC_ALL=en_US.UTF-8 -v /home/alice/secretvm:/secret-vm-build -w /secret-vm-build secretvm-builder:0123456789ab bash -c 'source yocto/poky/oe-init-build-env build >/dev/null && exec bitbake "$@"' bitbake -k mc:tdx:virtual/kernel mc:tdx:secret-vm-initramfs mc:tdx:virtual/ovmf mc:tdx:secret-vm-rootfs-dev mc:tdx:secret-vm-rootfs-prod mc:tdx:secret-vm-rootfs-gpu-dev mc:tdx:secret-vm-rootfs-gpu-prod"#
+            r#"MACHINES=tdx https_proxy=http://proxy:3128 podman run --rm --platform linux/amd64 --user 1000:1000 --userns=keep-id -e MACHINES -e https_proxy -e HOME=/tmp -e LANG=en_US.UTF-8 -e LC_ALL=en_US.UTF-8 -v /home/alice/secretvm:/secret-vm-build -w /secret-vm-build secretvm-builder:0123456789ab bash -c 'source yocto/poky/oe-init-build-env build >/dev/null && exec "$@"' builder bitbake -k mc:tdx:virtual/kernel mc:tdx:secret-vm-initramfs mc:tdx:virtual/ovmf mc:tdx:secret-vm-rootfs-dev mc:tdx:secret-vm-rootfs-prod mc:tdx:secret-vm-rootfs-gpu-dev mc:tdx:secret-vm-rootfs-gpu-prod"#
         ]],
     );
 }
@@ -71,7 +71,7 @@ fn podman_argv_on_legacy_cgroups() {
     check_plan(
         Engine::Podman { cgroup: CgroupMode::Legacy, rootless: true },
         expect![[
-            r#"MACHINES=tdx https_proxy=http://proxy:3128 podman --runtime runc --cgroup-manager=cgroupfs run --rm --platform linux/amd64 --user 1000:1000 --userns=keep-id -e MACHINES -e https_proxy -e HOME=/tmp -e LANG=en_US.UTF-8 -e LC_ALL=en_US.UTF-8 -v /home/alice/secretvm:/secret-vm-build -w /secret-vm-build secretvm-builder:0123456789ab bash -c 'source yocto/poky/oe-init-build-env build >/dev/null && exec bitbake "$@"' bitbake -k mc:tdx:virtual/kernel mc:tdx:secret-vm-initramfs mc:tdx:virtual/ovmf mc:tdx:secret-vm-rootfs-dev mc:tdx:secret-vm-rootfs-prod mc:tdx:secret-vm-rootfs-gpu-dev mc:tdx:secret-vm-rootfs-gpu-prod"#
+            r#"MACHINES=tdx https_proxy=http://proxy:3128 podman --runtime runc --cgroup-manager=cgroupfs run --rm --platform linux/amd64 --user 1000:1000 --userns=keep-id -e MACHINES -e https_proxy -e HOME=/tmp -e LANG=en_US.UTF-8 -e LC_ALL=en_US.UTF-8 -v /home/alice/secretvm:/secret-vm-build -w /secret-vm-build secretvm-builder:0123456789ab bash -c 'source yocto/poky/oe-init-build-env build >/dev/null && exec "$@"' builder bitbake -k mc:tdx:virtual/kernel mc:tdx:secret-vm-initramfs mc:tdx:virtual/ovmf mc:tdx:secret-vm-rootfs-dev mc:tdx:secret-vm-rootfs-prod mc:tdx:secret-vm-rootfs-gpu-dev mc:tdx:secret-vm-rootfs-gpu-prod"#
         ]],
     );
 }
@@ -114,7 +114,7 @@ fn native_argv() {
     check_plan(
         Engine::Native,
         expect![[
-            r#"cd /home/alice/secretvm && env -i MACHINES=tdx https_proxy=http://proxy:3128 PATH=/usr/bin:/bin HOME=/home/alice LANG=en_US.UTF-8 LC_ALL=en_US.UTF-8 bash -c 'source yocto/poky/oe-init-build-env build >/dev/null && exec bitbake "$@"' bitbake -k mc:tdx:virtual/kernel mc:tdx:secret-vm-initramfs mc:tdx:virtual/ovmf mc:tdx:secret-vm-rootfs-dev mc:tdx:secret-vm-rootfs-prod mc:tdx:secret-vm-rootfs-gpu-dev mc:tdx:secret-vm-rootfs-gpu-prod"#
+            r#"cd /home/alice/secretvm && env -i MACHINES=tdx https_proxy=http://proxy:3128 PATH=/usr/bin:/bin HOME=/home/alice LANG=en_US.UTF-8 LC_ALL=en_US.UTF-8 bash -c 'source yocto/poky/oe-init-build-env build >/dev/null && exec "$@"' builder bitbake -k mc:tdx:virtual/kernel mc:tdx:secret-vm-initramfs mc:tdx:virtual/ovmf mc:tdx:secret-vm-rootfs-dev mc:tdx:secret-vm-rootfs-prod mc:tdx:secret-vm-rootfs-gpu-dev mc:tdx:secret-vm-rootfs-gpu-prod"#
         ]],
     );
 }
@@ -351,8 +351,8 @@ fn a_build_fetches_with_the_network_then_builds_without_it() {
         })
         .collect();
     expect![[r#"
-        fetch: MACHINES=tdx https_proxy=http://proxy:3128 docker run --rm --platform linux/amd64 --user 1000:1000 -e MACHINES -e https_proxy -e HOME=/tmp -e LANG=en_US.UTF-8 -e LC_ALL=en_US.UTF-8 -v /home/alice/secretvm:/secret-vm-build -w /secret-vm-build secretvm-builder:0123456789ab bash -c 'source yocto/poky/oe-init-build-env build >/dev/null && exec bitbake "$@"' bitbake --runall=fetch -k mc:tdx:virtual/kernel mc:tdx:secret-vm-initramfs mc:tdx:virtual/ovmf mc:tdx:secret-vm-rootfs-dev mc:tdx:secret-vm-rootfs-prod mc:tdx:secret-vm-rootfs-gpu-dev mc:tdx:secret-vm-rootfs-gpu-prod
-        build: MACHINES=tdx https_proxy=http://proxy:3128 BB_NO_NETWORK=1 docker run --rm --platform linux/amd64 --user 1000:1000 --network=none -e MACHINES -e https_proxy -e HOME=/tmp -e LANG=en_US.UTF-8 -e LC_ALL=en_US.UTF-8 -e BB_NO_NETWORK -v /home/alice/secretvm:/secret-vm-build -w /secret-vm-build secretvm-builder:0123456789ab bash -c 'source yocto/poky/oe-init-build-env build >/dev/null && exec bitbake "$@"' bitbake -k mc:tdx:virtual/kernel mc:tdx:secret-vm-initramfs mc:tdx:virtual/ovmf mc:tdx:secret-vm-rootfs-dev mc:tdx:secret-vm-rootfs-prod mc:tdx:secret-vm-rootfs-gpu-dev mc:tdx:secret-vm-rootfs-gpu-prod"#]]
+        fetch: MACHINES=tdx https_proxy=http://proxy:3128 docker run --rm --platform linux/amd64 --user 1000:1000 -e MACHINES -e https_proxy -e HOME=/tmp -e LANG=en_US.UTF-8 -e LC_ALL=en_US.UTF-8 -v /home/alice/secretvm:/secret-vm-build -w /secret-vm-build secretvm-builder:0123456789ab bash -c 'source yocto/poky/oe-init-build-env build >/dev/null && exec "$@"' builder bitbake --runall=fetch -k mc:tdx:virtual/kernel mc:tdx:secret-vm-initramfs mc:tdx:virtual/ovmf mc:tdx:secret-vm-rootfs-dev mc:tdx:secret-vm-rootfs-prod mc:tdx:secret-vm-rootfs-gpu-dev mc:tdx:secret-vm-rootfs-gpu-prod
+        build: MACHINES=tdx https_proxy=http://proxy:3128 BB_NO_NETWORK=1 docker run --rm --platform linux/amd64 --user 1000:1000 --network=none -e MACHINES -e https_proxy -e HOME=/tmp -e LANG=en_US.UTF-8 -e LC_ALL=en_US.UTF-8 -e BB_NO_NETWORK -v /home/alice/secretvm:/secret-vm-build -w /secret-vm-build secretvm-builder:0123456789ab bash -c 'source yocto/poky/oe-init-build-env build >/dev/null && exec "$@"' builder bitbake -k mc:tdx:virtual/kernel mc:tdx:secret-vm-initramfs mc:tdx:virtual/ovmf mc:tdx:secret-vm-rootfs-dev mc:tdx:secret-vm-rootfs-prod mc:tdx:secret-vm-rootfs-gpu-dev mc:tdx:secret-vm-rootfs-gpu-prod"#]]
     .assert_eq(&plans.join("\n"));
 
     // A host's own BB_NO_NETWORK=1 (a filled DL_DIR) is kept once, not doubled.
@@ -374,4 +374,116 @@ fn a_build_fetches_with_the_network_then_builds_without_it() {
     // --online: the one run, unchanged.
     let online = build_steps(inv.clone(), &config.cache, true);
     assert_eq!(online, [Step { phase: Phase::Online, invocation: inv }]);
+}
+
+/// The host of [`tdx_build`], with a terminal type.
+fn shell_host() -> Vec<(String, String)> {
+    vars(&[
+        ("PATH", "/usr/bin:/bin"),
+        ("HOME", "/home/alice"),
+        ("TERM", "xterm-256color"),
+        ("AWS_SECRET_ACCESS_KEY", "do-not-leak"),
+    ])
+}
+
+fn shell(engine: Engine, command: &[&str]) -> Invocation {
+    let command: Vec<String> = command.iter().map(|w| (*w).to_owned()).collect();
+    shell_invocation(
+        &config(),
+        Path::new("/home/alice/secretvm"),
+        &command,
+        engine,
+        User { uid: 1000, gid: 1000 },
+        &shell_host(),
+    )
+}
+
+/// `secretvm shell`: the build's mounts, user and environment plus TERM; standard input kept
+/// open, a terminal only when the caller has one, and an interactive bash without a command.
+#[test]
+fn shell_argv_per_engine() {
+    let image = "secretvm-builder:0123456789ab";
+    let cache = config().cache;
+    let podman = Engine::Podman { cgroup: CgroupMode::Legacy, rootless: true };
+    let lines = [
+        Engine::Docker.plan_attached(&shell(Engine::Docker, &[]), image, &[], true),
+        Engine::Docker.plan_attached(
+            &shell(Engine::Docker, &["bitbake", "-e", "mc:tdx:secret-vm-initramfs"]),
+            image,
+            &[],
+            false,
+        ),
+        Engine::Docker.plan_attached(
+            &without_network(
+                shell(Engine::Docker, &["bitbake", "-c", "compile", "busybox"]),
+                &cache,
+            ),
+            image,
+            &[],
+            false,
+        ),
+        podman.plan_attached(&shell(podman, &[]), image, &[], true),
+        Engine::Native.plan_attached(
+            &shell(Engine::Native, &["bitbake-layers", "show-layers"]),
+            "",
+            &[],
+            true,
+        ),
+    ]
+    .map(|spawn| spawn.unwrap().to_string());
+    expect![[r#"
+        TERM=xterm-256color docker run --rm --platform linux/amd64 --interactive --tty --user 1000:1000 -e HOME=/tmp -e LANG=en_US.UTF-8 -e LC_ALL=en_US.UTF-8 -e TERM -v /home/alice/secretvm:/secret-vm-build -w /secret-vm-build secretvm-builder:0123456789ab bash -c 'source yocto/poky/oe-init-build-env build >/dev/null && exec "$@"' builder bash
+        TERM=xterm-256color docker run --rm --platform linux/amd64 --interactive --user 1000:1000 -e HOME=/tmp -e LANG=en_US.UTF-8 -e LC_ALL=en_US.UTF-8 -e TERM -v /home/alice/secretvm:/secret-vm-build -w /secret-vm-build secretvm-builder:0123456789ab bash -c 'source yocto/poky/oe-init-build-env build >/dev/null && exec "$@"' builder bitbake -e mc:tdx:secret-vm-initramfs
+        TERM=xterm-256color BB_NO_NETWORK=1 docker run --rm --platform linux/amd64 --interactive --user 1000:1000 --network=none -e HOME=/tmp -e LANG=en_US.UTF-8 -e LC_ALL=en_US.UTF-8 -e TERM -e BB_NO_NETWORK -v /home/alice/secretvm:/secret-vm-build -w /secret-vm-build secretvm-builder:0123456789ab bash -c 'source yocto/poky/oe-init-build-env build >/dev/null && exec "$@"' builder bitbake -c compile busybox
+        TERM=xterm-256color podman --runtime runc --cgroup-manager=cgroupfs run --rm --platform linux/amd64 --interactive --tty --user 1000:1000 --userns=keep-id -e HOME=/tmp -e LANG=en_US.UTF-8 -e LC_ALL=en_US.UTF-8 -e TERM -v /home/alice/secretvm:/secret-vm-build -w /secret-vm-build secretvm-builder:0123456789ab bash -c 'source yocto/poky/oe-init-build-env build >/dev/null && exec "$@"' builder bash
+        cd /home/alice/secretvm && env -i PATH=/usr/bin:/bin HOME=/home/alice LANG=en_US.UTF-8 LC_ALL=en_US.UTF-8 TERM=xterm-256color bash -c 'source yocto/poky/oe-init-build-env build >/dev/null && exec "$@"' builder bitbake-layers show-layers"#]]
+    .assert_eq(&lines.join("\n"));
+}
+
+/// The build-environment command, run by real bash on a stand-in `oe-init-build-env`: the
+/// command runs in the build directory with what the script exports, and its words arrive
+/// exactly as given, whatever a shell would make of them.
+#[test]
+#[allow(clippy::disallowed_methods)]
+fn the_command_runs_in_the_build_environment_word_for_word() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("poky dir")).unwrap();
+    std::fs::write(
+        dir.path().join("poky dir/oe-init-build-env"),
+        "echo noise from the script\nmkdir -p \"$1\" && cd \"$1\" && BUILDDIR=$(pwd) && export BUILDDIR\n",
+    )
+    .unwrap();
+    let words = ["a b", "$HOME", "'q'", "; false", "*", ""];
+    let mut command = vec![
+        "sh".to_owned(),
+        "-c".to_owned(),
+        r#"pwd; echo "$BUILDDIR"; for w in "$@"; do printf '<%s>\n' "$w"; done"#.to_owned(),
+        "sh".to_owned(),
+    ];
+    command.extend(words.map(String::from));
+    let argv = in_build_env("poky dir", "my build", &command);
+    let out = std::process::Command::new(&argv[0])
+        .args(&argv[1..])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let build = dir.path().canonicalize().unwrap().join("my build");
+    let expected: String = [build.display().to_string(), build.display().to_string()]
+        .into_iter()
+        .chain(words.iter().map(|w| format!("<{w}>")))
+        .map(|l| l + "\n")
+        .collect();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), expected);
+
+    // A missing program is bash's error, under the command's name.
+    let argv = in_build_env("poky dir", "my build", &["no-such-program".to_owned()]);
+    let out = std::process::Command::new(&argv[0])
+        .args(&argv[1..])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(127));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.starts_with("builder: ") && err.contains("no-such-program"), "{err}");
 }
