@@ -10,7 +10,8 @@ BitBake's CookerDataBuilder then does what `bitbake` does before parsing recipes
 every layer.conf, bitbake.conf, the inherited classes, and the same again for every
 multiconfig in BBMULTICONFIG, with BB_CURRENT_MC set.
 
-Prints one JSON object: {"BBMULTICONFIG": ..., "<mc>": {VAR: expanded value, ...}, ...} with
+Prints one JSON object: {"BBMULTICONFIG": ..., "<mc>": {VAR: expanded value, ...}, ...} (a
+VAR written `NAME[FLAG]` gives the expanded flag) with
 the multiconfigs in BBMULTICONFIG order ("" is the default configuration). Exits 1 with the
 error on stderr when BitBake rejects the configuration. Written for secretvm
 (crates/yocto/tests/bitbake_conf.rs runs it).
@@ -40,6 +41,14 @@ class Config:
         self.env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
 
 
+def value(d, name):
+    """The expanded value of the variable `name`, or of the flag `F` for `name` = `VAR[F]`."""
+    if name.endswith("]") and "[" in name:
+        var, flag = name[:-1].split("[", 1)
+        return d.getVarFlag(var, flag)
+    return d.getVar(name)
+
+
 def main(argv):
     if len(argv) < 2 or not os.path.isdir(os.path.join(argv[1], "conf")):
         print("usage: bitbake_conf.py BUILD_DIR VAR...", file=sys.stderr)
@@ -63,7 +72,7 @@ def main(argv):
     out = {"BBMULTICONFIG": base.getVar("BBMULTICONFIG")}
     for mc in [""] + order:
         d = builder.mcdata[mc]
-        out[mc] = {name: d.getVar(name) for name in names}
+        out[mc] = {name: value(d, name) for name in names}
     print(json.dumps(out))
     return 0
 

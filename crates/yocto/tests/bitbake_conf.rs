@@ -7,7 +7,8 @@
 //! The expected values come from `yocto/secretvm.toml` read with the `toml` crate (not our
 //! parser) and from the lock the test writes: each multiconfig must see its MACHINE and TMPDIR,
 //! every one the distro and the locked SRCREVs, and the SPDX 3.0 class in place of
-//! defaultsetup.conf's SPDX 2.2 one, and BBMULTICONFIG must keep the config's order.
+//! defaultsetup.conf's SPDX 2.2 one (with our class that fixes its image SBOM task's order
+//! hooked into that task), and BBMULTICONFIG must keep the config's order.
 //! The BitBake is 2.19's parser, not scarthgap's 2.8 (the only BitBake on PyPI).
 
 #![allow(clippy::disallowed_methods)] // Runs the BitBake python.
@@ -142,6 +143,8 @@ fn bitbake_reads_our_configuration_as_we_mean_it() {
         "SRCREV_meta:pn-linux-yocto-dev",
         "INHERIT",
         "IMAGE_VERSION_SUFFIX",
+        "do_create_image_sbom_spdx[prefuncs]",
+        "do_create_image_sbom_spdx[file-checksums]",
     ];
     let out = Command::new(&python)
         .arg(workspace().join("crates/yocto/tests/bitbake_conf.py"))
@@ -182,6 +185,21 @@ fn bitbake_reads_our_configuration_as_we_mean_it() {
         assert!(inherit.contains(&"create-spdx-3.0"), "{name}: {inherit:?}");
         assert!(!inherit.contains(&"create-spdx"), "{name}: {inherit:?}");
         assert!(inherit.contains(&"sstate"), "{name}: {inherit:?}");
+        // The class that makes the image SBOM task's order reproducible is inherited, and its
+        // library (found through the layer's addpylib) is part of the task's checksum.
+        assert!(inherit.contains(&"secret-vm-sbom-order"), "{name}: {inherit:?}");
+        let prefuncs = got["do_create_image_sbom_spdx[prefuncs]"].as_str().unwrap_or_default();
+        assert!(prefuncs.split_whitespace().any(|f| f == "secret_vm_sbom_order"), "{prefuncs}");
+        let checksums =
+            got["do_create_image_sbom_spdx[file-checksums]"].as_str().unwrap_or_default();
+        let library = workspace().join("meta-secret/lib/secretvm/sbomorder.py");
+        let listed = checksums.split_whitespace().filter_map(|f| f.strip_suffix(":True"));
+        assert!(
+            listed
+                .map(std::path::Path::new)
+                .any(|p| p.canonicalize().ok() == library.canonicalize().ok()),
+            "{name}: {checksums}"
+        );
         // Image file names, which the SBOMs record, carry the distro version, not the clock.
         assert_eq!(got["IMAGE_VERSION_SUFFIX"], format!("-{distro_version}"), "{name}");
     }

@@ -94,7 +94,9 @@ def base_data(layer, stubs):
 def parse_one(path, layer, stubs):
     d = bb.data.createCopy(base_data(layer, stubs))
     if path.endswith(".conf"):
-        bb.parse.handle(path, d, include=True)
+        # Configuration files as BitBake reads them, part of the base configuration (which is
+        # where it accepts addpylib).
+        bb.parse.handle(path, d, include=True, baseconfig=True)
     elif path.endswith((".inc", ".bbclass")):
         bb.parse.handle(path, d, include=True)
     elif path.endswith(".bbappend"):
