@@ -32,6 +32,9 @@ use secretvm_yocto::lock::Mismatch;
 use secretvm_yocto::runner::preflight::{self, MIN_FREE_BYTES, Preflight};
 use secretvm_yocto::runner::{self, Engine, EngineRunner, Host, Phase, User, checkout, image};
 
+/// The build config read when `--config` is not given.
+const DEFAULT_CONFIG: &str = "yocto/secretvm.toml";
+
 /// The lock file read when `--lock` is not given (recorded only if it exists).
 const DEFAULT_LOCK: &str = "yocto/secretvm.lock";
 
@@ -82,7 +85,7 @@ pub(crate) struct Setup {
     #[arg(long = "machine", value_name = "NAME")]
     pub(crate) machines: Vec<String>,
     /// The build config.
-    #[arg(long, value_name = "FILE", default_value = "yocto/secretvm.toml")]
+    #[arg(long, value_name = "FILE", default_value = DEFAULT_CONFIG)]
     pub(crate) config: PathBuf,
     /// The lock file, whose SRCREVs go into the bitbake configuration (and whose SHA-256 a
     /// build's manifest records) [default: yocto/secretvm.lock, if it exists].
@@ -336,10 +339,40 @@ fn bitbake_stage(args: &BuildArgs, config: &Config, config_text_file: &str) -> R
                 ),
                 _ => {}
             }
+            eprintln!("{}", look_into_it(config, &args.setup, step.phase));
             bail!("bitbake {} failed ({})", step.phase.name(), outcome.exit);
         }
     }
     Ok(build_dir)
+}
+
+/// The `cargo xtask shell` line that opens the failed run's environment: the same machines,
+/// build directory, engine and user, and for the build run its network (`--offline`).
+fn look_into_it(config: &Config, setup: &Setup, phase: Phase) -> String {
+    let mut words = vec!["cargo xtask shell".to_owned()];
+    if setup.config != Path::new(DEFAULT_CONFIG) {
+        words.push(format!("--config {}", runner::quote(&setup.config.to_string_lossy())));
+    }
+    for m in &config.machines {
+        words.push(format!("--machine {}", m.name));
+    }
+    if config.build_dir != config::DEFAULT_BUILD_DIR {
+        words.push(format!("--build-dir {}", config.build_dir));
+    }
+    if let Some(engine) = setup.engine {
+        let name = clap::ValueEnum::to_possible_value(&engine).map(|v| v.get_name().to_owned());
+        words.push(format!("--engine {}", name.unwrap_or_default()));
+    }
+    if let Some(user) = setup.user {
+        words.push(format!("--user {}:{}", user.uid, user.gid));
+    }
+    if let Some(base) = &setup.base_image {
+        words.push(format!("--base-image {}", runner::quote(base)));
+    }
+    if phase == Phase::Build {
+        words.push("--offline".to_owned());
+    }
+    format!("to look into it in the same environment: {}", words.join(" "))
 }
 
 /// Changes the owner of `dir` and everything below it (symbolic links themselves, never what

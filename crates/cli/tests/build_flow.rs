@@ -362,6 +362,12 @@ fn build_runs_bitbake_in_the_builder_and_collects_what_it_deployed() {
         assert!(err.contains(&format!("bitbake {run} failed")), "{err}");
         assert!(err.contains(hint), "{err}");
         assert_eq!(err.matches("hint: ").count(), 1, "{err}");
+        let offline = if run == "build" { " --offline" } else { "" };
+        let shell = format!(
+            "to look into it in the same environment: cargo xtask shell --machine tdx \
+             --engine docker --user 1000:1000 --base-image {base}"
+        );
+        assert!(err.contains(&format!("{shell}{offline}\n")), "{err}");
         fs::remove_file(&marker).unwrap();
     }
 }
