@@ -56,8 +56,12 @@ def content_key(spdx30, obj, _path=()):
             return v.isoformat()
         if v is None or isinstance(v, (bool, int, float)):
             return json.dumps(v)
-        if isinstance(v, spdx30.ListProxy):
+        if isinstance(v, (spdx30.ListProxy, list, tuple)):
             return "[" + ",".join(value(x) for x in v) + "]"
+        if isinstance(v, dict):
+            items = sorted((str(k), value(x)) for k, x in v.items())
+            return "{" + ",".join("%s:%s" % (json.dumps(k), x) for k, x in items) + "}"
+        # Anything else could print its address; stop rather than order by it.
         raise TypeError("unexpected %s in an SBOM object" % type(v).__name__)
 
     if not _is_blank(obj):
@@ -75,7 +79,7 @@ def check(spdx30, sbom30):
             ("SHACLObjectSet.foreach_type", spdx30.SHACLObjectSet),
             ("SHACLObjectSet.foreach", spdx30.SHACLObjectSet),
             ("SHACLObjectSet.create_index", spdx30.SHACLObjectSet),
-            ("SHACLObject.__lt__", spdx30.SHACLObject),
+            ("SHACLObject.iter_objects", spdx30.SHACLObject),
             ("ListProxy", spdx30),
             ("CreationInfo", spdx30),
             ("create_sbom", sbom30),
@@ -100,14 +104,23 @@ def merge_creation_infos(spdx30, objset):
     if doc is not None and doc not in objset.objects:
         everything.append(doc)
         everything.extend(doc.iter_objects(recursive=True, visited=set(everything)))
+    # Each CreationInfo's key once (by identity: every object here stays alive until the end).
+    keys = {}
     kept = {}
+
+    def key_of(info):
+        if id(info) not in keys:
+            keys[id(info)] = content_key(spdx30, info)
+            kept.setdefault(keys[id(info)], info)
+        return keys[id(info)]
+
     for obj in everything:
         if isinstance(obj, spdx30.CreationInfo):
-            kept.setdefault(content_key(spdx30, obj), obj)
+            key_of(obj)
 
     def canonical(v):
         if isinstance(v, spdx30.CreationInfo):
-            return kept[content_key(spdx30, v)]
+            return kept[key_of(v)]
         return v
 
     for obj in everything:
@@ -134,9 +147,10 @@ def install(spdx30, sbom30):
     check(spdx30, sbom30)
 
     def key(obj):
+        # poky's order, without its last resort, id().
         if isinstance(obj, str):
-            return (obj, "", "", "")
-        return (obj._id or "", obj.TYPE, getattr(obj, "name", None) or "", content_key(spdx30, obj))
+            return (obj, "", "")
+        return (obj._id or "", obj.TYPE, getattr(obj, "name", None) or "")
 
     unordered = spdx30.SHACLObjectSet.foreach_type
 
@@ -145,8 +159,15 @@ def install(spdx30, sbom30):
         found.sort(key=lambda o: content_key(spdx30, o))
         return iter(found)
 
+    def contents(obj):
+        return "" if isinstance(obj, str) else content_key(spdx30, obj)
+
     def lt(self, other):
-        return key(self) < key(other)
+        mine, theirs = key(self), key(other)
+        if mine != theirs:
+            return mine < theirs
+        # Only blank nodes of one type and name get here: order them by what they say.
+        return contents(self) < contents(other)
 
     create_sbom = sbom30.create_sbom
 
