@@ -146,7 +146,9 @@ fn bitbake_reads_our_configuration_as_we_mean_it() {
         "do_create_image_sbom_spdx[prefuncs]",
         "do_create_image_sbom_spdx[file-checksums]",
     ];
+    // BitBake imports the layer's lib/ (addpylib); nothing is written into the source tree.
     let out = Command::new(&python)
+        .env("PYTHONDONTWRITEBYTECODE", "1")
         .arg(workspace().join("crates/yocto/tests/bitbake_conf.py"))
         .arg(&build)
         .args(vars)

@@ -61,7 +61,12 @@ fn layer_dir() -> PathBuf {
     workspace().join("meta-secret")
 }
 
-/// Every file below `dir`, as (path relative to `root`, text); sorted.
+/// What Python and cargo leave in the tree, ignored by `.gitignore`: BitBake imports the layer's
+/// `lib/` (bytecode in `__pycache__`), and the in-guest program's builds go to `target`.
+const NOT_SOURCE: [&str; 2] = ["__pycache__", "target"];
+
+/// Every file below `dir` except under [`NOT_SOURCE`] directories, as (path relative to
+/// `root`, text); sorted.
 fn read_tree(root: &Path, dir: &Path, out: &mut Vec<(String, String)>) {
     let mut entries: Vec<PathBuf> = match fs::read_dir(dir) {
         Ok(rd) => rd.filter_map(|e| e.ok().map(|e| e.path())).collect(),
@@ -70,7 +75,9 @@ fn read_tree(root: &Path, dir: &Path, out: &mut Vec<(String, String)>) {
     entries.sort();
     for path in entries {
         if path.is_dir() {
-            read_tree(root, &path, out);
+            if !path.file_name().is_some_and(|n| NOT_SOURCE.iter().any(|x| n == *x)) {
+                read_tree(root, &path, out);
+            }
             continue;
         }
         let text = match fs::read_to_string(&path) {
@@ -138,7 +145,9 @@ fn script() -> PathBuf {
 
 /// Runs the parse check on `layer`; returns (success, stdout).
 fn bitbake_parse(python: &Path, layer: &Path) -> (bool, String) {
-    let out = run(Command::new(python).arg(script()).arg(layer));
+    // Nothing written into the layer: its lib/ is imported.
+    let out =
+        run(Command::new(python).env("PYTHONDONTWRITEBYTECODE", "1").arg(script()).arg(layer));
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&out.stderr);
     eprintln!("{stdout}{stderr}");
