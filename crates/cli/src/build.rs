@@ -346,33 +346,52 @@ fn bitbake_stage(args: &BuildArgs, config: &Config, config_text_file: &str) -> R
     Ok(build_dir)
 }
 
-/// The `cargo xtask shell` line that opens the failed run's environment: the same machines,
-/// build directory, engine and user, and for the build run its network (`--offline`).
+/// The `cargo xtask shell` line that opens the failed run's environment: the same setup
+/// ([`Setup::flags`]) for the machines it built, and for the build run its network
+/// (`--offline`).
 fn look_into_it(config: &Config, setup: &Setup, phase: Phase) -> String {
     let mut words = vec!["cargo xtask shell".to_owned()];
-    if setup.config != Path::new(DEFAULT_CONFIG) {
-        words.push(format!("--config {}", runner::quote(&setup.config.to_string_lossy())));
-    }
-    for m in &config.machines {
-        words.push(format!("--machine {}", m.name));
-    }
-    if config.build_dir != config::DEFAULT_BUILD_DIR {
-        words.push(format!("--build-dir {}", config.build_dir));
-    }
-    if let Some(engine) = setup.engine {
-        let name = clap::ValueEnum::to_possible_value(&engine).map(|v| v.get_name().to_owned());
-        words.push(format!("--engine {}", name.unwrap_or_default()));
-    }
-    if let Some(user) = setup.user {
-        words.push(format!("--user {}:{}", user.uid, user.gid));
-    }
-    if let Some(base) = &setup.base_image {
-        words.push(format!("--base-image {}", runner::quote(base)));
-    }
+    words.extend(setup.flags(config));
     if phase == Phase::Build {
         words.push("--offline".to_owned());
     }
     format!("to look into it in the same environment: {}", words.join(" "))
+}
+
+impl Setup {
+    /// These flags as `secretvm shell` takes them, each value shell-quoted, those left at
+    /// their defaults left out; the machines are `config`'s (what `--machine` and
+    /// `--artifact` selected).
+    fn flags(&self, config: &Config) -> Vec<String> {
+        let mut words = Vec::new();
+        let mut flag =
+            |name: &str, value: &str| words.push(format!("{name} {}", runner::quote(value)));
+        if self.config != Path::new(DEFAULT_CONFIG) {
+            flag("--config", &self.config.to_string_lossy());
+        }
+        if let Some(lock) = &self.lock {
+            flag("--lock", &lock.to_string_lossy());
+        }
+        for m in &config.machines {
+            flag("--machine", &m.name);
+        }
+        if config.build_dir != config::DEFAULT_BUILD_DIR {
+            flag("--build-dir", &config.build_dir);
+        }
+        if let Some(engine) = self.engine.and_then(|e| clap::ValueEnum::to_possible_value(&e)) {
+            flag("--engine", engine.get_name());
+        }
+        if let Some(user) = self.user {
+            flag("--user", &format!("{}:{}", user.uid, user.gid));
+        }
+        if let Some(base) = &self.base_image {
+            flag("--base-image", base);
+        }
+        if self.min_free_gb != MIN_FREE_BYTES / 1_000_000_000 {
+            flag("--min-free-gb", &self.min_free_gb.to_string());
+        }
+        words
+    }
 }
 
 /// Changes the owner of `dir` and everything below it (symbolic links themselves, never what
@@ -548,4 +567,75 @@ fn human(len: u64) -> String {
         unit += 1;
     }
     format!("{value:.1} {}", UNITS[unit])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::{Cli, Command};
+    use clap::Parser;
+
+    /// The failed run's shell line, read back by `secretvm shell`'s own parser, gives the
+    /// build's setup: every flag that was set, quoting included, and the machines built.
+    #[test]
+    #[allow(clippy::disallowed_methods)] // sh splits the line, as a user's shell would.
+    fn the_shell_line_parses_back_to_the_builds_setup() {
+        let argv = [
+            "secretvm",
+            "build",
+            "--config",
+            "my dir/secretvm.toml",
+            "--lock",
+            "it's.lock",
+            "--machine",
+            "sev",
+            "--build-dir",
+            "build-repro",
+            "--engine",
+            "podman",
+            "--user",
+            "1000:100",
+            "--base-image",
+            "debian:bookworm",
+            "--min-free-gb",
+            "0",
+            "--from-scratch",
+        ];
+        let Command::Build(build) = Cli::try_parse_from(argv).unwrap().command else {
+            panic!("not a build")
+        };
+        let text = include_str!("../../../yocto/secretvm.toml");
+        let config = config::parse("secretvm.toml", text).unwrap();
+        let config = config.select(&["sev"], &[]).unwrap().with_build_dir("build-repro").unwrap();
+        let line = look_into_it(&config, &build.setup, Phase::Build);
+        let words = line.strip_prefix("to look into it in the same environment: cargo xtask ");
+        // The words as a POSIX shell splits them (sh itself, not our quoting).
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!("printf '%s\\n' {}", words.unwrap()))
+            .output()
+            .unwrap();
+        let split: Vec<String> =
+            String::from_utf8(out.stdout).unwrap().lines().map(String::from).collect();
+        let mut shell_argv = vec!["secretvm".to_owned()];
+        shell_argv.extend(split);
+        let Command::Shell(shell) = Cli::try_parse_from(&shell_argv).unwrap().command else {
+            panic!("not a shell: {shell_argv:?}")
+        };
+        assert!(shell.offline, "{shell_argv:?}");
+        assert!(shell.command.is_empty(), "{shell_argv:?}");
+        assert_eq!(format!("{:?}", shell.setup), format!("{:?}", build.setup), "{shell_argv:?}");
+
+        // Defaults stay out of the line.
+        let Command::Build(plain) = Cli::try_parse_from(["secretvm", "build"]).unwrap().command
+        else {
+            panic!("not a build")
+        };
+        let all = config::parse("secretvm.toml", text).unwrap();
+        assert_eq!(
+            look_into_it(&all, &plain.setup, Phase::Fetch),
+            "to look into it in the same environment: cargo xtask shell --machine tdx \
+             --machine sev --machine gcp-tdx"
+        );
+    }
 }

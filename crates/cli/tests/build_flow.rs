@@ -365,7 +365,7 @@ fn build_runs_bitbake_in_the_builder_and_collects_what_it_deployed() {
         let offline = if run == "build" { " --offline" } else { "" };
         let shell = format!(
             "to look into it in the same environment: cargo xtask shell --machine tdx \
-             --engine docker --user 1000:1000 --base-image {base}"
+             --engine docker --user 1000:1000 --base-image {base} --min-free-gb 0"
         );
         assert!(err.contains(&format!("{shell}{offline}\n")), "{err}");
         fs::remove_file(&marker).unwrap();
