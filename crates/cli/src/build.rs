@@ -30,7 +30,9 @@ use clap::Args;
 use secretvm_yocto::config::{self, Config};
 use secretvm_yocto::lock::Mismatch;
 use secretvm_yocto::runner::preflight::{self, MIN_FREE_BYTES, Preflight};
-use secretvm_yocto::runner::{self, Engine, EngineRunner, Host, Phase, User, checkout, image};
+use secretvm_yocto::runner::{
+    self, Engine, EngineRunner, Host, Phase, User, checkout, image, isolation,
+};
 
 /// The build config read when `--config` is not given.
 const DEFAULT_CONFIG: &str = "yocto/secretvm.toml";
@@ -238,6 +240,15 @@ pub(crate) fn prepare(setup: &Setup, config: &Config, config_text_file: &str) ->
         config.workdir.clone()
     };
     write_conf(config, lock.as_ref(), &workspace, &build_dir, &root)?;
+    if engine != Engine::Native {
+        // The container's /etc/passwd and /etc/group (see runner::ACCOUNT_FILES).
+        let files = runner::ACCOUNT_FILES.iter().zip(runner::account_files(user));
+        for ((name, _), text) in files {
+            let path = build_dir.join(name);
+            secretvm_artifact::hashed::write_bytes(&path, text.as_bytes())
+                .with_context(|| format!("cannot write {}", path.display()))?;
+        }
+    }
     if User::current().uid == 0 {
         // Run as root for another build user: the directory bitbake writes must be theirs.
         give_to(&build_dir, user)?;
@@ -297,7 +308,22 @@ fn bitbake_stage(args: &BuildArgs, config: &Config, config_text_file: &str) -> R
         &runner.host.vars,
     );
     let targets = runner::bitbake_targets(&machines).len();
-    for step in runner::build_steps(inv, &config.cache, args.online) {
+    let steps = runner::build_steps(inv, &config.cache, args.online);
+    // A run with the network relies on bitbake to keep it from every task but do_fetch;
+    // check that it can, in the same builder with the same flags (runner::isolation).
+    let networked = |s: &&runner::Step| {
+        engine == Engine::Native || s.invocation.network == runner::Network::Default
+    };
+    if let Some(step) = steps.iter().find(networked) {
+        let log = build_dir.join("secretvm-task-network.log");
+        isolation::check(&mut runner, engine, &step.invocation, &log)?;
+        eprintln!(
+            "bitbake cuts the network of every task but do_fetch in the {} run (checked with \
+             its own disable_network in the builder)",
+            step.phase.name()
+        );
+    }
+    for step in steps {
         let log = build_dir.join(step.phase.log_file());
         let offline_host =
             step.invocation.env.iter().any(|(k, v)| k == "BB_NO_NETWORK" && v == "1");

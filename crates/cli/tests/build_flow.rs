@@ -22,7 +22,7 @@
 //! that fits them.
 
 use std::fs;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::process::Command;
 
@@ -43,6 +43,7 @@ rec="$BUILDDIR/stub-record/$run"
 mkdir -p "$rec"
 printf '%s\n' "$@" > "$rec/args"
 id -u > "$rec/uid"
+getent passwd "$(id -u)" > "$rec/account" || true
 pwd > "$rec/pwd"
 env | sort > "$rec/env"
 # The network interfaces the kernel gives this run.
@@ -94,17 +95,6 @@ done
 echo "NOTE: Tasks Summary: Attempted $n tasks of which 0 didn't need to be rerun and all succeeded."
 "#;
 
-/// The stand-in for poky's `oe-init-build-env`, sourced by bash with the build directory.
-const STUB_INIT: &str = r#"# Stand-in for poky's oe-init-build-env (secretvm's end-to-end test).
-OEROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-export OEROOT
-mkdir -p "$1"
-cd "$1"
-BUILDDIR=$(pwd)
-export BUILDDIR
-export PATH="$OEROOT/bitbake/bin:$PATH"
-"#;
-
 /// Runs `script` with `sh -c` in `dir`, asserting success; returns stdout.
 fn sh(dir: &Path, script: &str) -> String {
     let out = Command::new("sh").arg("-c").arg(script).current_dir(dir).output().expect("sh runs");
@@ -122,12 +112,11 @@ fn stub_poky(root: &Path) -> String {
     let src = root.join("poky-src");
     let templates = src.join("meta-poky/conf/templates/default");
     fs::create_dir_all(&templates).unwrap();
-    fs::create_dir_all(src.join("bitbake/bin")).unwrap();
     fs::create_dir_all(src.join("meta/conf")).unwrap();
-    fs::write(src.join("oe-init-build-env"), STUB_INIT).unwrap();
-    fs::write(src.join("bitbake/bin/bitbake"), STUB_BITBAKE).unwrap();
-    fs::set_permissions(src.join("bitbake/bin/bitbake"), fs::Permissions::from_mode(0o755))
-        .unwrap();
+    // With BitBake's own library, for the runner's task-network check (its generated parser
+    // table included, which poky instead makes at run time); bytecode ignored, as poky does.
+    secretvm_testkit::stand_in_poky(&src, STUB_BITBAKE).expect("checked by docker_stub_workspace");
+    fs::write(src.join(".gitignore"), "*.pyc\n").unwrap();
     fs::write(
         templates.join("local.conf.sample"),
         "# stand-in local.conf\nMACHINE ??= \"qemux86-64\"\n",
@@ -215,6 +204,7 @@ fn docker_stub_workspace() -> Option<(tempfile::TempDir, std::path::PathBuf, &'s
     let vectors = vectors()?;
     tool_on_path("docker")?;
     tool_on_path("git")?;
+    secretvm_testkit::tool_from_env("SECRETVM_BITBAKE_PYTHON")?;
     let base = secretvm_testkit::engine_test_base("docker")?;
     let root = tempfile::tempdir().unwrap();
     let ws = stub_workspace(root.path(), &vectors);
@@ -248,6 +238,12 @@ fn build_runs_bitbake_in_the_builder_and_collects_what_it_deployed() {
         config.machine("tdx").unwrap().targets().iter().map(|t| format!("mc:tdx:{t}")).collect();
     for run in ["fetch", "build"] {
         assert_eq!(read(run, "uid").trim(), "1000");
+        // The builder lists the build user, which bitbake requires before it cuts a task's
+        // network.
+        assert_eq!(
+            read(run, "account"),
+            "builder:x:1000:1000:secretvm build user:/tmp:/bin/bash\n"
+        );
         assert_eq!(read(run, "pwd").trim(), "/secret-vm-build/build");
         let env = read(run, "env");
         assert!(env.contains("LANG=en_US.UTF-8\n"), "{env}");
@@ -284,6 +280,13 @@ fn build_runs_bitbake_in_the_builder_and_collects_what_it_deployed() {
     assert!(fetch_log.contains(&format!("({}:do_fetch)", want[0])), "{fetch_log}");
     assert!(stderr.contains("bitbake build: "), "{stderr}");
     assert!(stderr.contains("no network in the container"), "{stderr}");
+    // Before the fetch run, BitBake's own disable_network was seen to cut a task's network in
+    // the same builder.
+    let probe = fs::read_to_string(ws.join("build/secretvm-task-network.log")).unwrap();
+    assert!(probe.contains("secretvm-task-network: cut\n"), "{probe}");
+    assert!(
+        stderr.contains("bitbake cuts the network of every task but do_fetch in the fetch run")
+    );
 
     // The artifacts are what the post-bitbake steps alone make from the same build directory.
     let again = root.path().join("again");

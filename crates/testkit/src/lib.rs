@@ -154,3 +154,52 @@ pub fn image_sbom(file: &str, sha256_hex: &str) -> Vec<u8> {
     );
     text.replace("IMAGE_FILE_NAME", file).replace(&"0".repeat(64), sha256_hex).into_bytes()
 }
+
+/// The stand-in for poky's `oe-init-build-env`, sourced by bash with the build directory: it
+/// creates and enters it and puts `bitbake/bin` on `PATH`, as poky's does.
+pub const STAND_IN_OE_INIT: &str = r#"# Stand-in for poky's oe-init-build-env (secretvm's tests).
+OEROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+export OEROOT
+mkdir -p "$1"
+cd "$1"
+BUILDDIR=$(pwd)
+export BUILDDIR
+export PATH="$OEROOT/bitbake/bin:$PATH"
+"#;
+
+/// Writes a stand-in poky checkout into `poky`: [`STAND_IN_OE_INIT`], `bitbake/bin/bitbake`
+/// (the script `bitbake`, executable) and BitBake's own library in `bitbake/lib`
+/// ([`bitbake_lib_into`]). `None` (after [`skip`]) when that library is not available.
+pub fn stand_in_poky(poky: &Path, bitbake: &str) -> Option<()> {
+    use std::os::unix::fs::PermissionsExt;
+    bitbake_lib_into(poky)?;
+    std::fs::create_dir_all(poky.join("bitbake/bin")).expect("cannot create bitbake/bin");
+    std::fs::write(poky.join("oe-init-build-env"), STAND_IN_OE_INIT).expect("oe-init-build-env");
+    let bin = poky.join("bitbake/bin/bitbake");
+    std::fs::write(&bin, bitbake).expect("cannot write bitbake");
+    std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    Some(())
+}
+
+/// Copies BitBake's `bb` package (PyPI `bitbake-setup`'s, in the environment of
+/// `SECRETVM_BITBAKE_PYTHON`) to `<poky>/bitbake/lib/bb`, where poky keeps it, without
+/// compiled bytecode: a stand-in poky checkout whose `bitbake/bin` is on `PATH` then gives
+/// the builder BitBake's own `bb.utils` (which the runner's task-network check calls). `None`
+/// (after [`skip`]) when the variable is not set.
+pub fn bitbake_lib_into(poky: &Path) -> Option<()> {
+    let python = tool_from_env("SECRETVM_BITBAKE_PYTHON")?;
+    let (ok, bb) = sh(&format!(
+        "'{}' -c 'import bb, os; print(os.path.dirname(bb.__file__))'",
+        python.display()
+    ));
+    assert!(ok, "{bb}");
+    let lib = poky.join("bitbake/lib");
+    std::fs::create_dir_all(&lib).expect("cannot create bitbake/lib");
+    let (ok, text) = sh(&format!(
+        "tar -C '{}' --exclude=__pycache__ -c bb | tar -C '{}' -x",
+        Path::new(bb.trim()).parent().expect("bb has a parent").display(),
+        lib.display()
+    ));
+    assert!(ok, "copying bb failed:\n{text}");
+    Some(())
+}

@@ -24,6 +24,15 @@
 //!   adds `--userns=keep-id` (the files the build writes belong to the caller), and on hosts whose
 //!   cgroups are v1 or hybrid it selects `runc` and the `cgroupfs` manager, because its default
 //!   runtime (crun) refuses hybrid cgroups ([`cgroup_mode`] decides from `/proc/self/mountinfo`).
+//! - Containers run with `--security-opt=no-new-privileges`: nothing in a build needs a setuid
+//!   program, and with it no program can gain privileges the build user lacks.
+//! - bitbake must be able to cut the network of its tasks ([`isolation`]): the container's
+//!   `/etc/passwd` and `/etc/group` are the build directory's [`ACCOUNT_FILES`] (the image has
+//!   no account for the build user, and bitbake isolates only listed uids), and a Docker
+//!   container that has the network gets `--cap-add=SYS_ADMIN`, the one way to make Docker's
+//!   default seccomp profile allow `unshare`. The capability goes to the bounding set only: the
+//!   build user's permitted and effective sets stay empty, and `no-new-privileges` keeps a
+//!   setuid program from raising them.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -33,6 +42,7 @@ use crate::config::{Cache, Config, Machine};
 pub mod checkout;
 mod error;
 pub mod image;
+pub mod isolation;
 pub mod preflight;
 mod process;
 
@@ -222,7 +232,7 @@ impl Engine {
     }
 
     /// Options that go before podman's subcommand.
-    pub(crate) fn global_args(self) -> Vec<String> {
+    pub fn global_args(self) -> Vec<String> {
         match self {
             Engine::Podman { cgroup: CgroupMode::Legacy, .. } => {
                 ["--runtime", "runc", "--cgroup-manager=cgroupfs"].map(String::from).to_vec()
@@ -286,8 +296,15 @@ impl Engine {
         if let Engine::Podman { rootless: true, .. } = self {
             args.push("--userns=keep-id".into());
         }
-        if inv.network == Network::None {
-            args.push("--network=none".into());
+        args.push("--security-opt=no-new-privileges".into());
+        match inv.network {
+            Network::None => args.push("--network=none".into()),
+            // Docker's default seccomp profile allows unshare only with CAP_SYS_ADMIN, and
+            // bitbake needs it to cut each task's network (see `isolation`).
+            Network::Default if self == Engine::Docker => {
+                args.push("--cap-add=SYS_ADMIN".into());
+            }
+            Network::Default => {}
         }
         let mut set = Vec::new();
         for (k, v) in &inv.env {
@@ -420,6 +437,10 @@ pub fn bitbake_targets(machines: &[&Machine]) -> Vec<String> {
 /// The name bash gives the command of [`in_build_env`] (`$0`), which its messages start with.
 const BUILD_ENV_NAME: &str = "builder";
 
+/// Where the command starts in [`in_build_env`]'s argv: after bash, `-c`, the script and its
+/// name.
+const COMMAND_AT: usize = 4;
+
 /// The command that runs `command` in poky's build environment inside the builder: bash
 /// sources poky's `oe-init-build-env` for `build_dir` (both relative to the working
 /// directory), which enters the build directory and puts bitbake on `PATH`, then execs
@@ -434,6 +455,35 @@ pub fn in_build_env(poky: &str, build_dir: &str, command: &[String]) -> Vec<Stri
     argv.extend(command.iter().cloned());
     argv
 }
+
+/// The builder's account files: written into the build directory by the caller (the
+/// contents are [`account_files`]) and mounted read-only over the image's in every container.
+pub const ACCOUNT_FILES: [(&str, &str); 2] =
+    [("secretvm-passwd", "/etc/passwd"), ("secretvm-group", "/etc/group")];
+
+/// The contents of [`ACCOUNT_FILES`] for `user`: root, the build user (`builder`, home `/tmp`
+/// as [`build_env`] sets it) and nobody, with their groups. bitbake cuts the network of a
+/// task only for a uid listed in `/etc/passwd` ([`isolation`]), and the image lists no
+/// account for the person building; the image's system accounts are left out, since no build
+/// step runs as them.
+pub fn account_files(user: User) -> [String; 2] {
+    let mut passwd = vec!["root:x:0:0:root:/root:/bin/bash".to_owned()];
+    let mut group = vec!["root:x:0:".to_owned()];
+    passwd.push(format!("builder:x:{}:{}:secretvm build user:/tmp:/bin/bash", user.uid, user.gid));
+    if user.gid != 0 {
+        group.push(format!("builder:x:{}:", user.gid));
+    }
+    if user.uid != NOBODY {
+        passwd.push(format!("nobody:x:{NOBODY}:{NOBODY}:nobody:/nonexistent:/usr/sbin/nologin"));
+    }
+    if user.gid != NOBODY {
+        group.push(format!("nogroup:x:{NOBODY}:"));
+    }
+    [passwd, group].map(|lines| lines.join("\n") + "\n")
+}
+
+/// The overflow uid and gid, `nobody` and `nogroup`.
+const NOBODY: u32 = 65534;
 
 /// The mounts of a build: the workspace at the config's workdir, and the team caches that are
 /// absolute host paths at the same path (so the paths written into `conf/auto.conf` hold on
@@ -500,10 +550,19 @@ fn invocation(
     host_vars: &[(String, String)],
 ) -> Invocation {
     let poky = config.repo("poky").map_or("yocto/poky", |r| r.path.as_str());
+    let mut mounts = build_mounts(config, workspace);
+    if engine != Engine::Native {
+        let build_dir = workspace.join(&config.build_dir);
+        mounts.extend(ACCOUNT_FILES.iter().map(|(name, path)| Mount {
+            host: build_dir.join(name),
+            container: (*path).to_owned(),
+            read_only: true,
+        }));
+    }
     Invocation {
         argv: in_build_env(poky, &config.build_dir, command),
         workdir: config.workdir.clone(),
-        mounts: build_mounts(config, workspace),
+        mounts,
         env: build_env(engine, host_vars),
         user,
         network: Network::Default,
@@ -564,7 +623,7 @@ pub struct Step {
 
 /// Where bitbake's options start in [`build_invocation`]'s command: after bash, `-c`, the
 /// script, its name and `bitbake`.
-const BITBAKE_ARGS_AT: usize = 5;
+const BITBAKE_ARGS_AT: usize = COMMAND_AT + 1;
 
 /// The bitbake runs of a build whose single run would be `inv` ([`build_invocation`]).
 ///

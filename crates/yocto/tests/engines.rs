@@ -16,12 +16,14 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use secretvm_testkit::{
-    ENGINE_TEST_BASE, engine_test_base, engine_test_base_as, skip, tool_on_path, workspace,
+    ENGINE_TEST_BASE, engine_test_base, engine_test_base_as, skip, stand_in_poky, tool_on_path,
+    workspace,
 };
 use secretvm_yocto::config;
+use secretvm_yocto::runner::isolation::{self, Reason, Verdict};
 use secretvm_yocto::runner::preflight::{self, Check, Preflight};
 use secretvm_yocto::runner::{
-    Engine, EngineRunner, Error, Host, Invocation, Mount, Network, Runner, User, build_env,
+    self, Engine, EngineRunner, Error, Host, Invocation, Mount, Network, Runner, User, build_env,
     checkout, image,
 };
 
@@ -88,6 +90,26 @@ fn unwritable_dir(parent: &Path) -> PathBuf {
     dir
 }
 
+/// Builds the builder image from our Dockerfile on [`BASE`] with `engine` (a no-op when the
+/// engine's store has it) and returns its tag.
+fn builder_image(engine: Engine, program: &str, host: &Host, tmp: &Path) -> String {
+    let dockerfile = fs::read(workspace().join("yocto/docker/Dockerfile")).unwrap();
+    let build_args = vec![(image::BASE_IMAGE_ARG.to_owned(), BASE.to_owned())];
+    let tag = image::ensure(
+        engine,
+        host,
+        &dockerfile,
+        &build_args,
+        &engine_args(engine),
+        &tmp.join("image.log"),
+        &mut |_| {},
+    )
+    .unwrap_or_else(|e| panic!("{program} could not build the builder image: {e}"));
+    assert_eq!(tag, image::tag(&dockerfile, &build_args));
+    assert!(image::exists(engine, host, &tag).unwrap(), "{tag} is not in {program}'s store");
+    tag
+}
+
 const SCRIPT: &str = r#"echo "uid=$(id -u) gid=$(id -g)"; echo "cwd=$(pwd)"; echo "arg=$1"
 env | sort | sed 's/^/env:/'
 locale -a | grep -qx en_US.utf8 && echo locale=en_US.utf8
@@ -103,21 +125,7 @@ fn build_and_run(engine: Engine, program: &str) {
     let extra = engine_args(engine);
     let tmp = tempfile::tempdir_in(workspace().join("target")).unwrap();
 
-    let dockerfile = fs::read(workspace().join("yocto/docker/Dockerfile")).unwrap();
-    let build_args = vec![(image::BASE_IMAGE_ARG.to_owned(), BASE.to_owned())];
-    let mut build_lines = Vec::new();
-    let tag = image::ensure(
-        engine,
-        &host,
-        &dockerfile,
-        &build_args,
-        &extra,
-        &tmp.path().join("image.log"),
-        &mut |l| build_lines.push(l.to_owned()),
-    )
-    .unwrap_or_else(|e| panic!("{program} could not build the builder image: {e}"));
-    assert_eq!(tag, image::tag(&dockerfile, &build_args));
-    assert!(image::exists(engine, &host, &tag).unwrap(), "{tag} is not in {program}'s store");
+    let tag = builder_image(engine, program, &host, tmp.path());
 
     let user = build_user();
     let ws = owned_dir(tmp.path(), "workspace", user);
@@ -231,6 +239,104 @@ fn podman_builds_the_builder_image_and_runs_a_command() {
         return;
     }
     build_and_run(engine, "podman");
+}
+
+/// A build's fetch run in the builder, on a stand-in poky checkout that carries BitBake's own
+/// library: the runner's task-network check must find that BitBake's `disable_network` cuts a
+/// task's network there. Then what the kernel says without the runner's additions: with no
+/// account for the build user (Docker lists none; podman adds one itself) and, for Docker,
+/// without `--cap-add=SYS_ADMIN` (the build run, which has no network, does not get it), where
+/// Docker's default seccomp profile refuses `unshare`. Last, `no-new-privileges`: a setuid-root
+/// program in the workspace stays the build user in a run with the build's flags, and becomes
+/// root in the same container started without that option.
+fn bitbake_cuts_the_network_of_its_tasks(engine: Engine, program: &str) {
+    let host = Host::from_env();
+    let tmp = tempfile::tempdir_in(workspace().join("target")).unwrap();
+    let tag = builder_image(engine, program, &host, tmp.path());
+    let user = build_user();
+    let ws = owned_dir(tmp.path(), "workspace", user);
+    if stand_in_poky(&ws.join("yocto/poky"), "#!/bin/sh\nexit 0\n").is_none() {
+        return;
+    }
+    let text = fs::read_to_string(workspace().join("yocto/secretvm.toml")).unwrap();
+    let config = config::parse("secretvm.toml", &text).unwrap();
+    let machines = config.select_machines(&["tdx"]).unwrap();
+    let inv = runner::build_invocation(&config, &ws, &machines, &[], engine, user, &[]);
+    let build_dir = owned_dir(&ws, &config.build_dir, user);
+    for ((name, _), text) in runner::ACCOUNT_FILES.iter().zip(runner::account_files(user)) {
+        fs::write(build_dir.join(name), text).unwrap();
+    }
+    let steps = runner::build_steps(inv, &config.cache, false);
+    let (fetch, build) = (&steps[0].invocation, &steps[1].invocation);
+    assert_eq!((fetch.network, build.network), (Network::Default, Network::None));
+    let mut runner = EngineRunner {
+        engine,
+        image: tag.clone(),
+        host: host.clone(),
+        engine_args: engine_args(engine),
+    };
+    let log = tmp.path().join("probe.log");
+    if let Err(e) = isolation::check(&mut runner, engine, fetch, &log) {
+        panic!("{e}\n{}", fs::read_to_string(&log).unwrap_or_default());
+    }
+
+    let verdict = |runner: &mut EngineRunner, inv: &Invocation| {
+        let mut lines = Vec::new();
+        let exit = runner.run(&isolation::probe(inv), &log, &mut |l| lines.push(l.to_owned()));
+        isolation::verdict(&lines, exit.unwrap())
+    };
+    let mut no_accounts = fetch.clone();
+    no_accounts.mounts.retain(|m| !m.container.starts_with("/etc/"));
+    let docker = engine == Engine::Docker;
+    let want =
+        if docker { Verdict::Open(Reason::NotLocal(user.uid.to_string())) } else { Verdict::Cut };
+    assert_eq!(verdict(&mut runner, &no_accounts), want, "without the account files");
+    let want = if docker {
+        Verdict::Open(Reason::Unshare("Operation not permitted".into()))
+    } else {
+        Verdict::Cut
+    };
+    assert_eq!(verdict(&mut runner, build), want, "{program} without --cap-add");
+
+    // no-new-privileges: a setuid-root copy of `id` stays uid 1000 in the build's run ...
+    if !is_root() {
+        return;
+    }
+    let suid = ws.join("suid-id");
+    fs::copy("/usr/bin/id", &suid).unwrap();
+    fs::set_permissions(&suid, fs::Permissions::from_mode(0o4755)).unwrap();
+    let id =
+        Invocation { argv: vec!["/secret-vm-build/suid-id".into(), "-u".into()], ..fetch.clone() };
+    let mut lines = Vec::new();
+    assert!(runner.run(&id, &log, &mut |l| lines.push(l.to_owned())).unwrap().success());
+    assert_eq!(lines, [user.uid.to_string()], "the effective uid under the build's flags");
+    // ... and becomes root without it.
+    let mut args = engine.global_args();
+    args.extend(["run", "--rm", "--user", "1000:1000"].map(String::from));
+    args.extend(engine_args(engine));
+    args.extend(
+        ["-v", &format!("{}:/ws", ws.display()), &tag, "/ws/suid-id", "-u"].map(|s| s.to_string()),
+    );
+    let out = Command::new(program).args(&args).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "0", "{args:?}: {out:?}");
+}
+
+#[test]
+fn docker_lets_bitbake_cut_the_network_of_its_tasks() {
+    let Some(engine) = engine(config::Engine::Docker) else { return };
+    if base_image("docker").is_none() {
+        return;
+    }
+    bitbake_cuts_the_network_of_its_tasks(engine, "docker");
+}
+
+#[test]
+fn podman_lets_bitbake_cut_the_network_of_its_tasks() {
+    let Some(engine) = engine(config::Engine::Podman) else { return };
+    if base_image("podman").is_none() {
+        return;
+    }
+    bitbake_cuts_the_network_of_its_tasks(engine, "podman");
 }
 
 /// Rootless podman, as a build by an unprivileged user runs it: the runner adds

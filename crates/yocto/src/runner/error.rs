@@ -2,8 +2,9 @@
 
 use std::path::PathBuf;
 
-use super::Exit;
+use super::isolation::{Reason, remedy};
 use super::preflight::Problem;
+use super::{Engine, Exit};
 
 /// The result type of the runner.
 pub type Result<T> = std::result::Result<T, Error>;
@@ -115,5 +116,19 @@ pub enum Error {
         branch: String,
         /// What `git ls-remote` printed instead of one `<commit>\trefs/heads/<branch>` line.
         got: String,
+    },
+
+    /// bitbake would not cut the network of its tasks in a run that has the network.
+    #[error(
+        "bitbake cannot cut the network of its tasks here: {reason}. A run of this build has the \
+         network (the fetch run, --online, or team caches on the network), so every task, not \
+         only do_fetch, could download, and the output could depend on what a server sent. \
+         {}", remedy(*engine, reason)
+    )]
+    TaskNetwork {
+        /// The engine of the run.
+        engine: Engine,
+        /// What the probe found.
+        reason: Reason,
     },
 }

@@ -51,7 +51,7 @@ fn docker_argv() {
     check_plan(
         Engine::Docker,
         expect![[
-            r#"MACHINES=tdx https_proxy=http://proxy:3128 docker run --rm --platform linux/amd64 --user 1000:1000 -e MACHINES -e https_proxy -e HOME=/tmp -e LANG=en_US.UTF-8 -e LC_ALL=en_US.UTF-8 -v /home/alice/secretvm:/secret-vm-build -w /secret-vm-build secretvm-builder:0123456789ab bash -c 'source yocto/poky/oe-init-build-env build >/dev/null && exec "$@"' builder bitbake -k mc:tdx:virtual/kernel mc:tdx:secret-vm-initramfs mc:tdx:virtual/ovmf mc:tdx:secret-vm-rootfs-dev mc:tdx:secret-vm-rootfs-prod mc:tdx:secret-vm-rootfs-gpu-dev mc:tdx:secret-vm-rootfs-gpu-prod"#
+            r#"MACHINES=tdx https_proxy=http://proxy:3128 docker run --rm --platform linux/amd64 --user 1000:1000 --security-opt=no-new-privileges --cap-add=SYS_ADMIN -e MACHINES -e https_proxy -e HOME=/tmp -e LANG=en_US.UTF-8 -e LC_ALL=en_US.UTF-8 -v /home/alice/secretvm:/secret-vm-build -v /home/alice/secretvm/build/secretvm-passwd:/etc/passwd:ro -v /home/alice/secretvm/build/secretvm-group:/etc/group:ro -w /secret-vm-build secretvm-builder:0123456789ab bash -c 'source yocto/poky/oe-init-build-env build >/dev/null && exec "$@"' builder bitbake -k mc:tdx:virtual/kernel mc:tdx:secret-vm-initramfs mc:tdx:virtual/ovmf mc:tdx:secret-vm-rootfs-dev mc:tdx:secret-vm-rootfs-prod mc:tdx:secret-vm-rootfs-gpu-dev mc:tdx:secret-vm-rootfs-gpu-prod"#
         ]],
     );
 }
@@ -61,7 +61,7 @@ fn podman_argv_on_unified_cgroups() {
     check_plan(
         Engine::Podman { cgroup: CgroupMode::Unified, rootless: true },
         expect![[
-            r#"MACHINES=tdx https_proxy=http://proxy:3128 podman run --rm --platform linux/amd64 --user 1000:1000 --userns=keep-id -e MACHINES -e https_proxy -e HOME=/tmp -e LANG=en_US.UTF-8 -e LC_ALL=en_US.UTF-8 -v /home/alice/secretvm:/secret-vm-build -w /secret-vm-build secretvm-builder:0123456789ab bash -c 'source yocto/poky/oe-init-build-env build >/dev/null && exec "$@"' builder bitbake -k mc:tdx:virtual/kernel mc:tdx:secret-vm-initramfs mc:tdx:virtual/ovmf mc:tdx:secret-vm-rootfs-dev mc:tdx:secret-vm-rootfs-prod mc:tdx:secret-vm-rootfs-gpu-dev mc:tdx:secret-vm-rootfs-gpu-prod"#
+            r#"MACHINES=tdx https_proxy=http://proxy:3128 podman run --rm --platform linux/amd64 --user 1000:1000 --userns=keep-id --security-opt=no-new-privileges -e MACHINES -e https_proxy -e HOME=/tmp -e LANG=en_US.UTF-8 -e LC_ALL=en_US.UTF-8 -v /home/alice/secretvm:/secret-vm-build -v /home/alice/secretvm/build/secretvm-passwd:/etc/passwd:ro -v /home/alice/secretvm/build/secretvm-group:/etc/group:ro -w /secret-vm-build secretvm-builder:0123456789ab bash -c 'source yocto/poky/oe-init-build-env build >/dev/null && exec "$@"' builder bitbake -k mc:tdx:virtual/kernel mc:tdx:secret-vm-initramfs mc:tdx:virtual/ovmf mc:tdx:secret-vm-rootfs-dev mc:tdx:secret-vm-rootfs-prod mc:tdx:secret-vm-rootfs-gpu-dev mc:tdx:secret-vm-rootfs-gpu-prod"#
         ]],
     );
 }
@@ -71,7 +71,7 @@ fn podman_argv_on_legacy_cgroups() {
     check_plan(
         Engine::Podman { cgroup: CgroupMode::Legacy, rootless: true },
         expect![[
-            r#"MACHINES=tdx https_proxy=http://proxy:3128 podman --runtime runc --cgroup-manager=cgroupfs run --rm --platform linux/amd64 --user 1000:1000 --userns=keep-id -e MACHINES -e https_proxy -e HOME=/tmp -e LANG=en_US.UTF-8 -e LC_ALL=en_US.UTF-8 -v /home/alice/secretvm:/secret-vm-build -w /secret-vm-build secretvm-builder:0123456789ab bash -c 'source yocto/poky/oe-init-build-env build >/dev/null && exec "$@"' builder bitbake -k mc:tdx:virtual/kernel mc:tdx:secret-vm-initramfs mc:tdx:virtual/ovmf mc:tdx:secret-vm-rootfs-dev mc:tdx:secret-vm-rootfs-prod mc:tdx:secret-vm-rootfs-gpu-dev mc:tdx:secret-vm-rootfs-gpu-prod"#
+            r#"MACHINES=tdx https_proxy=http://proxy:3128 podman --runtime runc --cgroup-manager=cgroupfs run --rm --platform linux/amd64 --user 1000:1000 --userns=keep-id --security-opt=no-new-privileges -e MACHINES -e https_proxy -e HOME=/tmp -e LANG=en_US.UTF-8 -e LC_ALL=en_US.UTF-8 -v /home/alice/secretvm:/secret-vm-build -v /home/alice/secretvm/build/secretvm-passwd:/etc/passwd:ro -v /home/alice/secretvm/build/secretvm-group:/etc/group:ro -w /secret-vm-build secretvm-builder:0123456789ab bash -c 'source yocto/poky/oe-init-build-env build >/dev/null && exec "$@"' builder bitbake -k mc:tdx:virtual/kernel mc:tdx:secret-vm-initramfs mc:tdx:virtual/ovmf mc:tdx:secret-vm-rootfs-dev mc:tdx:secret-vm-rootfs-prod mc:tdx:secret-vm-rootfs-gpu-dev mc:tdx:secret-vm-rootfs-gpu-prod"#
         ]],
     );
 }
@@ -351,8 +351,8 @@ fn a_build_fetches_with_the_network_then_builds_without_it() {
         })
         .collect();
     expect![[r#"
-        fetch: MACHINES=tdx https_proxy=http://proxy:3128 docker run --rm --platform linux/amd64 --user 1000:1000 -e MACHINES -e https_proxy -e HOME=/tmp -e LANG=en_US.UTF-8 -e LC_ALL=en_US.UTF-8 -v /home/alice/secretvm:/secret-vm-build -w /secret-vm-build secretvm-builder:0123456789ab bash -c 'source yocto/poky/oe-init-build-env build >/dev/null && exec "$@"' builder bitbake --runall=fetch -k mc:tdx:virtual/kernel mc:tdx:secret-vm-initramfs mc:tdx:virtual/ovmf mc:tdx:secret-vm-rootfs-dev mc:tdx:secret-vm-rootfs-prod mc:tdx:secret-vm-rootfs-gpu-dev mc:tdx:secret-vm-rootfs-gpu-prod
-        build: MACHINES=tdx https_proxy=http://proxy:3128 BB_NO_NETWORK=1 docker run --rm --platform linux/amd64 --user 1000:1000 --network=none -e MACHINES -e https_proxy -e HOME=/tmp -e LANG=en_US.UTF-8 -e LC_ALL=en_US.UTF-8 -e BB_NO_NETWORK -v /home/alice/secretvm:/secret-vm-build -w /secret-vm-build secretvm-builder:0123456789ab bash -c 'source yocto/poky/oe-init-build-env build >/dev/null && exec "$@"' builder bitbake -k mc:tdx:virtual/kernel mc:tdx:secret-vm-initramfs mc:tdx:virtual/ovmf mc:tdx:secret-vm-rootfs-dev mc:tdx:secret-vm-rootfs-prod mc:tdx:secret-vm-rootfs-gpu-dev mc:tdx:secret-vm-rootfs-gpu-prod"#]]
+        fetch: MACHINES=tdx https_proxy=http://proxy:3128 docker run --rm --platform linux/amd64 --user 1000:1000 --security-opt=no-new-privileges --cap-add=SYS_ADMIN -e MACHINES -e https_proxy -e HOME=/tmp -e LANG=en_US.UTF-8 -e LC_ALL=en_US.UTF-8 -v /home/alice/secretvm:/secret-vm-build -v /home/alice/secretvm/build/secretvm-passwd:/etc/passwd:ro -v /home/alice/secretvm/build/secretvm-group:/etc/group:ro -w /secret-vm-build secretvm-builder:0123456789ab bash -c 'source yocto/poky/oe-init-build-env build >/dev/null && exec "$@"' builder bitbake --runall=fetch -k mc:tdx:virtual/kernel mc:tdx:secret-vm-initramfs mc:tdx:virtual/ovmf mc:tdx:secret-vm-rootfs-dev mc:tdx:secret-vm-rootfs-prod mc:tdx:secret-vm-rootfs-gpu-dev mc:tdx:secret-vm-rootfs-gpu-prod
+        build: MACHINES=tdx https_proxy=http://proxy:3128 BB_NO_NETWORK=1 docker run --rm --platform linux/amd64 --user 1000:1000 --security-opt=no-new-privileges --network=none -e MACHINES -e https_proxy -e HOME=/tmp -e LANG=en_US.UTF-8 -e LC_ALL=en_US.UTF-8 -e BB_NO_NETWORK -v /home/alice/secretvm:/secret-vm-build -v /home/alice/secretvm/build/secretvm-passwd:/etc/passwd:ro -v /home/alice/secretvm/build/secretvm-group:/etc/group:ro -w /secret-vm-build secretvm-builder:0123456789ab bash -c 'source yocto/poky/oe-init-build-env build >/dev/null && exec "$@"' builder bitbake -k mc:tdx:virtual/kernel mc:tdx:secret-vm-initramfs mc:tdx:virtual/ovmf mc:tdx:secret-vm-rootfs-dev mc:tdx:secret-vm-rootfs-prod mc:tdx:secret-vm-rootfs-gpu-dev mc:tdx:secret-vm-rootfs-gpu-prod"#]]
     .assert_eq(&plans.join("\n"));
 
     // A host's own BB_NO_NETWORK=1 (a filled DL_DIR) is kept once, not doubled.
@@ -432,10 +432,10 @@ fn shell_argv_per_engine() {
     ]
     .map(|spawn| spawn.unwrap().to_string());
     expect![[r#"
-        TERM=xterm-256color docker run --rm --platform linux/amd64 --interactive --tty --user 1000:1000 -e HOME=/tmp -e LANG=en_US.UTF-8 -e LC_ALL=en_US.UTF-8 -e TERM -v /home/alice/secretvm:/secret-vm-build -w /secret-vm-build secretvm-builder:0123456789ab bash -c 'source yocto/poky/oe-init-build-env build >/dev/null && exec "$@"' builder bash
-        TERM=xterm-256color docker run --rm --platform linux/amd64 --interactive --user 1000:1000 -e HOME=/tmp -e LANG=en_US.UTF-8 -e LC_ALL=en_US.UTF-8 -e TERM -v /home/alice/secretvm:/secret-vm-build -w /secret-vm-build secretvm-builder:0123456789ab bash -c 'source yocto/poky/oe-init-build-env build >/dev/null && exec "$@"' builder bitbake -e mc:tdx:secret-vm-initramfs
-        TERM=xterm-256color BB_NO_NETWORK=1 docker run --rm --platform linux/amd64 --interactive --user 1000:1000 --network=none -e HOME=/tmp -e LANG=en_US.UTF-8 -e LC_ALL=en_US.UTF-8 -e TERM -e BB_NO_NETWORK -v /home/alice/secretvm:/secret-vm-build -w /secret-vm-build secretvm-builder:0123456789ab bash -c 'source yocto/poky/oe-init-build-env build >/dev/null && exec "$@"' builder bitbake -c compile busybox
-        TERM=xterm-256color podman --runtime runc --cgroup-manager=cgroupfs run --rm --platform linux/amd64 --interactive --tty --user 1000:1000 --userns=keep-id -e HOME=/tmp -e LANG=en_US.UTF-8 -e LC_ALL=en_US.UTF-8 -e TERM -v /home/alice/secretvm:/secret-vm-build -w /secret-vm-build secretvm-builder:0123456789ab bash -c 'source yocto/poky/oe-init-build-env build >/dev/null && exec "$@"' builder bash
+        TERM=xterm-256color docker run --rm --platform linux/amd64 --interactive --tty --user 1000:1000 --security-opt=no-new-privileges --cap-add=SYS_ADMIN -e HOME=/tmp -e LANG=en_US.UTF-8 -e LC_ALL=en_US.UTF-8 -e TERM -v /home/alice/secretvm:/secret-vm-build -v /home/alice/secretvm/build/secretvm-passwd:/etc/passwd:ro -v /home/alice/secretvm/build/secretvm-group:/etc/group:ro -w /secret-vm-build secretvm-builder:0123456789ab bash -c 'source yocto/poky/oe-init-build-env build >/dev/null && exec "$@"' builder bash
+        TERM=xterm-256color docker run --rm --platform linux/amd64 --interactive --user 1000:1000 --security-opt=no-new-privileges --cap-add=SYS_ADMIN -e HOME=/tmp -e LANG=en_US.UTF-8 -e LC_ALL=en_US.UTF-8 -e TERM -v /home/alice/secretvm:/secret-vm-build -v /home/alice/secretvm/build/secretvm-passwd:/etc/passwd:ro -v /home/alice/secretvm/build/secretvm-group:/etc/group:ro -w /secret-vm-build secretvm-builder:0123456789ab bash -c 'source yocto/poky/oe-init-build-env build >/dev/null && exec "$@"' builder bitbake -e mc:tdx:secret-vm-initramfs
+        TERM=xterm-256color BB_NO_NETWORK=1 docker run --rm --platform linux/amd64 --interactive --user 1000:1000 --security-opt=no-new-privileges --network=none -e HOME=/tmp -e LANG=en_US.UTF-8 -e LC_ALL=en_US.UTF-8 -e TERM -e BB_NO_NETWORK -v /home/alice/secretvm:/secret-vm-build -v /home/alice/secretvm/build/secretvm-passwd:/etc/passwd:ro -v /home/alice/secretvm/build/secretvm-group:/etc/group:ro -w /secret-vm-build secretvm-builder:0123456789ab bash -c 'source yocto/poky/oe-init-build-env build >/dev/null && exec "$@"' builder bitbake -c compile busybox
+        TERM=xterm-256color podman --runtime runc --cgroup-manager=cgroupfs run --rm --platform linux/amd64 --interactive --tty --user 1000:1000 --userns=keep-id --security-opt=no-new-privileges -e HOME=/tmp -e LANG=en_US.UTF-8 -e LC_ALL=en_US.UTF-8 -e TERM -v /home/alice/secretvm:/secret-vm-build -v /home/alice/secretvm/build/secretvm-passwd:/etc/passwd:ro -v /home/alice/secretvm/build/secretvm-group:/etc/group:ro -w /secret-vm-build secretvm-builder:0123456789ab bash -c 'source yocto/poky/oe-init-build-env build >/dev/null && exec "$@"' builder bash
         cd /home/alice/secretvm && env -i PATH=/usr/bin:/bin HOME=/home/alice LANG=en_US.UTF-8 LC_ALL=en_US.UTF-8 TERM=xterm-256color bash -c 'source yocto/poky/oe-init-build-env build >/dev/null && exec "$@"' builder bitbake-layers show-layers"#]]
     .assert_eq(&lines.join("\n"));
 }
@@ -486,4 +486,133 @@ fn the_command_runs_in_the_build_environment_word_for_word() {
     assert_eq!(out.status.code(), Some(127));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.starts_with("builder: ") && err.contains("no-such-program"), "{err}");
+}
+
+/// The account files hold one line per account in the passwd(5) and group(5) shapes, the
+/// build user's with its uid and gid; an id that is already root's or nobody's is not listed
+/// twice. (getent reads them in the builder in `tests/build_flow.rs`.)
+#[test]
+fn account_files_list_the_build_user() {
+    let [passwd, group] = account_files(User { uid: 1000, gid: 1000 });
+    expect![[r#"
+        root:x:0:0:root:/root:/bin/bash
+        builder:x:1000:1000:secretvm build user:/tmp:/bin/bash
+        nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin
+    "#]]
+    .assert_eq(&passwd);
+    expect![[r#"
+        root:x:0:
+        builder:x:1000:
+        nogroup:x:65534:
+    "#]]
+    .assert_eq(&group);
+    for (file, fields) in [(&passwd, 7), (&group, 4)] {
+        assert!(file.lines().all(|l| l.split(':').count() == fields), "{file}");
+    }
+    let [passwd, group] = account_files(User { uid: 65534, gid: 0 });
+    let ids = |text: &str| -> Vec<String> {
+        text.lines().map(|l| l.split(':').nth(2).unwrap().to_owned()).collect()
+    };
+    assert_eq!(ids(&passwd), ["0", "65534"]);
+    assert_eq!(ids(&group), ["0", "65534"]);
+}
+
+/// Every container run gets the account files (read-only, over the image's) and
+/// no-new-privileges; only a Docker run that has the network gets CAP_SYS_ADMIN in its
+/// bounding set; a native run gets none of it.
+#[test]
+fn the_task_network_flags_go_where_they_are_needed() {
+    let docker = Engine::Docker;
+    let podman = Engine::Podman { cgroup: CgroupMode::Unified, rootless: true };
+    for engine in [docker, podman, Engine::Native] {
+        let config = config();
+        let steps = build_steps(tdx_build(engine), &config.cache, false);
+        for step in &steps {
+            let inv = &step.invocation;
+            let etc: Vec<_> =
+                inv.mounts.iter().filter(|m| m.container.starts_with("/etc/")).collect();
+            let args = engine.plan(inv, "img", &[]).unwrap().args;
+            let has = |a: &str| args.iter().any(|x| x == a);
+            if engine == Engine::Native {
+                assert!(etc.is_empty(), "{etc:?}");
+                continue;
+            }
+            let want = ["/etc/passwd", "/etc/group"];
+            assert_eq!(etc.iter().map(|m| m.container.as_str()).collect::<Vec<_>>(), want);
+            assert!(etc.iter().all(|m| {
+                m.read_only
+                    && m.host.starts_with("/home/alice/secretvm/build")
+                    && m.host
+                        .file_name()
+                        .is_some_and(|n| n.to_string_lossy().starts_with("secretvm-"))
+            }));
+            assert!(has("--security-opt=no-new-privileges"), "{args:?}");
+            let networked = step.phase == Phase::Fetch;
+            assert_eq!(has("--cap-add=SYS_ADMIN"), engine == docker && networked, "{args:?}");
+        }
+    }
+}
+
+/// The probe run is the build's run with the probe as its command: the same builder, flags,
+/// mounts, environment, user and network.
+#[test]
+fn the_probe_runs_as_the_build_runs() {
+    let inv = tdx_build(Engine::Docker);
+    let probe = isolation::probe(&inv);
+    assert_eq!(probe.argv[..COMMAND_AT], inv.argv[..COMMAND_AT]);
+    assert_eq!(probe.argv[COMMAND_AT..], ["python3", "-c", isolation::PROBE]);
+    assert_eq!(Invocation { argv: inv.argv.clone(), ..probe }, inv);
+}
+
+/// The probe's answer is its last marked line; anything else in the output (the engine's own
+/// messages, Python warnings) is ignored, and a run that printed no answer is reported with
+/// its output.
+#[test]
+fn the_probe_answer_is_read_from_its_output() {
+    use isolation::{Reason, Verdict, verdict};
+    let lines = |text: &str| text.lines().map(String::from).collect::<Vec<_>>();
+    let ok = Exit::Code(0);
+    assert_eq!(
+        verdict(
+            &lines("WARNING: Couldn't create 'bb.pysh.pyshtables'\nsecretvm-task-network: cut"),
+            ok
+        ),
+        Verdict::Cut
+    );
+    let cases = [
+        ("secretvm-task-network: not-local 1000", Reason::NotLocal("1000".into())),
+        (
+            "secretvm-task-network: unshare Operation not permitted",
+            Reason::Unshare("Operation not permitted".into()),
+        ),
+        (
+            "secretvm-task-network: uid-map [Errno 1] Operation not permitted: '/proc/self/uid_map'",
+            Reason::UidMap("[Errno 1] Operation not permitted: '/proc/self/uid_map'".into()),
+        ),
+        (
+            "secretvm-task-network: interfaces eth0,lo uid 1000",
+            Reason::Interfaces("eth0,lo uid 1000".into()),
+        ),
+        (
+            "secretvm-task-network: no-bitbake cannot import bb.utils: No module named 'bb'",
+            Reason::NoBitbake("cannot import bb.utils: No module named 'bb'".into()),
+        ),
+    ];
+    for (line, reason) in cases {
+        assert_eq!(verdict(&lines(line), ok), Verdict::Open(reason), "{line}");
+    }
+    // Rootless podman 4.3.1 without its network helper: what it printed here, and its status.
+    let podman = r#"Error: could not find slirp4netns, the network namespace can't be configured: exec: "slirp4netns": executable file not found in $PATH"#;
+    let v = verdict(&lines(podman), Exit::Code(127));
+    let Verdict::Open(reason) = v.clone() else { panic!("{v:?}") };
+    assert_eq!(reason, Reason::NoAnswer { exit: Exit::Code(127), output: podman.to_owned() });
+    let engine = Engine::Podman { cgroup: CgroupMode::Unified, rootless: true };
+    let msg = Error::TaskNetwork { engine, reason }.to_string();
+    assert!(msg.contains("exit status 127") && msg.contains(podman), "{msg}");
+    assert!(msg.contains("install slirp4netns (podman 4) or passt (podman 5)"), "{msg}");
+    // With slirp4netns installed, in a sandbox that does not let the user open /dev/net/tun.
+    let podman = r#"Error: /usr/bin/slirp4netns failed: "open(\"/dev/net/tun\"): Permission denied\nWARNING: Support for seccomp is experimental\nWARNING: Support for IPv6 is experimental\nchild failed(1)\n""#;
+    let Verdict::Open(reason) = verdict(&lines(podman), Exit::Code(127)) else { panic!() };
+    let msg = Error::TaskNetwork { engine, reason }.to_string();
+    assert!(msg.contains("could not open /dev/net/tun: load the tun module"), "{msg}");
 }
