@@ -8,7 +8,8 @@
 //! what to do), check out every layer repository at its pinned commit, regenerate the bitbake
 //! configuration (`build/conf/`: poky's templates, then `auto.conf`, the multiconfigs, the
 //! BBLAYERS and the SRCREV include from the lock file), make the builder image from an empty
-//! context, and run bitbake through the runner with a progress display: first
+//! context, check that bitbake can cut the network of its tasks in the builder
+//! (`runner::isolation`), and run bitbake through the runner with a progress display: first
 //! `--runall=fetch` with the network (raw output in `build/secretvm-bitbake-fetch.log`), then
 //! the build with `BB_NO_NETWORK=1` and no network in the container (`runner::build_steps`;
 //! raw output in `build/secretvm-bitbake.log`), or one run with the network for `--online`.
