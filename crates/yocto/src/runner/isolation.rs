@@ -186,7 +186,8 @@ pub(crate) fn remedy(engine: Engine, reason: &Reason) -> String {
         Reason::Unshare(_) if engine == Engine::Docker => "secretvm runs Docker's networked \
              containers with --cap-add=SYS_ADMIN, which makes Docker's default seccomp profile \
              allow unshare; this daemon still refuses it, so its own seccomp profile \
-             (dockerd --seccomp-profile) or an LSM policy forbids user namespaces: allow \
+             (dockerd --seccomp-profile) or an LSM policy forbids user namespaces (on Ubuntu \
+             23.10 and later, AppArmor's kernel.apparmor_restrict_unprivileged_userns): allow \
              unshare there, or use podman"
             .into(),
         Reason::Unshare(_) => "podman's seccomp profile or the host's user-namespace settings \
