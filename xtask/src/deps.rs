@@ -30,7 +30,7 @@
 //! made here for the rootless-podman test) that the tests read.
 
 use std::fs;
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
@@ -60,6 +60,7 @@ const PACKAGES: &[(&str, &str)] = &[
     ("podman", "the second container engine the Yocto runner is tested with"),
     ("runc", "podman's runtime on hosts with cgroup v1 or hybrid cgroups (crun refuses them)"),
     ("uidmap", "newuidmap/newgidmap for rootless podman"),
+    ("slirp4netns", "the network of a rootless podman container (podman 4's helper)"),
     ("e2fsprogs", "mkfs.ext4 makes the disks the guest-init boot test labels and boots"),
     ("util-linux", "blkid in the guest-init boot test, as the gcp-tdx initramfs installs it"),
     ("cryptsetup-bin", "veritysetup, the reference for secretvm-guest's dm-verity hash trees"),
@@ -292,6 +293,21 @@ fn rootless_user(root: &Path, install: bool) -> Result<PathBuf> {
                 "{file} gives {USER} no subordinate ids; add a line such as `{USER}:300000:65536`"
             );
         }
+    }
+    // slirp4netns gives a rootless container its network through a tap device, and needs to
+    // open /dev/net/tun as that user. Distributions make the device 0666 (udev); a container
+    // host may leave it 0600.
+    const TUN: &str = "/dev/net/tun";
+    let mode = fs::metadata(TUN).map(|m| m.mode() & 0o777);
+    match mode {
+        Ok(mode) if mode & 0o006 == 0o006 => {}
+        Ok(mode) if install => {
+            println!("$ chmod 0666 {TUN}   # was {mode:04o}; rootless podman's network opens it");
+            fs::set_permissions(TUN, fs::Permissions::from_mode(0o666))
+                .with_context(|| format!("cannot make {TUN} usable by {USER}"))?;
+        }
+        Ok(mode) => bail!("{TUN} is {mode:04o}; rootless podman's network needs 0666"),
+        Err(err) => bail!("rootless podman's network needs {TUN}: {err}"),
     }
     Ok(PathBuf::from(USER))
 }

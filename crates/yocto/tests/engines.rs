@@ -23,8 +23,8 @@ use secretvm_yocto::config;
 use secretvm_yocto::runner::isolation::{self, Reason, Verdict};
 use secretvm_yocto::runner::preflight::{self, Check, Preflight};
 use secretvm_yocto::runner::{
-    self, Engine, EngineRunner, Error, Host, Invocation, Mount, Network, Runner, User, build_env,
-    checkout, image,
+    self, Engine, EngineRunner, Error, Host, Invocation, Mount, Network, Phase, Runner, User,
+    build_env, checkout, image,
 };
 
 /// The base image the tests build on: a debootstrapped Debian bookworm imported into the engine.
@@ -412,7 +412,12 @@ env | sed 's/^/env:/'; echo written > out.txt"#,
     };
     let plan = engine.plan(&inv, BASE, &[]).unwrap();
     assert!(plan.args.contains(&"--userns=keep-id".to_owned()), "{:?}", plan.args);
-    let mut runner = EngineRunner { engine, image: BASE.to_owned(), host, engine_args: Vec::new() };
+    let mut runner = EngineRunner {
+        engine,
+        image: BASE.to_owned(),
+        host: host.clone(),
+        engine_args: Vec::new(),
+    };
     let mut lines = Vec::new();
     let exit = runner.run(&inv, &tmp.path().join("run.log"), &mut |l| lines.push(l.to_owned()));
     let all = lines.join("\n");
@@ -430,6 +435,61 @@ env | sed 's/^/env:/'; echo written > out.txt"#,
     assert_eq!(fs::read_to_string(&out).unwrap(), "written\n");
     let owner = fs::metadata(&out).unwrap();
     assert_eq!((owner.uid(), owner.gid()), (user.uid, user.gid), "owner on the host");
+
+    // bitbake can cut a task's network in the builder, in a fetch run with rootless podman's
+    // own network (slirp4netns) and in the build run without one. The builder image comes
+    // from rootful podman's store when we are root (building it again in the rootless store
+    // would take minutes), else it is built.
+    let tag = if is_root() {
+        let rootful = Engine::Podman { cgroup: preflight::host_cgroup_mode(), rootless: false };
+        let tag = builder_image(rootful, "podman", &Host::from_env(), tmp.path());
+        if image::exists(engine, &host, &tag).unwrap() {
+            tag
+        } else {
+            let out = Command::new("sh")
+                .arg("-c")
+                .arg(format!(
+                    "podman save '{tag}' | '{}' load -q",
+                    tmp.path().join("bin/podman").display()
+                ))
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "copying {tag} into the rootless store: {out:?}");
+            tag
+        }
+    } else {
+        builder_image(engine, "podman", &host, tmp.path())
+    };
+    if stand_in_poky(&ws.join("yocto/poky"), "#!/bin/sh\nexit 0\n").is_none() {
+        return;
+    }
+    let text = fs::read_to_string(workspace().join("yocto/secretvm.toml")).unwrap();
+    let config = config::parse("secretvm.toml", &text).unwrap();
+    let machines = config.select_machines(&["sev"]).unwrap();
+    let inv = runner::build_invocation(&config, &ws, &machines, &[], engine, user, &[]);
+    let build_dir = owned_dir(&ws, &config.build_dir, user);
+    for ((name, _), text) in runner::ACCOUNT_FILES.iter().zip(runner::account_files(user)) {
+        fs::write(build_dir.join(name), text).unwrap();
+    }
+    let mut runner = EngineRunner { engine, image: tag, host, engine_args: Vec::new() };
+    for step in runner::build_steps(inv, &config.cache, false) {
+        let log = tmp.path().join("probe.log");
+        // One run (each start copies the image under rootless podman's vfs store): the
+        // interfaces the run itself has, besides loopback exactly in the fetch run, then the
+        // probe's answer.
+        let probe = isolation::probe(&step.invocation);
+        let script = "tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' '; exec python3 -c \"$0\"";
+        let mut argv = probe.argv[..probe.argv.len() - 3].to_vec();
+        argv.extend(["sh", "-c", script, isolation::PROBE].map(String::from));
+        let both = Invocation { argv, ..probe };
+        let mut lines = Vec::new();
+        let exit = runner.run(&both, &log, &mut |l| lines.push(l.to_owned())).unwrap();
+        let is_interface =
+            |l: &&String| !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric());
+        let networked = lines.iter().filter(is_interface).any(|l| l != "lo");
+        assert_eq!(networked, step.phase == Phase::Fetch, "{:?} run: {lines:?}", step.phase);
+        assert_eq!(isolation::verdict(&lines, exit), Verdict::Cut, "{:?} run", step.phase);
+    }
 }
 
 #[test]
