@@ -307,6 +307,12 @@ fn rootless_user(root: &Path, install: bool) -> Result<PathBuf> {
                 .with_context(|| format!("cannot make {TUN} usable by {USER}"))?;
         }
         Ok(mode) => bail!("{TUN} is {mode:04o}; rootless podman's network needs 0666"),
+        Err(_) if install => {
+            // The tun device is character device 10:200 (the kernel's devices.txt).
+            fs::create_dir_all("/dev/net").context("cannot create /dev/net")?;
+            cmd::run(cmd::new("mknod", root).args(["-m", "0666", TUN, "c", "10", "200"]))
+                .with_context(|| format!("rootless podman's network needs {TUN}"))?;
+        }
         Err(err) => bail!("rootless podman's network needs {TUN}: {err}"),
     }
     Ok(PathBuf::from(USER))
