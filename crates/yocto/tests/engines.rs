@@ -110,6 +110,13 @@ fn builder_image(engine: Engine, program: &str, host: &Host, tmp: &Path) -> Stri
     tag
 }
 
+/// Writes the builder's account files into `build_dir`, as `secretvm build` does.
+fn write_account_files(build_dir: &Path, user: User) {
+    for ((name, _), text) in runner::ACCOUNT_FILES.iter().zip(runner::account_files(user)) {
+        fs::write(build_dir.join(name), text).unwrap();
+    }
+}
+
 const SCRIPT: &str = r#"echo "uid=$(id -u) gid=$(id -g)"; echo "cwd=$(pwd)"; echo "arg=$1"
 env | sort | sed 's/^/env:/'
 locale -a | grep -qx en_US.utf8 && echo locale=en_US.utf8
@@ -263,9 +270,7 @@ fn bitbake_cuts_the_network_of_its_tasks(engine: Engine, program: &str) {
     let machines = config.select_machines(&["tdx"]).unwrap();
     let inv = runner::build_invocation(&config, &ws, &machines, &[], engine, user, &[]);
     let build_dir = owned_dir(&ws, &config.build_dir, user);
-    for ((name, _), text) in runner::ACCOUNT_FILES.iter().zip(runner::account_files(user)) {
-        fs::write(build_dir.join(name), text).unwrap();
-    }
+    write_account_files(&build_dir, user);
     let steps = runner::build_steps(inv, &config.cache, false);
     let (fetch, build) = (&steps[0].invocation, &steps[1].invocation);
     assert_eq!((fetch.network, build.network), (Network::Default, Network::None));
@@ -468,9 +473,7 @@ env | sed 's/^/env:/'; echo written > out.txt"#,
     let machines = config.select_machines(&["sev"]).unwrap();
     let inv = runner::build_invocation(&config, &ws, &machines, &[], engine, user, &[]);
     let build_dir = owned_dir(&ws, &config.build_dir, user);
-    for ((name, _), text) in runner::ACCOUNT_FILES.iter().zip(runner::account_files(user)) {
-        fs::write(build_dir.join(name), text).unwrap();
-    }
+    write_account_files(&build_dir, user);
     let mut runner = EngineRunner { engine, image: tag, host, engine_args: Vec::new() };
     for step in runner::build_steps(inv, &config.cache, false) {
         let log = tmp.path().join("probe.log");
