@@ -188,6 +188,7 @@ pub(crate) fn ensure(root: &Path, install: bool) -> Result<Tools> {
     let mut env = Vec::new();
     if is_root {
         env.push(("SECRETVM_ROOTLESS_USER", rootless_user(root, install)?));
+        tun_device(root, install)?;
         let (tsm_kernel, tsm_modules) = tsm_kernel(root, &tools_dir, install)?;
         env.push(("SECRETVM_TSM_KERNEL", tsm_kernel));
         env.push(("SECRETVM_TSM_MODULES", tsm_modules));
@@ -294,9 +295,13 @@ fn rootless_user(root: &Path, install: bool) -> Result<PathBuf> {
             );
         }
     }
-    // slirp4netns gives a rootless container its network through a tap device, and needs to
-    // open /dev/net/tun as that user. Distributions make the device 0666 (udev); a container
-    // host may leave it 0600.
+    Ok(PathBuf::from(USER))
+}
+
+/// `/dev/net/tun`, usable by every user: slirp4netns gives a rootless podman container its
+/// network through a tap device, and opens the device as that user. Distributions make it
+/// 0666 (udev); a container host may leave it 0600, or leave it out.
+fn tun_device(root: &Path, install: bool) -> Result<()> {
     const TUN: &str = "/dev/net/tun";
     let mode = fs::metadata(TUN).map(|m| m.mode() & 0o777);
     match mode {
@@ -304,7 +309,7 @@ fn rootless_user(root: &Path, install: bool) -> Result<PathBuf> {
         Ok(mode) if install => {
             println!("$ chmod 0666 {TUN}   # was {mode:04o}; rootless podman's network opens it");
             fs::set_permissions(TUN, fs::Permissions::from_mode(0o666))
-                .with_context(|| format!("cannot make {TUN} usable by {USER}"))?;
+                .with_context(|| format!("cannot make {TUN} usable by other users"))?;
         }
         Ok(mode) => bail!("{TUN} is {mode:04o}; rootless podman's network needs 0666"),
         Err(_) if install => {
@@ -315,7 +320,7 @@ fn rootless_user(root: &Path, install: bool) -> Result<PathBuf> {
         }
         Err(err) => bail!("rootless podman's network needs {TUN}: {err}"),
     }
-    Ok(PathBuf::from(USER))
+    Ok(())
 }
 
 /// A virtualenv under `target/tools/<name>` with the pinned PyPI package `pinned` installed;

@@ -121,7 +121,7 @@ pub enum Error {
     /// bitbake would not cut the network of its tasks in a run that has the network.
     #[error(
         "bitbake cannot cut the network of its tasks here: {reason}. A run of this build has the \
-         network (the fetch run, --online, or team caches on the network), so every task, not \
+         network (the fetch run, --online, team caches on the network, or any native run), so every task, not \
          only do_fetch, could download, and the output could depend on what a server sent. \
          {}", remedy(*engine, reason)
     )]

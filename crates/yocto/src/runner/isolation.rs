@@ -163,8 +163,9 @@ impl fmt::Display for Reason {
 pub(crate) fn remedy(engine: Engine, reason: &Reason) -> String {
     let native = engine == Engine::Native;
     match reason {
-        Reason::NoBitbake(_) => "check that the poky checkout is complete (`git -C yocto/poky \
-             status`) and that the builder has python3"
+        Reason::NoBitbake(_) => "check that the poky checkout (the config's poky repository) \
+             is complete, with `bitbake/bin/bitbake` and `bitbake/lib/bb`, and that the builder \
+             has python3"
             .into(),
         Reason::NotLocal(_) if native => "bitbake cuts the network only for accounts listed in \
              /etc/passwd, and this one comes from a directory service; build as a local user, \
