@@ -561,6 +561,8 @@ fn the_probe_runs_as_the_build_runs() {
     let probe = isolation::probe(&inv);
     assert_eq!(probe.argv[..COMMAND_AT], inv.argv[..COMMAND_AT]);
     assert_eq!(probe.argv[COMMAND_AT..], ["python3", "-c", isolation::PROBE]);
+    // The program prints the mark the parser looks for (written twice: Rust and Python).
+    assert!(isolation::PROBE.contains(&format!("print(\"{}\"", isolation::MARK)));
     assert_eq!(Invocation { argv: inv.argv.clone(), ..probe }, inv);
 }
 
