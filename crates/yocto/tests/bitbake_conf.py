@@ -1,6 +1,6 @@
 """Evaluates a generated bitbake build configuration with BitBake's own configuration code.
 
-Usage: python bitbake_conf.py BUILD_DIR VAR...
+Usage: python bitbake_conf.py BUILD_DIR [--recipe FILE]... VAR...
 
 BUILD_DIR holds conf/bblayers.conf, conf/local.conf, conf/auto.conf, conf/multiconfig/*.conf
 and conf/srcrev-lock.inc as `secretvm build` writes them; the layers BBLAYERS names must exist
@@ -12,8 +12,11 @@ multiconfig in BBMULTICONFIG, with BB_CURRENT_MC set.
 
 Prints one JSON object: {"BBMULTICONFIG": ..., "<mc>": {VAR: expanded value, ...}, ...} (a
 VAR written `NAME[FLAG]` gives the expanded flag) with
-the multiconfigs in BBMULTICONFIG order ("" is the default configuration). Exits 1 with the
-error on stderr when BitBake rejects the configuration. Written for secretvm
+the multiconfigs in BBMULTICONFIG order ("" is the default configuration). Each `--recipe`
+is then parsed in every multiconfig as BitBake parses a recipe (its anonymous functions and
+the configuration's event handlers run), and each multiconfig's object gets "__skipped__":
+{FILE's base name: the reason BitBake skipped it, or null}. Exits 1 with the error on stderr
+when BitBake rejects the configuration or a recipe. Written for secretvm
 (crates/yocto/tests/bitbake_conf.rs runs it).
 """
 
@@ -26,6 +29,8 @@ from bitbake_common import Errors  # noqa: E402  (also makes `bb` importable)
 
 import bb  # noqa: E402
 import bb.cookerdata  # noqa: E402
+import bb.data  # noqa: E402
+import bb.parse  # noqa: E402
 
 
 class Config:
@@ -49,11 +54,23 @@ def value(d, name):
     return d.getVar(name)
 
 
+def skipped(recipe, d):
+    """Parses `recipe` on a copy of the configuration `d`; the reason it was skipped, or None."""
+    datastores = bb.parse.handle(recipe, bb.data.createCopy(d))
+    return datastores[""].getVar("__SKIPPED")
+
+
 def main(argv):
     if len(argv) < 2 or not os.path.isdir(os.path.join(argv[1], "conf")):
-        print("usage: bitbake_conf.py BUILD_DIR VAR...", file=sys.stderr)
+        print("usage: bitbake_conf.py BUILD_DIR [--recipe FILE]... VAR...", file=sys.stderr)
         return 2
-    build, names = os.path.abspath(argv[1]), argv[2:]
+    build, names, recipes = os.path.abspath(argv[1]), [], []
+    args = iter(argv[2:])
+    for arg in args:
+        if arg == "--recipe":
+            recipes.append(os.path.abspath(next(args)))
+        else:
+            names.append(arg)
     errors = Errors()
     logging.getLogger("BitBake").addHandler(errors)
     os.chdir(build)
@@ -70,9 +87,21 @@ def main(argv):
     base = builder.mcdata[""]
     order = (base.getVar("BBMULTICONFIG") or "").split()
     out = {"BBMULTICONFIG": base.getVar("BBMULTICONFIG")}
+    if recipes:
+        bb.parse.init_parser(base)
     for mc in [""] + order:
         d = builder.mcdata[mc]
         out[mc] = {name: value(d, name) for name in names}
+        if recipes:
+            try:
+                out[mc]["__skipped__"] = {os.path.basename(r): skipped(r, d) for r in recipes}
+            except BaseException as e:
+                print("bitbake could not parse a recipe in multiconfig %r: %s: %s | %s"
+                      % (mc, type(e).__name__, e, " | ".join(errors.messages)), file=sys.stderr)
+                return 1
+            if errors.messages:
+                print("bitbake logged errors: %s" % " | ".join(errors.messages), file=sys.stderr)
+                return 1
     print(json.dumps(out))
     return 0
 

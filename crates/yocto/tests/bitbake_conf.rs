@@ -8,7 +8,9 @@
 //! parser) and from the lock the test writes: each multiconfig must see its MACHINE and TMPDIR,
 //! every one the distro and the locked SRCREVs, and the SPDX 3.0 class in place of
 //! defaultsetup.conf's SPDX 2.2 one (with our class that fixes its image SBOM task's order
-//! hooked into that task), and BBMULTICONFIG must keep the config's order.
+//! hooked into that task), and BBMULTICONFIG must keep the config's order. Recipes that give
+//! build tasks the network, written here the ways layers do it, must be skipped, naming the
+//! tasks; the fetch, shared-state and noexec tasks keep it.
 //! The BitBake is 2.19's parser, not scarthgap's 2.8 (the only BitBake on PyPI).
 
 #![allow(clippy::disallowed_methods)] // Runs the BitBake python.
@@ -54,6 +56,44 @@ BBLAYERS ?= \" \\
   ##OEROOT##/meta-poky \\
   \"
 ";
+
+/// Tasks as a recipe has them: the fetch with the network, as poky's base.bbclass gives it.
+const TASKS: &str = "\
+do_fetch[network] = \"1\"
+python do_fetch() {
+}
+addtask fetch
+python do_compile() {
+}
+addtask compile after do_fetch
+python do_install() {
+}
+addtask install after do_compile
+";
+
+/// Recipes that give build tasks the network in the ways layers do, each with what the distro
+/// must do with it: `None`, build it; `Some(tasks)`, skip it, naming exactly those tasks.
+const NETWORK_RECIPES: [(&str, &str, Option<&[&str]>); 4] = [
+    ("fetch-only_1.0.bb", "", None),
+    // As meta-oe's etcd and influxdb recipes do.
+    ("compile-network_1.0.bb", "do_compile[network] = \"1\"\n", Some(&["do_compile"])),
+    // As poky's icecc class does, from an anonymous function.
+    (
+        "anon-network_1.0.bb",
+        "python __anonymous() {\n    for task in (\"do_compile\", \"do_install\"):\n        \
+         d.setVarFlag(task, \"network\", \"1\")\n}\n",
+        Some(&["do_compile", "do_install"]),
+    ),
+    // As sstate.bbclass does for the shared-state tasks; and a noexec task, which runs nothing.
+    (
+        "sstate-network_1.0.bb",
+        "SSTATETASKS += \"do_deploy\"\npython do_deploy() {\n}\naddtask deploy after do_install\n\
+         do_deploy[network] = \"1\"\npython do_deploy_setscene() {\n}\naddtask deploy_setscene\n\
+         do_deploy_setscene[network] = \"1\"\naddtask configure before do_compile\n\
+         do_configure[noexec] = \"1\"\ndo_configure[network] = \"1\"\n",
+        None,
+    ),
+];
 
 const KERNEL_MACHINE: &str = "0123456789abcdef0123456789abcdef01234567";
 const KERNEL_META: &str = "89abcdef0123456789abcdef0123456789abcdef";
@@ -146,11 +186,21 @@ fn bitbake_reads_our_configuration_as_we_mean_it() {
         "do_create_image_sbom_spdx[prefuncs]",
         "do_create_image_sbom_spdx[file-checksums]",
     ];
+    let recipes = ws.join("recipes");
+    fs::create_dir_all(&recipes).unwrap();
+    let mut recipe_args = Vec::new();
+    for (name, text, _) in NETWORK_RECIPES {
+        let path = recipes.join(name);
+        fs::write(&path, format!("LICENSE = \"MIT\"\n{TASKS}{text}")).unwrap();
+        recipe_args.push("--recipe".into());
+        recipe_args.push(path);
+    }
     // BitBake imports the layer's lib/ (addpylib); nothing is written into the source tree.
     let out = Command::new(&python)
         .env("PYTHONDONTWRITEBYTECODE", "1")
         .arg(workspace().join("crates/yocto/tests/bitbake_conf.py"))
         .arg(&build)
+        .args(&recipe_args)
         .args(vars)
         .output()
         .unwrap();
@@ -204,6 +254,23 @@ fn bitbake_reads_our_configuration_as_we_mean_it() {
         );
         // Image file names, which the SBOMs record, carry the distro version, not the clock.
         assert_eq!(got["IMAGE_VERSION_SUFFIX"], format!("-{distro_version}"), "{name}");
+        // Only fetch and shared-state tasks get the network: a recipe that gives it to another
+        // task is skipped, and the reason names every such task and no other.
+        assert!(inherit.contains(&"secret-vm-task-network"), "{name}: {inherit:?}");
+        for (recipe, _, expected) in NETWORK_RECIPES {
+            let reason = &got["__skipped__"][recipe];
+            let Some(tasks) = expected else {
+                assert!(reason.is_null(), "{name}: {recipe} was skipped: {reason}");
+                continue;
+            };
+            let reason = reason.as_str().unwrap_or_else(|| panic!("{name}: {recipe} was built"));
+            // "<task> and <task> ask for the network ..."
+            let (head, _) = reason
+                .split_once(" ask")
+                .unwrap_or_else(|| panic!("{name}: {recipe}: no task named: {reason}"));
+            assert_eq!(head.split(" and ").collect::<Vec<_>>(), *tasks, "{name}: {reason}");
+            assert!(reason.contains("for the network"), "{name}: {recipe}: {reason}");
+        }
     }
     // Each machine conf of our layer chose its kernel.
     assert_eq!(seen["tdx"]["PREFERRED_PROVIDER_virtual/kernel"], "linux-yocto-dev", "{stdout}");
