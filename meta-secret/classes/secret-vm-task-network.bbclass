@@ -4,16 +4,18 @@
 # that has only a loopback interface (bb.utils.disable_network). A recipe or class that sets the
 # flag on one of its build tasks takes its task out of that cut: meta-oe's etcd and influxdb do
 # it for do_compile, so that Go can download modules; poky's icecc class does it for
-# do_configure, do_compile and do_install, so that the compiler can send work to other hosts.
+# do_configure, do_compile, do_compile_kernelmodules and do_install, so that the compiler can
+# send work to other hosts.
 # Such a task can then download, or take compiled code from elsewhere, past SRC_URI and its
 # checksums, and nothing in the build's output would show it whenever the run has the network: a
-# native build, or a container build whose build run reaches team caches.
+# native build, `--online`, or a container build whose build run reaches team caches.
 #
 # This class refuses those recipes. A recipe with such a task is skipped, and the reason names
-# the task, so a build that needs it stops while parsing with "Nothing PROVIDES ..., <recipe>
-# was skipped: ..."; a build that does not need it is not affected. The fix is to put what the
-# task downloads into SRC_URI (vendored modules, crates, wheels), as the recipes of this layer
-# do. The distro inherits the class (conf/distro/secret-vm.conf).
+# the task, so a build that needs it stops before any task runs, with "Nothing PROVIDES" (or
+# RPROVIDES) "'<recipe>'" and "<recipe> was skipped: <the reason>"; a build that does not need
+# it is not affected. The fix is to put what the task downloads into SRC_URI (vendored modules,
+# crates, wheels), as the recipes of this layer do. The distro inherits the class
+# (conf/distro/secret-vm.conf).
 #
 # Left with the network:
 # - do_fetch and do_checkuri, which fetch SRC_URI, every file checked against its checksum and

@@ -68,7 +68,11 @@ def main(argv):
     args = iter(argv[2:])
     for arg in args:
         if arg == "--recipe":
-            recipes.append(os.path.abspath(next(args)))
+            recipe = next(args, None)
+            if recipe is None:
+                print("bitbake_conf.py: --recipe needs a file", file=sys.stderr)
+                return 2
+            recipes.append(os.path.abspath(recipe))
         else:
             names.append(arg)
     errors = Errors()
