@@ -39,20 +39,18 @@ fn build_user() -> User {
     if is_root() { User { uid: 1000, gid: 1000 } } else { User::current() }
 }
 
-/// Makes sure `program`'s store has [`BASE`] (see `secretvm_testkit::engine_test_base`).
-fn base_image(program: &str) -> Option<()> {
-    engine_test_base(program).map(|_| ())
-}
-
-/// The engine, if its program is on PATH and answers; otherwise skips (fails under CI).
+/// The engine, if its program is on PATH and answers and its store has [`BASE`] (see
+/// `secretvm_testkit::engine_test_base`); otherwise skips (fails under CI).
 fn engine(wanted: config::Engine) -> Option<Engine> {
-    match preflight::resolve_engine(wanted, &Host::from_env()) {
-        Ok(e) => Some(e),
+    let engine = match preflight::resolve_engine(wanted, &Host::from_env()) {
+        Ok(e) => e,
         Err(e) => {
             skip(&e.to_string());
-            None
+            return None;
         }
-    }
+    };
+    engine_test_base(engine.program()?)?;
+    Some(engine)
 }
 
 /// Extra engine options this test machine needs. Rootful podman sets RLIMIT_NOFILE and
@@ -233,18 +231,12 @@ fn build_and_run(engine: Engine, program: &str) {
 #[test]
 fn docker_builds_the_builder_image_and_runs_a_command() {
     let Some(engine) = engine(config::Engine::Docker) else { return };
-    if base_image("docker").is_none() {
-        return;
-    }
     build_and_run(engine, "docker");
 }
 
 #[test]
 fn podman_builds_the_builder_image_and_runs_a_command() {
     let Some(engine) = engine(config::Engine::Podman) else { return };
-    if base_image("podman").is_none() {
-        return;
-    }
     build_and_run(engine, "podman");
 }
 
@@ -329,18 +321,12 @@ fn bitbake_cuts_the_network_of_its_tasks(engine: Engine, program: &str) {
 #[test]
 fn docker_lets_bitbake_cut_the_network_of_its_tasks() {
     let Some(engine) = engine(config::Engine::Docker) else { return };
-    if base_image("docker").is_none() {
-        return;
-    }
     bitbake_cuts_the_network_of_its_tasks(engine, "docker");
 }
 
 #[test]
 fn podman_lets_bitbake_cut_the_network_of_its_tasks() {
     let Some(engine) = engine(config::Engine::Podman) else { return };
-    if base_image("podman").is_none() {
-        return;
-    }
     bitbake_cuts_the_network_of_its_tasks(engine, "podman");
 }
 
