@@ -72,6 +72,8 @@ const PACKAGES: &[(&str, &str)] = &[
     (KERNEL_SOURCE_PACKAGE, "the kernel's own Kconfig checks our kernel config fragments"),
     ("flex", "builds the kernel's Kconfig tool for the config-fragment test"),
     ("bison", "builds the kernel's Kconfig tool for the config-fragment test"),
+    ("gpg", "makes the keys of the signed-sstate tests and checks their signatures"),
+    ("gpg-agent", "holds the secret keys gpg imports and signs with in those tests"),
     (
         "faketime",
         "runs NVIDIA's RIM check at a time when its signed samples' certificates were valid",

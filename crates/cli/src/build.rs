@@ -268,8 +268,94 @@ pub(crate) fn prepare(setup: &Setup, config: &Config, config_text_file: &str) ->
         eprintln!("builder image: {} (log {})", config.container.dockerfile, image_log.display());
         image::ensure(engine, &host, &dockerfile, &base, &[], &image_log, &mut |_| {})?
     };
-    let runner = EngineRunner { engine, image, engine_args: Vec::new(), host };
+    let mut runner = EngineRunner { engine, image, engine_args: Vec::new(), host };
+    if let Some(signatures) = &config.cache.sstate_signatures {
+        sstate_keyring(&mut runner, config, signatures, &workspace, &build_dir, user)?;
+    }
     Ok(Prepared { runner, user, workspace })
+}
+
+/// Makes the build's own GnuPG home from scratch (`build/secretvm-gnupg`, mode 0700, the
+/// build user's) with the builder's gpg, checks it (`runner::signing`) and writes
+/// `conf/sstate-signatures.inc` from it. The key files are copied into the home for the
+/// import, since a container sees only the workspace; the copies are removed afterwards,
+/// whatever happened.
+#[allow(clippy::print_stderr)]
+fn sstate_keyring(
+    runner: &mut EngineRunner,
+    config: &Config,
+    signatures: &config::SstateSignatures,
+    workspace: &Path,
+    build_dir: &Path,
+    user: User,
+) -> Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+
+    use secretvm_yocto::conf;
+    use secretvm_yocto::runner::signing;
+    let home = build_dir.join(conf::GNUPG_HOME);
+    let rel = format!("{}/{}", config.build_dir, conf::GNUPG_HOME);
+    let base =
+        runner::shell_invocation(config, workspace, &[], runner.engine, user, &runner.host.vars);
+    if home.exists() {
+        // An agent an earlier native build left for this home cannot be stopped once its
+        // socket is gone.
+        signing::stop_agent(runner, &base, &rel, &home)?;
+        fs::remove_dir_all(&home).with_context(|| format!("cannot clear {}", home.display()))?;
+    }
+    fs::DirBuilder::new()
+        .mode(0o700)
+        .create(&home)
+        .with_context(|| format!("cannot create {}", home.display()))?;
+    const KEYS: &str = "signers.pgp";
+    const SIGN_KEY: &str = "sign-key.pgp";
+    let copies: Vec<(&str, &String)> =
+        [(KEYS, Some(&signatures.keys)), (SIGN_KEY, signatures.sign_key.as_ref())]
+            .into_iter()
+            .filter_map(|(name, src)| Some((name, src?)))
+            .collect();
+    let result = (|| {
+        for (name, src) in &copies {
+            let src = workspace.join(src);
+            secretvm_artifact::hashed::copy_file(&src, &home.join(name))
+                .with_context(|| format!("cannot read the key file {}", src.display()))?;
+        }
+        if User::current().uid == 0 {
+            give_to(&home, user)?;
+        }
+        let keys = format!("{rel}/{KEYS}");
+        let sign_key = format!("{rel}/{SIGN_KEY}");
+        let files = signing::Files {
+            home: &rel,
+            keys: &keys,
+            sign_key: signatures.sign_key.as_ref().map(|_| sign_key.as_str()),
+        };
+        Ok::<_, anyhow::Error>(signing::prepare(runner, &base, &files, &home, &signatures.signers)?)
+    })();
+    let sig = format!("{KEYS}.sig");
+    for name in copies.iter().map(|(name, _)| *name).chain([sig.as_str()]) {
+        let path = home.join(name);
+        if let Err(e) = fs::remove_file(&path)
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            eprintln!("warning: cannot remove the copy {}: {e}", path.display());
+        }
+    }
+    let keyring = result?;
+    let inc = conf::sstate_signatures_inc(&keyring.valid_sigs, keyring.sign_key.as_deref());
+    let path = build_dir.join(conf::SSTATE_SIGNATURES_INC);
+    secretvm_artifact::hashed::write_bytes(&path, inc.as_bytes())
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    eprintln!(
+        "signed sstate: objects are installed only with a good signature by {} (key ids {}){}",
+        signatures.signers.join(", "),
+        keyring.valid_sigs.join(" "),
+        match &keyring.sign_key {
+            Some(key) => format!("; this build signs what it writes with {key}"),
+            None => String::new(),
+        }
+    );
+    Ok(())
 }
 
 /// Runs everything up to and including bitbake for `config`, already cut down to the selected

@@ -462,3 +462,79 @@ fn shell_runs_a_command_in_the_build_environment() {
     // (script echoes the end of its input, /dev/null, as a control character before it.)
     assert!(stdout.lines().any(|l| l.contains("/dev/pts/")), "{stdout}");
 }
+
+/// Signed sstate on the build's setup (`secretvm shell`, which prepares the builder as a
+/// build does): the build's GnuPG home is made with the builder's gpg from the config's key
+/// files (the signing key outside the workspace), belongs to the build user, keeps no copy
+/// of the key files, and `conf/sstate-signatures.inc` names the key id gpg itself reports for
+/// the signer's signatures; with a config whose signers do not match the key file, the run
+/// stops before the command, naming both keys, and leaves no include for bitbake to read.
+#[test]
+fn signed_sstate_keyring_is_made_and_checked_before_bitbake() {
+    if tool_on_path("gpg").is_none() || tool_on_path("gpg-agent").is_none() {
+        return;
+    }
+    let Some((root, ws, base)) = docker_stub_workspace() else { return };
+    let src = secretvm_testkit::GpgHome::new(&root.path().join("gpg-source"));
+    let signer = src.key("team CI <ci@example.org>", "cert");
+    src.add_signing_subkey(&signer);
+    let other = src.key("someone else <o@example.org>", "sign");
+    fs::create_dir_all(ws.join("keys")).unwrap();
+    src.export(&ws.join("keys/signers.asc"), "--export", &[&signer], "");
+    let secret = root.path().join("ci-signing-key.asc");
+    src.export(&secret, "--export-secret-keys", &[&signer], "");
+    sh(&ws, "chown -R 1000:1000 .");
+    let config = fs::read_to_string(ws.join("yocto/secretvm.toml")).unwrap();
+    let shell = |signers: &str| {
+        let text = format!(
+            "{config}\n[cache.sstate_signatures]\nkeys = \"keys/signers.asc\"\n\
+             signers = [\"{signers}\"]\nsign_key = \"{}\"\n",
+            secret.display()
+        );
+        fs::write(ws.join("yocto/signed.toml"), text).unwrap();
+        secretvm()
+            .args(["shell", "--config", "yocto/signed.toml", "--engine", "docker"])
+            .args(["--user", "1000:1000", "--min-free-gb", "0", "--base-image", base])
+            .args(["--", "cat", "conf/sstate-signatures.inc"])
+            .current_dir(&ws)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let home = ws.join("build/secretvm-gnupg");
+    let copies = ["signers.pgp", "sign-key.pgp", "signers.pgp.sig"];
+
+    let out = shell(&signer);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    let settings: Vec<&str> = stdout.lines().filter(|l| !l.starts_with('#')).collect();
+    assert_eq!(
+        settings,
+        [
+            "SSTATE_VERIFY_SIG = \"1\"".to_owned(),
+            format!("SSTATE_VALID_SIGS = \"{}\"", src.goodsig(&signer)),
+            "GPG_PATH = \"${TOPDIR}/secretvm-gnupg\"".to_owned(),
+            format!("SSTATE_SIG_KEY = \"{signer}\""),
+        ]
+    );
+    assert!(stderr.contains(&format!("this build signs what it writes with {signer}")), "{stderr}");
+    let meta = fs::metadata(&home).unwrap();
+    assert_eq!((meta.uid(), meta.mode() & 0o777), (1000, 0o700));
+    assert!(home.join("pubring.kbx").is_file() && home.join("private-keys-v1.d").is_dir());
+    for copy in copies {
+        assert!(!home.join(copy).exists(), "{copy} was left in the home");
+    }
+
+    let out = shell(&other);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(out.stdout.is_empty(), "the command ran: {}", String::from_utf8_lossy(&out.stdout));
+    assert!(stderr.contains("the keyring for signed sstate"), "{stderr}");
+    assert!(stderr.contains(&format!("the key file holds {signer} (team CI")), "{stderr}");
+    assert!(stderr.contains(&format!("signer {other} is not in the key file")), "{stderr}");
+    assert!(!ws.join("build/conf/sstate-signatures.inc").exists());
+    for copy in copies {
+        assert!(!home.join(copy).exists(), "{copy} was left in the home");
+    }
+}

@@ -203,3 +203,128 @@ pub fn bitbake_lib_into(poky: &Path) -> Option<()> {
     assert!(ok, "copying bb failed:\n{text}");
     Some(())
 }
+
+/// A GnuPG home of a test's own, where keys are made with the real gpg. What a test expects
+/// of the keys comes from gpg here, not from the code under test: a key's fingerprint is the
+/// name of the revocation certificate gpg stores when it makes the key ([`GpgHome::make`]),
+/// and the key id a signature is reported good by is read off gpg's own `GOODSIG` status line
+/// ([`GpgHome::goodsig`]). The home's gpg-agent is stopped when it is dropped.
+pub struct GpgHome {
+    /// The directory, mode 0700.
+    pub home: PathBuf,
+}
+
+impl GpgHome {
+    /// A new, empty home at `home`.
+    pub fn new(home: &Path) -> GpgHome {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .recursive(true)
+            .create(home)
+            .unwrap_or_else(|e| panic!("cannot create {}: {e}", home.display()));
+        GpgHome { home: home.to_path_buf() }
+    }
+
+    /// Runs gpg in batch mode in this home; panics if it fails.
+    #[allow(clippy::disallowed_methods)] // Tests start gpg.
+    pub fn gpg(&self, args: &[&str]) -> std::process::Output {
+        let out = std::process::Command::new("gpg")
+            .args(["--batch", "--no-tty", "--homedir"])
+            .arg(&self.home)
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("cannot start gpg");
+        assert!(out.status.success(), "gpg {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        out
+    }
+
+    /// Makes a key with `args` (a `--quick-gen-key` command line) and returns its fingerprint.
+    pub fn make(&self, args: &[&str]) -> String {
+        let revocs = self.home.join("openpgp-revocs.d");
+        let names = || -> Vec<String> {
+            std::fs::read_dir(&revocs)
+                .map(|rd| rd.flatten().map(|e| e.file_name().to_string_lossy().into()).collect())
+                .unwrap_or_default()
+        };
+        let before = names();
+        self.gpg(args);
+        let new: Vec<String> = names().into_iter().filter(|n| !before.contains(n)).collect();
+        assert_eq!(new.len(), 1, "one new revocation certificate: {new:?}");
+        new[0].trim_end_matches(".rev").to_owned()
+    }
+
+    /// An ed25519 key without passphrase, never expiring, with `usage` (`sign`, `cert`).
+    pub fn key(&self, user_id: &str, usage: &str) -> String {
+        self.make(&["--passphrase", "", "--quick-gen-key", user_id, "ed25519", usage, "never"])
+    }
+
+    /// Adds an ed25519 signing subkey to `fpr`.
+    pub fn add_signing_subkey(&self, fpr: &str) {
+        self.gpg(&["--passphrase", "", "--quick-add-key", fpr, "ed25519", "sign", "never"]);
+    }
+
+    /// Signs `data` with `fpr` into `sig` (detached, binary).
+    pub fn sign(&self, fpr: &str, data: &Path, sig: &Path) {
+        let _ = std::fs::remove_file(sig);
+        let (d, s) = (data.to_str().expect("UTF-8"), sig.to_str().expect("UTF-8"));
+        self.gpg(&[
+            "--pinentry-mode",
+            "loopback",
+            "--passphrase",
+            "",
+            "-u",
+            fpr,
+            "--detach-sign",
+            "-o",
+            s,
+            d,
+        ]);
+    }
+
+    /// The key id gpg reports in its `GOODSIG` status line for a signature by `fpr`, made and
+    /// verified in this home.
+    pub fn goodsig(&self, fpr: &str) -> String {
+        let data = self.home.join("goodsig-data");
+        let sig = self.home.join("goodsig-data.sig");
+        std::fs::write(&data, fpr).expect("cannot write the data to sign");
+        self.sign(fpr, &data, &sig);
+        let out = self.gpg(&[
+            "--status-fd",
+            "1",
+            "--verify",
+            sig.to_str().expect("UTF-8"),
+            data.to_str().expect("UTF-8"),
+        ]);
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let ids: Vec<&str> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("[GNUPG:] GOODSIG "))
+            .filter_map(|rest| rest.split(' ').next())
+            .collect();
+        assert_eq!(ids.len(), 1, "one GOODSIG line:\n{text}");
+        ids[0].to_owned()
+    }
+
+    /// Writes `gpg --armor <what> <fprs>` (`--export`, `--export-secret-keys`) to `dst`;
+    /// `passphrase` unlocks a protected secret key.
+    pub fn export(&self, dst: &Path, what: &str, fprs: &[&str], passphrase: &str) {
+        let mut args =
+            vec!["--pinentry-mode", "loopback", "--passphrase", passphrase, "--armor", what];
+        args.extend(fprs);
+        std::fs::write(dst, self.gpg(&args).stdout)
+            .unwrap_or_else(|e| panic!("cannot write {}: {e}", dst.display()));
+    }
+}
+
+impl Drop for GpgHome {
+    #[allow(clippy::disallowed_methods)] // Tests start gpgconf.
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("gpgconf")
+            .arg("--homedir")
+            .arg(&self.home)
+            .args(["--kill", "gpg-agent"])
+            .status();
+    }
+}

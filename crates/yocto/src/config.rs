@@ -247,6 +247,29 @@ pub struct Cache {
     pub hashserve: Option<String>,
     /// BB_HASHSERVE_UPSTREAM, only with `hashserve = "auto"`.
     pub hashserve_upstream: Option<String>,
+    /// Signed sstate (`[cache.sstate_signatures]`): accept only sstate objects signed by one
+    /// of these keys, and sign what this builder writes when it has a signing key.
+    pub sstate_signatures: Option<SstateSignatures>,
+}
+
+/// Who may sign the sstate objects a build installs (`[cache.sstate_signatures]`).
+///
+/// The build keeps a GnuPG home of its own (`runner::signing`), made from scratch on every
+/// run from `keys` (and `sign_key`), and checked to hold exactly the keys of `signers`; poky's
+/// sstate code then installs an object only with a good signature by one of them
+/// (`SSTATE_VERIFY_SIG`), and otherwise runs the task from source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SstateSignatures {
+    /// The signers' OpenPGP public keys, armored or binary: a path relative to the workspace,
+    /// or absolute.
+    pub keys: String,
+    /// The primary-key fingerprints of exactly the keys in `keys` (40 uppercase hex digits,
+    /// OpenPGP v4), in the file's order.
+    pub signers: Vec<String>,
+    /// The secret key this builder signs the sstate it writes with (a file, relative to the
+    /// workspace or absolute; one of `signers`, without a passphrase, since bitbake signs from
+    /// its tasks in batch mode). `None`: this builder only verifies.
+    pub sign_key: Option<String>,
 }
 
 impl Machine {
@@ -375,8 +398,9 @@ impl Config {
     /// The config without the team's shared build state: no SSTATE_DIR, SSTATE_MIRRORS or
     /// hash server, so every task runs from source into the build directory's own, empty,
     /// sstate cache. A shared download directory (`dl_dir`) stays: each download is checked
-    /// against its pinned checksum or commit. This is the second build of a reproducibility
-    /// check.
+    /// against its pinned checksum or commit. Nor are sstate signatures checked or made: the
+    /// build takes nothing from a shared cache, and what it writes stays in its own. This is
+    /// the second build of a reproducibility check.
     pub fn from_scratch(&self) -> Config {
         let cache = Cache { dl_dir: self.cache.dl_dir.clone(), ..Cache::default() };
         Config { cache, ..self.clone() }
@@ -478,7 +502,20 @@ struct RawCache {
     sstate_mirrors: Option<Spanned<String>>,
     hashserve: Option<Spanned<String>>,
     hashserve_upstream: Option<Spanned<String>>,
+    sstate_signatures: Option<RawSstateSignatures>,
 }
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSstateSignatures {
+    keys: Spanned<String>,
+    signers: Spanned<Vec<Spanned<String>>>,
+    sign_key: Option<Spanned<String>>,
+}
+
+/// What a signer must be written as.
+const FINGERPRINT: &str = "an OpenPGP v4 fingerprint: 40 hex digits, as in the `fpr` line of \
+                           `gpg --with-colons --fingerprint KEY`";
 
 /// Builds errors for one file.
 struct Check<'a> {
@@ -584,6 +621,53 @@ impl Check<'_> {
 
     fn optional(&self, v: Option<&Spanned<String>>, key: &str) -> Result<Option<String>> {
         v.map(|v| self.conf_value(v, format!("cache.{key}"))).transpose()
+    }
+
+    /// A file the build reads on the host: a relative path as [`Check::rel_path`] takes it, or
+    /// an absolute one without `.`/`..` or empty components and without line breaks.
+    fn file_path(&self, v: &Spanned<String>, key: String) -> Result<String> {
+        let s = v.get_ref();
+        if let Some(abs) = s.strip_prefix('/') {
+            let ok = abs.split('/').all(|c| !c.is_empty() && c != "." && c != "..")
+                && !s.contains(['\n', '\r']);
+            if !ok {
+                return Err(self.invalid(
+                    v,
+                    key,
+                    s,
+                    "a path relative to the workspace, or an absolute one, without '.', '..' \
+                     or empty components",
+                ));
+            }
+            return Ok(s.clone());
+        }
+        self.rel_path(v, key)
+    }
+
+    fn sstate_signatures(&self, raw: &RawSstateSignatures) -> Result<SstateSignatures> {
+        let key = |field: &str| format!("cache.sstate_signatures.{field}");
+        let keys = self.file_path(&raw.keys, key("keys"))?;
+        let sign_key = raw.sign_key.as_ref().map(|k| self.file_path(k, key("sign_key")));
+        let mut signers = Vec::new();
+        let mut seen = HashMap::new();
+        for (i, fpr) in raw.signers.get_ref().iter().enumerate() {
+            let s = fpr.get_ref();
+            if s.len() != 40 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(self.invalid(fpr, format!("{}[{i}]", key("signers")), s, FINGERPRINT));
+            }
+            let upper = Spanned::new(fpr.span(), s.to_ascii_uppercase());
+            self.unique(&mut seen, &upper, "cache.sstate_signatures.signers")?;
+            signers.push(upper.into_inner());
+        }
+        if signers.is_empty() {
+            return Err(self.invalid(
+                &raw.signers,
+                key("signers"),
+                "[]",
+                "at least one signer's fingerprint",
+            ));
+        }
+        Ok(SstateSignatures { keys, signers, sign_key: sign_key.transpose()? })
     }
 }
 
@@ -798,6 +882,11 @@ pub fn parse(file: &str, text: &str) -> Result<Config> {
         sstate_mirrors: c.optional(rc.sstate_mirrors.as_ref(), "sstate_mirrors")?,
         hashserve: c.optional(rc.hashserve.as_ref(), "hashserve")?,
         hashserve_upstream: c.optional(rc.hashserve_upstream.as_ref(), "hashserve_upstream")?,
+        sstate_signatures: rc
+            .sstate_signatures
+            .as_ref()
+            .map(|s| c.sstate_signatures(s))
+            .transpose()?,
     };
     if let Some(hs) = &rc.hashserve
         && cache.sstate_dir.is_none()

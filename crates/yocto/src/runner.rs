@@ -45,6 +45,7 @@ pub mod image;
 pub mod isolation;
 pub mod preflight;
 mod process;
+pub mod signing;
 
 pub use error::{Error, Result};
 pub use process::Host;

@@ -8,7 +8,8 @@
 //! parser) and from the lock the test writes: each multiconfig must see its MACHINE and TMPDIR,
 //! every one the distro and the locked SRCREVs, and the SPDX 3.0 class in place of
 //! defaultsetup.conf's SPDX 2.2 one (with our class that fixes its image SBOM task's order
-//! hooked into that task), and BBMULTICONFIG must keep the config's order. Recipes that give
+//! hooked into that task), poky's sstate defaults overridden by the signed-sstate include,
+//! and BBMULTICONFIG must keep the config's order. Recipes that give
 //! build tasks the network, written here the ways layers do it, must be skipped, naming the
 //! tasks; the fetch, shared-state and noexec tasks keep it.
 //! The BitBake is 2.19's parser, not scarthgap's 2.8 (the only BitBake on PyPI).
@@ -43,6 +44,26 @@ INHERIT += \"${INHERIT_DISTRO}\"
 /// The classes INHERIT can name here: defaultsetup's, and the SPDX 3.0 class poky 72983ac has.
 const STAND_IN_CLASSES: [&str; 7] =
     ["debian", "devshell", "sstate", "license", "remove-libtool", "create-spdx", "create-spdx-3.0"];
+
+/// poky's `sstate.bbclass` (72983ac), cut down to its defaults for signed sstate, which our
+/// `conf/sstate-signatures.inc` must override.
+const SSTATE_DEFAULTS: &str = "\
+SSTATE_SIG_KEY ?= \"\"
+SSTATE_SIG_PASSPHRASE ?= \"\"
+SSTATE_VERIFY_SIG ?= \"0\"
+SSTATE_VALID_SIGS ??= \"\"
+SSTATE_VALID_SIGS[vardepvalue] = \"\"
+";
+
+/// The signed-sstate settings the test adds to the config, and the key ids of its keyring.
+const SIGNATURES: &str = "
+[cache.sstate_signatures]
+keys = \"yocto/sstate-signers.asc\"
+signers = [\"3DD7B820432993C435418FBEAFB0941E1E07AEDD\"]
+sign_key = \"/srv/yocto/sstate-signing-key.asc\"
+";
+const SIGNER: &str = "3DD7B820432993C435418FBEAFB0941E1E07AEDD";
+const VALID_SIGS: [&str; 2] = ["0370BBBFF0D2F5E6", "AFB0941E1E07AEDD"];
 
 /// poky's `bblayers.conf.sample` shape: the BBLAYERS assignment `conf::bblayers_conf` replaces.
 const BBLAYERS_TEMPLATE: &str = "\
@@ -107,6 +128,7 @@ fn bitbake_reads_our_configuration_as_we_mean_it() {
     // The config, with the workspace mounted where the layers are here.
     let text =
         text.replace("workdir = \"/secret-vm-build\"", &format!("workdir = \"{}\"", ws.display()));
+    let text = format!("{text}{SIGNATURES}");
     let config = config::parse("secretvm.toml", &text).unwrap();
 
     // The layers: the real meta-secret, stand-ins for the others.
@@ -129,7 +151,8 @@ fn bitbake_reads_our_configuration_as_we_mean_it() {
             fs::write(dir.join("conf/machine/qemux86-64.conf"), "# stand-in\n").unwrap();
             fs::write(dir.join("classes/base.bbclass"), "# stand-in\n").unwrap();
             for class in STAND_IN_CLASSES {
-                fs::write(dir.join(format!("classes/{class}.bbclass")), "# stand-in\n").unwrap();
+                let text = if class == "sstate" { SSTATE_DEFAULTS } else { "# stand-in\n" };
+                fs::write(dir.join(format!("classes/{class}.bbclass")), text).unwrap();
             }
             fs::create_dir_all(dir.join("conf/distro")).unwrap();
             fs::write(dir.join("conf/distro/defaultsetup.conf"), DEFAULTSETUP_CONF).unwrap();
@@ -169,6 +192,8 @@ fn bitbake_reads_our_configuration_as_we_mean_it() {
     write("local.conf", "MACHINE ??= \"qemux86-64\"\nDISTRO ?= \"poky\"\n");
     write("auto.conf", &conf::auto_conf(&config));
     write("srcrev-lock.inc", &conf::srcrev_inc(&lock));
+    let valid_sigs = VALID_SIGS.map(String::from);
+    write("sstate-signatures.inc", &conf::sstate_signatures_inc(&valid_sigs, Some(SIGNER)));
     for m in &config.machines {
         write(&format!("multiconfig/{}.conf", m.name), &conf::multiconfig_conf(m));
     }
@@ -185,6 +210,10 @@ fn bitbake_reads_our_configuration_as_we_mean_it() {
         "IMAGE_VERSION_SUFFIX",
         "do_create_image_sbom_spdx[prefuncs]",
         "do_create_image_sbom_spdx[file-checksums]",
+        "SSTATE_VERIFY_SIG",
+        "SSTATE_VALID_SIGS",
+        "SSTATE_SIG_KEY",
+        "GPG_PATH",
     ];
     let recipes = ws.join("recipes");
     fs::create_dir_all(&recipes).unwrap();
@@ -254,6 +283,12 @@ fn bitbake_reads_our_configuration_as_we_mean_it() {
         );
         // Image file names, which the SBOMs record, carry the distro version, not the clock.
         assert_eq!(got["IMAGE_VERSION_SUFFIX"], format!("-{distro_version}"), "{name}");
+        // Signed sstate: poky's defaults give way to what the keyring gave, and gpg looks in
+        // the build's own home.
+        assert_eq!(got["SSTATE_VERIFY_SIG"], "1", "{name}: {stdout}");
+        assert_eq!(got["SSTATE_VALID_SIGS"], VALID_SIGS.join(" "), "{name}");
+        assert_eq!(got["SSTATE_SIG_KEY"], SIGNER, "{name}");
+        assert_eq!(got["GPG_PATH"], format!("{topdir}/secretvm-gnupg"), "{name}");
         // Only fetch and shared-state tasks get the network: a recipe that gives it to another
         // task is skipped, and the reason names every such task and no other.
         assert!(inherit.contains(&"secret-vm-task-network"), "{name}: {inherit:?}");

@@ -16,15 +16,15 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use secretvm_testkit::{
-    ENGINE_TEST_BASE, engine_test_base, engine_test_base_as, skip, stand_in_poky, tool_on_path,
-    workspace,
+    ENGINE_TEST_BASE, GpgHome, engine_test_base, engine_test_base_as, skip, stand_in_poky,
+    tool_on_path, workspace,
 };
 use secretvm_yocto::config;
 use secretvm_yocto::runner::isolation::{self, Reason, Verdict};
 use secretvm_yocto::runner::preflight::{self, Check, Preflight};
 use secretvm_yocto::runner::{
     self, Engine, EngineRunner, Error, Host, Invocation, Mount, Network, Phase, Runner, User,
-    build_env, checkout, image,
+    build_env, checkout, image, signing,
 };
 
 /// The base image the tests build on: a debootstrapped Debian bookworm imported into the engine.
@@ -119,7 +119,7 @@ const SCRIPT: &str = r#"echo "uid=$(id -u) gid=$(id -g)"; echo "cwd=$(pwd)"; ech
 env | sort | sed 's/^/env:/'
 locale -a | grep -qx en_US.utf8 && echo locale=en_US.utf8
 python3 -c 'import locale; locale.setlocale(locale.LC_ALL, ""); print("python-locale=ok")'
-for t in gcc git chrpath diffstat gawk xorriso qemu-img zstd lz4; do command -v "$t" >/dev/null || echo "missing=$t"; done
+for t in gcc git chrpath diffstat gawk xorriso qemu-img zstd lz4 gpg gpg-agent gpgconf; do command -v "$t" >/dev/null || echo "missing=$t"; done
 echo written > out.txt
 echo to-stderr >&2"#;
 
@@ -232,6 +232,69 @@ fn build_and_run(engine: Engine, program: &str) {
 fn docker_builds_the_builder_image_and_runs_a_command() {
     let Some(engine) = engine(config::Engine::Docker) else { return };
     build_and_run(engine, "docker");
+}
+
+/// The keyring of signed sstate made with the builder's gpg, through `engine` with a build's
+/// flags (`runner::signing`, whose every check `tests/signing.rs` runs with the host's gpg):
+/// it must accept the key id gpg itself reports for a signature by the signer, and sign as
+/// bitbake would.
+fn sstate_keyring_in_the_builder(engine: Engine, program: &str) {
+    let host = Host::from_env();
+    let tmp = tempfile::tempdir_in(workspace().join("target")).unwrap();
+    let tag = builder_image(engine, program, &host, tmp.path());
+    let user = build_user();
+    let ws = owned_dir(tmp.path(), "workspace", user);
+    let build = owned_dir(&ws, "build", user);
+    let home = build.join("secretvm-gnupg");
+    fs::create_dir(&home).unwrap();
+    fs::set_permissions(&home, fs::Permissions::from_mode(0o700)).unwrap();
+
+    let src = GpgHome::new(&tmp.path().join("source"));
+    let signer = src.key("sstate signer <s@example.org>", "cert");
+    src.add_signing_subkey(&signer);
+    src.export(&home.join("signers.pgp"), "--export", &[&signer], "");
+    src.export(&home.join("sign-key.pgp"), "--export-secret-keys", &[&signer], "");
+    if is_root() {
+        for path in [&home, &home.join("signers.pgp"), &home.join("sign-key.pgp")] {
+            std::os::unix::fs::chown(path, Some(user.uid), Some(user.gid)).unwrap();
+        }
+    }
+    write_account_files(&build, user);
+    let mut mounts =
+        vec![Mount { host: ws.clone(), container: "/secret-vm-build".into(), read_only: false }];
+    mounts.extend(runner::ACCOUNT_FILES.iter().map(|(name, path)| Mount {
+        host: build.join(name),
+        container: (*path).to_owned(),
+        read_only: true,
+    }));
+    let base = Invocation {
+        argv: Vec::new(),
+        workdir: "/secret-vm-build".into(),
+        mounts,
+        env: build_env(engine, &[]),
+        user,
+        network: Network::Default,
+    };
+    let mut runner = EngineRunner { engine, image: tag, host, engine_args: engine_args(engine) };
+    let files = signing::Files {
+        home: "build/secretvm-gnupg",
+        keys: "build/secretvm-gnupg/signers.pgp",
+        sign_key: Some("build/secretvm-gnupg/sign-key.pgp"),
+    };
+    let keyring =
+        signing::prepare(&mut runner, &base, &files, &home, std::slice::from_ref(&signer))
+            .unwrap_or_else(|e| panic!("{program}: {e}"));
+    assert_eq!(keyring.valid_sigs, [src.goodsig(&signer)]);
+    assert_eq!(keyring.sign_key, Some(signer));
+    let verify = fs::read_to_string(home.join("verify.log")).unwrap();
+    assert!(verify.contains("[GNUPG:] GOODSIG "), "{verify}");
+    assert_eq!(fs::metadata(home.join("pubring.kbx")).unwrap().uid(), user.uid);
+}
+
+#[test]
+fn docker_makes_the_sstate_keyring_in_the_builder() {
+    let Some(engine) = engine(config::Engine::Docker) else { return };
+    sstate_keyring_in_the_builder(engine, "docker");
 }
 
 #[test]

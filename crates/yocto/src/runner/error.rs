@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use super::isolation::{Reason, remedy};
 use super::preflight::Problem;
+use super::signing;
 use super::{Engine, Exit};
 
 /// The result type of the runner.
@@ -130,5 +131,15 @@ pub enum Error {
         engine: Engine,
         /// What the probe found.
         reason: Reason,
+    },
+
+    /// The keyring for signed sstate cannot be used.
+    #[error(
+        "the keyring for signed sstate ([cache.sstate_signatures]) cannot be used:\n{}",
+        problems.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n")
+    )]
+    SstateKeys {
+        /// Every problem found.
+        problems: Vec<signing::Problem>,
     },
 }

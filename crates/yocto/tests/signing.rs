@@ -1,0 +1,261 @@
+//! The keyring of signed sstate (`runner::signing`) made and checked with the real gpg.
+//!
+//! The keys are made by gpg in a home of the test's own. What the checks must find comes from
+//! gpg too, never from the code under test: a key's fingerprint is the name of the
+//! revocation certificate gpg stores when it makes the key, and the key ids bitbake must
+//! accept are the ids gpg prints in `GOODSIG` when it verifies, in that home, a signature
+//! made by each key, which is what poky's sstate code compares `SSTATE_VALID_SIGS` with.
+//!
+//! The commands run on the host through a runner of the test's own, as the calling user (the
+//! native engine refuses root, and CI runs as root); `tests/engines.rs` runs the same steps
+//! through Docker in the builder image.
+
+#![allow(clippy::disallowed_methods)] // The test makes keys with gpg and runs its steps.
+
+use std::fs;
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use secretvm_testkit::{GpgHome, tool_on_path};
+use secretvm_yocto::runner::signing::{self, Files, Keyring, Problem};
+use secretvm_yocto::runner::{Error, Exit, Invocation, Mount, Network, Runner, User};
+
+/// Runs each invocation's argv on the host in `cwd`, standard input empty, as a container run
+/// of the builder would.
+struct OnHost {
+    cwd: PathBuf,
+}
+
+impl Runner for OnHost {
+    fn run(
+        &mut self,
+        inv: &Invocation,
+        log: &Path,
+        on_line: &mut dyn FnMut(&str),
+    ) -> secretvm_yocto::runner::Result<Exit> {
+        let out = Command::new(&inv.argv[0])
+            .args(&inv.argv[1..])
+            .current_dir(&self.cwd)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let text = [out.stdout, out.stderr].concat();
+        fs::write(log, &text).unwrap();
+        for line in String::from_utf8_lossy(&text).lines() {
+            on_line(line);
+        }
+        Ok(Exit::Code(out.status.code().unwrap_or(-1)))
+    }
+}
+
+fn private_dir(path: &Path) {
+    fs::DirBuilder::new().mode(0o700).recursive(true).create(path).unwrap();
+}
+
+/// The build's invocation, whose command each step replaces.
+fn host_base(workspace: &Path) -> Invocation {
+    Invocation {
+        argv: Vec::new(),
+        workdir: "/ws".into(),
+        mounts: vec![Mount { host: workspace.into(), container: "/ws".into(), read_only: false }],
+        env: Vec::new(),
+        user: User::current(),
+        network: Network::Default,
+    }
+}
+
+/// A build of `workspace` that makes its keyring from the key files `keys` and `sign_key`
+/// (copied into the home, as `secretvm build` does) and checks it against `signers`.
+fn prepare(
+    workspace: &Path,
+    keys: &Path,
+    sign_key: Option<&Path>,
+    signers: &[&str],
+) -> Result<Keyring, Error> {
+    let home = workspace.join("build/secretvm-gnupg");
+    let mut runner = OnHost { cwd: workspace.into() };
+    let base = host_base(workspace);
+    if home.exists() {
+        signing::stop_agent(&mut runner, &base, "build/secretvm-gnupg", &home).unwrap();
+        fs::remove_dir_all(&home).unwrap();
+    }
+    private_dir(&home);
+    fs::copy(keys, home.join("signers.pgp")).unwrap();
+    if let Some(k) = sign_key {
+        fs::copy(k, home.join("sign-key.pgp")).unwrap();
+    }
+    let files = Files {
+        home: "build/secretvm-gnupg",
+        keys: "build/secretvm-gnupg/signers.pgp",
+        sign_key: sign_key.map(|_| "build/secretvm-gnupg/sign-key.pgp"),
+    };
+    let signers: Vec<String> = signers.iter().map(|s| (*s).to_owned()).collect();
+    signing::prepare(&mut runner, &base, &files, &home, &signers)
+}
+
+fn problems(result: Result<Keyring, Error>) -> Vec<Problem> {
+    match result {
+        Err(Error::SstateKeys { problems }) => problems,
+        other => panic!("expected the keyring to be refused, got {other:?}"),
+    }
+}
+
+#[test]
+fn the_keyring_holds_exactly_the_signers_and_accepts_their_signatures() {
+    if tool_on_path("gpg").is_none() || tool_on_path("gpg-agent").is_none() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let src = GpgHome::new(&tmp.path().join("source"));
+    // A: a certify-only primary key with a signing subkey, as a team would keep it.
+    let a = src.key("sstate signer A <a@example.org>", "cert");
+    src.add_signing_subkey(&a);
+    // B: a primary key that signs itself.
+    let b = src.key("sstate signer B <b@example.org>", "sign");
+    let outsider = src.key("outsider <c@example.org>", "sign");
+    let a_sig = src.goodsig(&a);
+    let b_sig = src.goodsig(&b);
+    assert_ne!(a_sig, a[24..], "gpg reports A's signing subkey, not its primary key");
+    assert_eq!(b_sig, b[24..]);
+
+    let ws = tmp.path().join("workspace");
+    fs::create_dir_all(&ws).unwrap();
+    let file = |name: &str| ws.join(name);
+    src.export(&file("ab.asc"), "--export", &[&a, &b], "");
+    src.export(&file("a.secret.asc"), "--export-secret-keys", &[&a], "");
+
+    // A builder that signs with A and accepts A and B.
+    let keyring = prepare(&ws, &file("ab.asc"), Some(&file("a.secret.asc")), &[&a, &b]).unwrap();
+    assert_eq!(keyring.valid_sigs, [a_sig.clone(), b_sig.clone()]);
+    assert_eq!(keyring.sign_key.as_deref(), Some(a.as_str()));
+    let home = ws.join("build/secretvm-gnupg");
+    for log in ["import", "list-keys", "list-secret-keys", "sign", "verify"] {
+        assert!(home.join(format!("{log}.log")).is_file(), "no {log}.log");
+    }
+    // The keyring it left verifies A's signature as poky does, and not the outsider's.
+    let check = |signer: &str| {
+        let data = tmp.path().join("object");
+        let sig = tmp.path().join("object.sig");
+        fs::write(&data, "an sstate object").unwrap();
+        let _ = fs::remove_file(&sig);
+        let (d, s) = (data.to_str().unwrap(), sig.to_str().unwrap());
+        src.gpg(&[
+            "--pinentry-mode",
+            "loopback",
+            "--passphrase",
+            "",
+            "-u",
+            signer,
+            "--detach-sign",
+            "-o",
+            s,
+            d,
+        ]);
+        let out = Command::new("gpg")
+            .args(["--batch", "--no-permission-warning", "--status-fd", "1", "--homedir"])
+            .arg(&home)
+            .args(["--verify", s, d])
+            .output()
+            .unwrap();
+        let lines: Vec<String> =
+            String::from_utf8_lossy(&out.stdout).lines().map(str::to_owned).collect();
+        signing::goodsigs(&lines).iter().any(|id| keyring.valid_sigs.contains(id))
+    };
+    assert!(check(&a));
+    assert!(check(&b));
+    assert!(!check(&outsider), "a key outside the keyring was accepted");
+
+    // A builder that only verifies.
+    let keyring = prepare(&ws, &file("ab.asc"), None, &[&b, &a]).unwrap();
+    assert_eq!(keyring.valid_sigs, [b_sig.clone(), a_sig.clone()], "in the config's order");
+    assert_eq!(keyring.sign_key, None);
+
+    // A key in the file that the config does not name, and a signer the file lacks.
+    let p = problems(prepare(&ws, &file("ab.asc"), None, &[&a]));
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert!(
+        matches!(&p[0], Problem::NotASigner { fingerprint, user_id }
+            if *fingerprint == b && user_id.contains("sstate signer B")),
+        "{p:?}"
+    );
+    let p = problems(prepare(&ws, &file("ab.asc"), None, &[&a, &b, &outsider]));
+    assert_eq!(p, [Problem::Missing { fingerprint: outsider.clone() }]);
+
+    // A secret key in the signers' file.
+    let p = problems(prepare(&ws, &file("a.secret.asc"), None, &[&a]));
+    assert_eq!(p, [Problem::UnexpectedSecret { fingerprint: a.clone() }]);
+
+    // Signing with a key that is not a signer: its public half is in the keyring too.
+    src.export(&file("c.secret.asc"), "--export-secret-keys", &[&outsider], "");
+    let p = problems(prepare(&ws, &file("ab.asc"), Some(&file("c.secret.asc")), &[&a, &b]));
+    assert!(p.contains(&Problem::SignKeyNotASigner { fingerprint: outsider.clone() }), "{p:?}");
+    assert!(
+        p.iter().any(
+            |x| matches!(x, Problem::NotASigner { fingerprint, .. } if *fingerprint == outsider)
+        )
+    );
+
+    // A signing key with a passphrase: bitbake could not sign with it.
+    let protected = src.make(&[
+        "--pinentry-mode",
+        "loopback",
+        "--passphrase",
+        "a passphrase",
+        "--quick-gen-key",
+        "protected <p@example.org>",
+        "ed25519",
+        "sign",
+        "never",
+    ]);
+    src.export(&file("p.asc"), "--export", &[&protected], "");
+    src.export(&file("p.secret.asc"), "--export-secret-keys", &[&protected], "a passphrase");
+    let p = problems(prepare(&ws, &file("p.asc"), Some(&file("p.secret.asc")), &[&protected]));
+    assert!(matches!(&p[..], [Problem::Probe { goodsigs, .. }] if goodsigs.is_empty()), "{p:?}");
+
+    // An expired key (made in 2020, valid for a day), a revoked one, and one that cannot sign.
+    let expired = src.make(&[
+        "--faked-system-time",
+        "20200101T000000!",
+        "--passphrase",
+        "",
+        "--quick-gen-key",
+        "expired <e@example.org>",
+        "ed25519",
+        "sign",
+        "1d",
+    ]);
+    let revoked = src.key("revoked <r@example.org>", "sign");
+    let rev = fs::read_to_string(src.home.join(format!("openpgp-revocs.d/{revoked}.rev"))).unwrap();
+    // gpg stores the certificate with a ':' before its armor line, against accidental imports.
+    let rev_file = tmp.path().join("revoke.asc");
+    fs::write(&rev_file, rev.replace(":-----BEGIN", "-----BEGIN")).unwrap();
+    src.gpg(&["--import", rev_file.to_str().unwrap()]);
+    let cert_only = src.key("certify only <n@example.org>", "cert");
+    src.export(&file("bad.asc"), "--export", &[&expired, &revoked, &cert_only], "");
+    let p = problems(prepare(&ws, &file("bad.asc"), None, &[&expired, &revoked, &cert_only]));
+    assert_eq!(
+        p,
+        [
+            Problem::Unusable { fingerprint: expired, validity: 'e' },
+            Problem::Unusable { fingerprint: revoked, validity: 'r' },
+            Problem::CannotSign { fingerprint: cert_only },
+        ]
+    );
+
+    // Not a key at all: gpg's own error, with its log.
+    fs::write(file("junk.asc"), "not an OpenPGP key\n").unwrap();
+    let p = problems(prepare(&ws, &file("junk.asc"), None, &[&a]));
+    assert!(
+        matches!(&p[..], [Problem::Gpg { step, output, .. }]
+            if *step == "import the key files" && output.contains("no valid OpenPGP data")),
+        "{p:?}"
+    );
+    signing::stop_agent(
+        &mut OnHost { cwd: ws.clone() },
+        &host_base(&ws),
+        "build/secretvm-gnupg",
+        &home,
+    )
+    .unwrap();
+}
