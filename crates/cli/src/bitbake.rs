@@ -8,7 +8,7 @@ use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use secretvm_yocto::progress::{self, Event, TaskKind, TaskRef};
+use secretvm_yocto::progress::{self, Event, RefusalReason, SstateRefusal, TaskKind, TaskRef};
 use secretvm_yocto::runner::{Exit, Invocation, Mount, Runner, to_host_path};
 
 /// One failed task, with its log on this host when bitbake named one.
@@ -31,9 +31,38 @@ pub(crate) struct Outcome {
     pub(crate) warnings: u64,
     /// `ERROR:` lines seen.
     pub(crate) errors: u64,
+    /// Sstate objects refused for their signature (signed sstate), in the order reported.
+    pub(crate) refused: Vec<SstateRefusal>,
 }
 
 impl Outcome {
+    /// What the run's refused sstate objects come to, for the end of the run: `None` when
+    /// there were none. bitbake reports each only as warnings and goes on from source, so
+    /// this is where a mirror that serves unsigned or changed objects gets noticed.
+    pub(crate) fn refusal_report(&self, log: &Path) -> Option<String> {
+        if self.refused.is_empty() {
+            return None;
+        }
+        let count = |r: RefusalReason| self.refused.iter().filter(|x| x.reason == r).count();
+        let mut out = format!(
+            "signed sstate: {} sstate object(s) refused and their tasks run from source ({} \
+             without a signature, {} whose signature is not a good one by a signer: changed, \
+             or signed by another key); look at where they came from:",
+            self.refused.len(),
+            count(RefusalReason::Unsigned),
+            count(RefusalReason::NotVerified),
+        );
+        for r in &self.refused {
+            let why = match r.reason {
+                RefusalReason::Unsigned => "no signature",
+                RefusalReason::NotVerified => "signature not verified",
+            };
+            out.push_str(&format!("\n  {}: {why}: {}", r.task, r.package));
+        }
+        out.push_str(&format!("\nfull output: {}", log.display()));
+        Some(out)
+    }
+
     /// The report printed after a failed build: the failed tasks and where their logs are.
     pub(crate) fn failure_report(&self, log: &Path) -> String {
         let mut out = format!("bitbake failed ({})", self.exit);
@@ -61,6 +90,7 @@ pub(crate) struct Tracker {
     pending_log: Option<PathBuf>,
     warnings: u64,
     errors: u64,
+    refused: Vec<SstateRefusal>,
 }
 
 fn label(task: &TaskRef) -> String {
@@ -101,6 +131,7 @@ impl Tracker {
             Event::ParseComplete { files, .. } => Some(format!("parsed {files} recipes")),
             Event::Warning { message } => {
                 self.warnings += 1;
+                self.refused.extend(progress::sstate_refusal(message));
                 Some(format!("WARNING: {message}"))
             }
             Event::Error { message } => {
@@ -153,7 +184,13 @@ impl Tracker {
 
     /// The outcome, once the run ended with `exit`.
     pub(crate) fn finish(self, exit: Exit) -> Outcome {
-        Outcome { exit, failures: self.failures, warnings: self.warnings, errors: self.errors }
+        Outcome {
+            exit,
+            failures: self.failures,
+            warnings: self.warnings,
+            errors: self.errors,
+            refused: self.refused,
+        }
     }
 }
 
@@ -272,8 +309,10 @@ Summary: There were 3 ERROR messages, returning a non-zero exit code.
                 }],
                 warnings: 1,
                 errors: 3,
+                refused: Vec::new(),
             }
         );
+        assert_eq!(outcome.refusal_report(Path::new("/tmp/bitbake.log")), None);
         assert_eq!(
             outcome.failure_report(Path::new("/tmp/bitbake.log")),
             format!(
@@ -282,6 +321,30 @@ Summary: There were 3 ERROR messages, returning a non-zero exit code.
             )
         );
         assert_eq!(runner.invocations, [(inv, PathBuf::from("/tmp/bitbake.log"))]);
+    }
+
+    /// Real output (`crates/yocto/tests/fixtures/knotty-sstate-signatures.log`: a mirror whose
+    /// `do_deploy` object lost its signature and whose `do_populate_sysroot` object was
+    /// changed): bitbake exits 0, and the run ends with both objects named, each with why.
+    #[test]
+    fn refused_sstate_objects_are_summed_up() {
+        let log = include_str!("../../yocto/tests/fixtures/knotty-sstate-signatures.log");
+        let mut runner =
+            Recording { output: log.lines().map(String::from).collect(), ..Recording::default() };
+        let outcome = run_bitbake(&mut runner, &invocation(), Path::new("/b/log")).unwrap();
+        assert!(outcome.exit.success());
+        let report = outcome.refusal_report(Path::new("/b/log")).unwrap_or_default();
+        let lines: Vec<&str> = report.lines().collect();
+        assert_eq!(lines.len(), 4, "{report}");
+        assert!(lines[0].starts_with("signed sstate: 2 sstate object(s) refused"), "{report}");
+        assert!(lines[0].contains("(1 without a signature, 1 whose signature"), "{report}");
+        let object = |l: &str, task: &str, why: &str| {
+            l.starts_with(&format!("  sst-hello-1.0-r0 do_{task}_setscene: {why}: /tmp/sst/"))
+                && l.ends_with(&format!("_{task}.tar.zst"))
+        };
+        assert!(object(lines[1], "populate_sysroot", "signature not verified"), "{report}");
+        assert!(object(lines[2], "deploy", "no signature"), "{report}");
+        assert_eq!(lines[3], "full output: /b/log");
     }
 
     /// Real output (`crates/yocto/tests/fixtures`): the reason a target has no provider is on

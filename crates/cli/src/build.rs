@@ -436,6 +436,9 @@ fn bitbake_stage(args: &BuildArgs, config: &Config, config_text_file: &str) -> R
             log.display()
         );
         let outcome = crate::bitbake::run_bitbake(&mut runner, &step.invocation, &log)?;
+        if let Some(report) = outcome.refusal_report(&log) {
+            eprintln!("{report}");
+        }
         if !outcome.exit.success() {
             eprintln!("{}", outcome.failure_report(&log));
             match step.phase {

@@ -378,3 +378,44 @@ fn parse_complete(rest: &str) -> Option<Event> {
         errors: errors.parse().ok()?,
     })
 }
+
+/// Why poky's sstate code refused to install an sstate object under `SSTATE_VERIFY_SIG`
+/// ([`sstate_refusal`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefusalReason {
+    /// The object came without a `.sig` (`No signature file for sstate package ...`).
+    Unsigned,
+    /// Its signature was not good, or not by a key of `SSTATE_VALID_SIGS` (`Cannot verify
+    /// signature on sstate package ...`): a changed object, another signer, or no key for it.
+    NotVerified,
+}
+
+/// An sstate object refused for its signature; the task then ran from source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SstateRefusal {
+    /// Who warned: `<PN>-<PV>-<PR> do_<task>_setscene`, as the task's messages start.
+    pub task: String,
+    /// The sstate object, as the builder sees it.
+    pub package: String,
+    /// Why.
+    pub reason: RefusalReason,
+}
+
+/// The refusal a `WARNING:` message (an [`Event::Warning`]'s text) reports, if it is one of
+/// the two that scarthgap's `sstate_installpkg` prints when it will not install an sstate
+/// object for its signature: `<who>: No signature file for sstate package <path>, skipping
+/// acceleration...` and `<who>: Cannot verify signature on sstate package <path>, skipping
+/// acceleration...`. bitbake goes on (the setscene task fails, the real task runs) and exits
+/// 0, so these warnings are the only sign that a shared sstate object was unsigned or changed.
+pub fn sstate_refusal(message: &str) -> Option<SstateRefusal> {
+    const SUFFIX: &str = ", skipping acceleration...";
+    let reasons = [
+        (": No signature file for sstate package ", RefusalReason::Unsigned),
+        (": Cannot verify signature on sstate package ", RefusalReason::NotVerified),
+    ];
+    reasons.into_iter().find_map(|(phrase, reason)| {
+        let (task, rest) = message.split_once(phrase)?;
+        let package = rest.strip_suffix(SUFFIX)?;
+        Some(SstateRefusal { task: task.to_owned(), package: package.to_owned(), reason })
+    })
+}

@@ -19,7 +19,9 @@
 //! - the warning and error counts equal bitbake's `Summary: There were N ...` lines.
 
 use secretvm_testkit::workspace;
-use secretvm_yocto::progress::{Event, Parser, TaskKind, TaskRef};
+use secretvm_yocto::progress::{
+    Event, Parser, RefusalReason, SstateRefusal, TaskKind, TaskRef, sstate_refusal,
+};
 
 fn fixture(name: &str) -> String {
     let path = workspace().join("crates/yocto/tests/fixtures").join(name);
@@ -417,4 +419,46 @@ fn runall_fetch_queues_only_fetch_tasks() {
     assert!(entries.iter().all(|(task, _)| task.ends_with(":do_fetch")), "{entries:?}");
     let (parsed, scanned) = errors(&text, &got);
     assert_eq!(parsed, scanned);
+}
+
+/// The signed-sstate refusals of a real run (`knotty-sstate-signatures.log`, whose capture
+/// deleted the `do_deploy` object's signature and changed a byte of the
+/// `do_populate_sysroot` object): the refused tasks are exactly those bitbake itself says it
+/// ran instead of their setscene (`Setscene task (...) failed ... - real task will be run
+/// instead`), in that order, each refusal names an object of its task, and the reasons are
+/// what the capture did to each object. No warning of the other captures is a refusal.
+#[test]
+fn sstate_signature_refusals_are_recognised() {
+    let refusals = |text: &str| -> Vec<SstateRefusal> {
+        events(text)
+            .iter()
+            .filter_map(|e| match e {
+                Event::Warning { message } => sstate_refusal(message),
+                _ => None,
+            })
+            .collect()
+    };
+    let text = fixture("knotty-sstate-signatures.log");
+    let rerun: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("WARNING: Setscene task ("))
+        .filter_map(|rest| rest.split_once(") failed with exit code"))
+        .filter_map(|(task, _)| task.rsplit(':').next())
+        .filter_map(|task| task.strip_suffix("_setscene"))
+        .collect();
+    assert_eq!(rerun, ["do_populate_sysroot", "do_deploy"]);
+    let found = refusals(&text);
+    assert_eq!(found.len(), rerun.len(), "{found:?}");
+    for (refusal, task) in found.iter().zip(&rerun) {
+        assert_eq!(refusal.task, format!("sst-hello-1.0-r0 {task}_setscene"));
+        let object = format!("_{}.tar.zst", task.trim_start_matches("do_"));
+        assert!(refusal.package.starts_with("/tmp/sst/sstate-Fx/"), "{refusal:?}");
+        assert!(refusal.package.ends_with(&object), "{refusal:?}");
+        let reason =
+            if *task == "do_deploy" { RefusalReason::Unsigned } else { RefusalReason::NotVerified };
+        assert_eq!(refusal.reason, reason, "{task}");
+    }
+    for name in ["knotty-build-k.log", "knotty-ovmf.log", "knotty-runall-fetch.log"] {
+        assert_eq!(refusals(&fixture(name)), [], "{name}");
+    }
 }
