@@ -293,6 +293,20 @@ fn sstate_keyring(
 
     use secretvm_yocto::conf;
     use secretvm_yocto::runner::signing;
+    // bitbake runs gpg through meta-secret's wrapper (GPG_BIN); it is checked with the keyring.
+    let layer = config
+        .layers
+        .iter()
+        .map(|l| config.layer_path(l))
+        .find(|p| p == "meta-secret" || p.ends_with("/meta-secret"));
+    let Some(layer) = layer else {
+        bail!(
+            "[cache.sstate_signatures] needs the meta-secret layer in the config's layers: its \
+             {} is the gpg bitbake signs and verifies sstate with",
+            conf::SSTATE_GPG
+        );
+    };
+    let gpg_bin = format!("{layer}/{}", conf::SSTATE_GPG);
     let home = build_dir.join(conf::GNUPG_HOME);
     let rel = format!("{}/{}", config.build_dir, conf::GNUPG_HOME);
     let base =
@@ -329,6 +343,7 @@ fn sstate_keyring(
             home: &rel,
             keys: &keys,
             sign_key: signatures.sign_key.as_ref().map(|_| sign_key.as_str()),
+            gpg_bin: &gpg_bin,
         };
         Ok::<_, anyhow::Error>(signing::prepare(runner, &base, &files, &home, &signatures.signers)?)
     })();

@@ -484,7 +484,18 @@ fn signed_sstate_keyring_is_made_and_checked_before_bitbake() {
     let secret = root.path().join("ci-signing-key.asc");
     src.export(&secret, "--export-secret-keys", &[&signer], "");
     sh(&ws, "chown -R 1000:1000 .");
+    // meta-secret, for its gpg wrapper (GPG_BIN), as the last layer.
+    let scripts = ws.join("meta-secret/scripts");
+    fs::create_dir_all(&scripts).unwrap();
+    fs::copy(
+        secretvm_testkit::workspace().join("meta-secret/scripts/secretvm-sstate-gpg"),
+        scripts.join("secretvm-sstate-gpg"),
+    )
+    .unwrap();
+    sh(&ws, "chown -R 1000:1000 meta-secret");
     let config = fs::read_to_string(ws.join("yocto/secretvm.toml")).unwrap();
+    let config =
+        config.replacen("[container]", "[[layer]]\npath = \"meta-secret\"\n\n[container]", 1);
     let shell = |signers: &str| {
         let text = format!(
             "{config}\n[cache.sstate_signatures]\nkeys = \"keys/signers.asc\"\n\
@@ -515,6 +526,7 @@ fn signed_sstate_keyring_is_made_and_checked_before_bitbake() {
             "SSTATE_VERIFY_SIG = \"1\"".to_owned(),
             format!("SSTATE_VALID_SIGS = \"{}\"", src.goodsig(&signer)),
             "GPG_PATH = \"${TOPDIR}/secretvm-gnupg\"".to_owned(),
+            "GPG_BIN = \"${SECRET_VM_LAYERDIR}/scripts/secretvm-sstate-gpg\"".to_owned(),
             format!("SSTATE_SIG_KEY = \"{signer}\""),
         ]
     );

@@ -623,6 +623,7 @@ fn sstate_signatures_include() {
             SSTATE_VERIFY_SIG = "1"
             SSTATE_VALID_SIGS = "0370BBBFF0D2F5E6 99B9A56B31F7A884"
             GPG_PATH = "${TOPDIR}/secretvm-gnupg"
+            GPG_BIN = "${SECRET_VM_LAYERDIR}/scripts/secretvm-sstate-gpg"
             SSTATE_SIG_KEY = "3DD7B820432993C435418FBEAFB0941E1E07AEDD"
         "#]],
     );

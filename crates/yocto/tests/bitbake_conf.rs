@@ -214,6 +214,7 @@ fn bitbake_reads_our_configuration_as_we_mean_it() {
         "SSTATE_VALID_SIGS",
         "SSTATE_SIG_KEY",
         "GPG_PATH",
+        "GPG_BIN",
     ];
     let recipes = ws.join("recipes");
     fs::create_dir_all(&recipes).unwrap();
@@ -289,6 +290,10 @@ fn bitbake_reads_our_configuration_as_we_mean_it() {
         assert_eq!(got["SSTATE_VALID_SIGS"], VALID_SIGS.join(" "), "{name}");
         assert_eq!(got["SSTATE_SIG_KEY"], SIGNER, "{name}");
         assert_eq!(got["GPG_PATH"], format!("{topdir}/secretvm-gnupg"), "{name}");
+        // ... and runs gpg through the layer's wrapper, found through the layer's own path.
+        let gpg_bin = got["GPG_BIN"].as_str().unwrap_or_default();
+        assert_eq!(gpg_bin, format!("{}/meta-secret/scripts/secretvm-sstate-gpg", ws.display()));
+        assert!(std::path::Path::new(gpg_bin).is_file(), "{gpg_bin}");
         // Only fetch and shared-state tasks get the network: a recipe that gives it to another
         // task is skipped, and the reason names every such task and no other.
         assert!(inherit.contains(&"secret-vm-task-network"), "{name}: {inherit:?}");

@@ -236,8 +236,8 @@ fn docker_builds_the_builder_image_and_runs_a_command() {
 
 /// The keyring of signed sstate made with the builder's gpg, through `engine` with a build's
 /// flags (`runner::signing`, whose every check `tests/signing.rs` runs with the host's gpg):
-/// it must accept the key id gpg itself reports for a signature by the signer, and sign as
-/// bitbake would.
+/// it must accept the key id gpg itself reports for a signature by the signer, and sign and
+/// verify through the layer's gpg wrapper as bitbake would.
 fn sstate_keyring_in_the_builder(engine: Engine, program: &str) {
     let host = Host::from_env();
     let tmp = tempfile::tempdir_in(workspace().join("target")).unwrap();
@@ -260,6 +260,14 @@ fn sstate_keyring_in_the_builder(engine: Engine, program: &str) {
         }
     }
     write_account_files(&build, user);
+    // The layer's gpg wrapper, which bitbake runs (GPG_BIN), where the workspace has it.
+    let scripts = ws.join("meta-secret/scripts");
+    fs::create_dir_all(&scripts).unwrap();
+    fs::copy(
+        workspace().join("meta-secret/scripts/secretvm-sstate-gpg"),
+        scripts.join("secretvm-sstate-gpg"),
+    )
+    .unwrap();
     let mut mounts =
         vec![Mount { host: ws.clone(), container: "/secret-vm-build".into(), read_only: false }];
     mounts.extend(runner::ACCOUNT_FILES.iter().map(|(name, path)| Mount {
@@ -280,6 +288,7 @@ fn sstate_keyring_in_the_builder(engine: Engine, program: &str) {
         home: "build/secretvm-gnupg",
         keys: "build/secretvm-gnupg/signers.pgp",
         sign_key: Some("build/secretvm-gnupg/sign-key.pgp"),
+        gpg_bin: "meta-secret/scripts/secretvm-sstate-gpg",
     };
     let keyring =
         signing::prepare(&mut runner, &base, &files, &home, std::slice::from_ref(&signer))

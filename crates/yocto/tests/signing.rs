@@ -17,7 +17,7 @@ use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use secretvm_testkit::{GpgHome, tool_on_path};
+use secretvm_testkit::{GpgHome, tool_on_path, workspace};
 use secretvm_yocto::runner::signing::{self, Files, Keyring, Problem};
 use secretvm_yocto::runner::{Error, Exit, Invocation, Mount, Network, Runner, User};
 
@@ -51,6 +51,11 @@ impl Runner for OnHost {
 
 fn private_dir(path: &Path) {
     fs::DirBuilder::new().mode(0o700).recursive(true).create(path).unwrap();
+}
+
+/// meta-secret's gpg wrapper for signed sstate (`GPG_BIN`), by its absolute path.
+fn sstate_gpg() -> String {
+    workspace().join("meta-secret/scripts/secretvm-sstate-gpg").display().to_string()
 }
 
 /// The build's invocation, whose command each step replaces.
@@ -89,6 +94,7 @@ fn prepare(
         home: "build/secretvm-gnupg",
         keys: "build/secretvm-gnupg/signers.pgp",
         sign_key: sign_key.map(|_| "build/secretvm-gnupg/sign-key.pgp"),
+        gpg_bin: &sstate_gpg(),
     };
     let signers: Vec<String> = signers.iter().map(|s| (*s).to_owned()).collect();
     signing::prepare(&mut runner, &base, &files, &home, &signers)
@@ -258,4 +264,121 @@ fn the_keyring_holds_exactly_the_signers_and_accepts_their_signatures() {
         &home,
     )
     .unwrap();
+}
+
+/// Runs meta-secret's gpg wrapper with `args`, as poky's `oe.gpg_sign.LocalSigner` runs
+/// `GPG_BIN`; returns its exit code, standard output and standard error.
+fn wrapper(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(sstate_gpg()).args(args).stdin(Stdio::null()).output().unwrap();
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    (out.status.code().unwrap_or(-1), text(&out.stdout), text(&out.stderr))
+}
+
+/// The key ids poky's `LocalSigner.verify` takes as good signatures: the first field of each
+/// line matching its `^\[GNUPG:\] GOODSIG (\S+)\s(.*)$`.
+fn poky_goodsigs(stdout: &str) -> Vec<String> {
+    stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("[GNUPG:] GOODSIG "))
+        .filter_map(|rest| rest.split_once(char::is_whitespace))
+        .map(|(id, _)| id.to_owned())
+        .collect()
+}
+
+/// `scripts/secretvm-sstate-gpg`, run with the argument lists of poky 72983ac's
+/// `LocalSigner.detach_sign` (an sstate object, unarmored, into a temporary directory) and
+/// `LocalSigner.verify`: a signature it made is good for its object, and not once the object
+/// and its signature are copied to another object's name (the substitution a writer to the
+/// mirror could make), nor when the signature was made by gpg without the wrapper. The names
+/// are longer than gpg's 50-character status-line pieces, as sstate names are.
+#[test]
+fn the_sstate_gpg_binds_each_signature_to_its_object() {
+    if tool_on_path("gpg").is_none() || tool_on_path("python3").is_none() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let src = GpgHome::new(&tmp.path().join("signer"));
+    let signer = src.key("sstate signer <s@example.org>", "cert");
+    src.add_signing_subkey(&signer);
+    let verifier = GpgHome::new(&tmp.path().join("verifier"));
+    let public = tmp.path().join("signer.asc");
+    src.export(&public, "--export", &[&signer], "");
+    verifier.gpg(&["--import", public.to_str().unwrap()]);
+    let (signer_home, verifier_home) =
+        (src.home.to_str().unwrap().to_owned(), verifier.home.to_str().unwrap().to_owned());
+
+    let sstate = tmp.path().join("sstate");
+    fs::create_dir_all(sstate.join("8e")).unwrap();
+    let name = |hash: &str| {
+        format!(
+            "sstate:sst-hello:all-oe-linux:1.0:r0:allarch:12:{}_deploy.tar.zst",
+            hash.repeat(64)
+        )
+    };
+    let (a, b) = (sstate.join("8e").join(name("a")), sstate.join("8e").join(name("b")));
+    // poky signs a copy in a temporary directory beside the object, then renames both.
+    let staging = sstate.join("tmp");
+    fs::create_dir_all(&staging).unwrap();
+    let staged = staging.join(name("a"));
+    fs::write(&staged, "the build output of task a").unwrap();
+    let staged_sig = format!("{}.sig", staged.display());
+    let (code, _, err) = wrapper(&[
+        "--detach-sign",
+        "--no-permission-warning",
+        "--batch",
+        "--no-tty",
+        "--yes",
+        "--passphrase-fd",
+        "0",
+        "-u",
+        &signer,
+        "--homedir",
+        &signer_home,
+        "--pinentry-mode",
+        "loopback",
+        "-o",
+        &staged_sig,
+        staged.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    fs::rename(&staged, &a).unwrap();
+    fs::rename(&staged_sig, format!("{}.sig", a.display())).unwrap();
+    let verify = |object: &Path| {
+        let sig = format!("{}.sig", object.display());
+        wrapper(&[
+            "--verify",
+            "--no-permission-warning",
+            "--status-fd",
+            "1",
+            "--homedir",
+            &verifier_home,
+            &sig,
+        ])
+    };
+    let subkey = src.goodsig(&signer);
+
+    let (code, stdout, err) = verify(&a);
+    assert_eq!((code, poky_goodsigs(&stdout)), (0, vec![subkey.clone()]), "{stdout}{err}");
+
+    // The same object and signature under another task's name.
+    fs::copy(&a, &b).unwrap();
+    fs::copy(format!("{}.sig", a.display()), format!("{}.sig", b.display())).unwrap();
+    let (code, stdout, err) = verify(&b);
+    assert_ne!(code, 0, "{stdout}");
+    assert_eq!(poky_goodsigs(&stdout), Vec::<String>::new(), "{stdout}");
+    assert!(err.contains(&format!("is not bound to {}", name("b"))), "{err}");
+    assert!(err.contains(&name("a")), "the name it was signed for: {err}");
+
+    // A signature gpg made without the wrapper: good, but bound to nothing.
+    let sig_b = format!("{}.sig", b.display());
+    src.sign(&signer, &b, Path::new(&sig_b));
+    let (code, stdout, err) = verify(&b);
+    assert_ne!(code, 0, "{stdout}");
+    assert_eq!(poky_goodsigs(&stdout), Vec::<String>::new(), "{stdout}");
+    assert!(err.contains("notation: none"), "{err}");
+
+    // Anything else goes to gpg as it is.
+    let (code, stdout, _) = wrapper(&["--version", "--no-permission-warning"]);
+    assert_eq!(code, 0);
+    assert!(stdout.starts_with("gpg (GnuPG) "), "{stdout}");
 }

@@ -16,9 +16,14 @@
 //! `GOODSIG` is a 64-bit id that anyone can make a key for; since the keyring holds nothing
 //! else, a good signature can only come from a listed key. gpg names the key that made the
 //! signature, a signing subkey when there is one, so [`Keyring::valid_sigs`] are the long key
-//! ids of every key of the signers that can sign. Last, a builder that signs signs a file as
-//! poky does and verifies the signature as poky does, so a key with a passphrase, or one gpg
-//! cannot use, stops the build here rather than failing every sstate task hours later.
+//! ids of every key of the signers that can sign.
+//!
+//! bitbake runs gpg through meta-secret's `scripts/secretvm-sstate-gpg` (`GPG_BIN`), which
+//! binds each signature to the name of the object it signs (poky's signature covers the bytes
+//! only, so a signed object could stand in for another task's). Last, [`prepare`] runs that
+//! wrapper in the builder, and on a builder that signs, signs a file through it as poky does
+//! and verifies the signature as poky does, so a key with a passphrase, or one gpg cannot
+//! use, stops the build here rather than failing every sstate task hours later.
 
 use std::fmt;
 use std::path::Path;
@@ -329,6 +334,9 @@ pub struct Files<'a> {
     pub keys: &'a str,
     /// The copy of the signing key, on a builder that signs.
     pub sign_key: Option<&'a str>,
+    /// The gpg bitbake runs (`GPG_BIN`): meta-secret's `scripts/secretvm-sstate-gpg`, which
+    /// binds each signature to its sstate object's name.
+    pub gpg_bin: &'a str,
 }
 
 /// Makes and checks the keyring in `files.home` with gpg, run by `runner` with `base`'s image,
@@ -406,22 +414,39 @@ fn make(
     let keyring =
         check(signers, &parse_listing(&public), &parse_listing(&secret), files.sign_key.is_some())
             .map_err(|problems| Error::SstateKeys { problems })?;
+    // The gpg bitbake will run, as poky runs it (oe.gpg_sign.LocalSigner): it must start in
+    // the builder, and on a builder that signs, sign a file and accept that signature.
+    let poky = |args: &[&str]| Invocation {
+        argv: std::iter::once(files.gpg_bin)
+            .chain(args.iter().copied())
+            .map(str::to_owned)
+            .collect(),
+        network: Network::None,
+        ..base.clone()
+    };
+    run("gpg-bin", poky(&["--version", "--no-permission-warning"]))?
+        .ok("run the sstate gpg (GPG_BIN)")
+        .map_err(fail)?;
     if let Some(key) = &keyring.sign_key {
-        // Sign the copy of the public keys as poky's LocalSigner.detach_sign signs an sstate
-        // object (standard input is empty, so the passphrase is), then verify the signature as
-        // its verify does.
+        // Sign the copy of the public keys as detach_sign signs an sstate object (standard
+        // input is empty, so the passphrase is), then verify the signature as verify does.
         let sig = format!("{}.sig", files.keys);
         let signed = run(
             "sign",
-            gpg(&[
+            poky(&[
                 "--detach-sign",
+                "--no-permission-warning",
+                "--batch",
+                "--no-tty",
                 "--yes",
                 "--passphrase-fd",
                 "0",
-                "--pinentry-mode",
-                "loopback",
                 "-u",
                 key,
+                "--homedir",
+                home,
+                "--pinentry-mode",
+                "loopback",
                 "-o",
                 &sig,
                 files.keys,
@@ -430,7 +455,18 @@ fn make(
         if !signed.exit.success() {
             return Err(fail(Problem::Probe { goodsigs: Vec::new(), output: signed.tail() }));
         }
-        let verified = run("verify", gpg(&["--status-fd", "1", "--verify", &sig, files.keys]))?;
+        let verified = run(
+            "verify",
+            poky(&[
+                "--verify",
+                "--no-permission-warning",
+                "--status-fd",
+                "1",
+                "--homedir",
+                home,
+                &sig,
+            ]),
+        )?;
         let good = goodsigs(&verified.lines);
         if !good.iter().any(|id| keyring.valid_sigs.contains(id)) {
             return Err(fail(Problem::Probe { goodsigs: good, output: verified.tail() }));
