@@ -322,38 +322,18 @@ fn the_sstate_gpg_binds_each_signature_to_its_object() {
     let staged = staging.join(name("a"));
     fs::write(&staged, "the build output of task a").unwrap();
     let staged_sig = format!("{}.sig", staged.display());
-    let (code, _, err) = wrapper(&[
-        "--detach-sign",
-        "--no-permission-warning",
-        "--batch",
-        "--no-tty",
-        "--yes",
-        "--passphrase-fd",
-        "0",
-        "-u",
+    let (code, _, err) = wrapper(&signing::poky_detach_sign(
         &signer,
-        "--homedir",
         &signer_home,
-        "--pinentry-mode",
-        "loopback",
-        "-o",
         &staged_sig,
         staged.to_str().unwrap(),
-    ]);
+    ));
     assert_eq!(code, 0, "{err}");
     fs::rename(&staged, &a).unwrap();
     fs::rename(&staged_sig, format!("{}.sig", a.display())).unwrap();
     let verify = |object: &Path| {
         let sig = format!("{}.sig", object.display());
-        wrapper(&[
-            "--verify",
-            "--no-permission-warning",
-            "--status-fd",
-            "1",
-            "--homedir",
-            &verifier_home,
-            &sig,
-        ])
+        wrapper(&signing::poky_verify(&verifier_home, &sig))
     };
     let subkey = src.goodsig(&signer);
 

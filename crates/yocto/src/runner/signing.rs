@@ -431,48 +431,52 @@ fn make(
         // Sign the copy of the public keys as detach_sign signs an sstate object (standard
         // input is empty, so the passphrase is), then verify the signature as verify does.
         let sig = format!("{}.sig", files.keys);
-        let signed = run(
-            "sign",
-            poky(&[
-                "--detach-sign",
-                "--no-permission-warning",
-                "--batch",
-                "--no-tty",
-                "--yes",
-                "--passphrase-fd",
-                "0",
-                "-u",
-                key,
-                "--homedir",
-                home,
-                "--pinentry-mode",
-                "loopback",
-                "-o",
-                &sig,
-                files.keys,
-            ]),
-        )?;
+        let signed = run("sign", poky(&poky_detach_sign(key, home, &sig, files.keys)))?;
         if !signed.exit.success() {
             return Err(fail(Problem::Probe { goodsigs: Vec::new(), output: signed.tail() }));
         }
-        let verified = run(
-            "verify",
-            poky(&[
-                "--verify",
-                "--no-permission-warning",
-                "--status-fd",
-                "1",
-                "--homedir",
-                home,
-                &sig,
-            ]),
-        )?;
+        let verified = run("verify", poky(&poky_verify(home, &sig)))?;
         let good = goodsigs(&verified.lines);
         if !good.iter().any(|id| keyring.valid_sigs.contains(id)) {
             return Err(fail(Problem::Probe { goodsigs: good, output: verified.tail() }));
         }
     }
     Ok(keyring)
+}
+
+/// The arguments poky 72983ac's `oe.gpg_sign.LocalSigner.detach_sign` gives `GPG_BIN` when it
+/// signs an sstate object (`input`, into `output`) as sstate.bbclass asks: unarmored, the
+/// passphrase on standard input, gpg newer than 2.1 (`--pinentry-mode loopback`).
+pub fn poky_detach_sign<'a>(
+    key: &'a str,
+    home: &'a str,
+    output: &'a str,
+    input: &'a str,
+) -> [&'a str; 16] {
+    [
+        "--detach-sign",
+        "--no-permission-warning",
+        "--batch",
+        "--no-tty",
+        "--yes",
+        "--passphrase-fd",
+        "0",
+        "-u",
+        key,
+        "--homedir",
+        home,
+        "--pinentry-mode",
+        "loopback",
+        "-o",
+        output,
+        input,
+    ]
+}
+
+/// The arguments poky 72983ac's `LocalSigner.verify` gives `GPG_BIN` for the signature file
+/// `sig` (gpg finds the data beside it).
+pub fn poky_verify<'a>(home: &'a str, sig: &'a str) -> [&'a str; 7] {
+    ["--verify", "--no-permission-warning", "--status-fd", "1", "--homedir", home, sig]
 }
 
 /// A finished gpg step.
