@@ -398,6 +398,13 @@ fn bitbake_stage(args: &BuildArgs, config: &Config, config_text_file: &str) -> R
         }
     }
     let Prepared { mut runner, user, workspace } = prepare(&args.setup, config, config_text_file)?;
+    // The signing key's copy in the build's GnuPG home is needed only while bitbake runs.
+    let _signing_key = config
+        .cache
+        .sstate_signatures
+        .as_ref()
+        .and_then(|s| s.sign_key.as_ref())
+        .map(|_| SigningKeyCopy(build_dir.join(secretvm_yocto::conf::GNUPG_HOME)));
     let engine = runner.engine;
     let machines: Vec<&config::Machine> = config.machines.iter().collect();
     let inv = runner::build_invocation(
@@ -475,6 +482,27 @@ fn bitbake_stage(args: &BuildArgs, config: &Config, config_text_file: &str) -> R
         }
     }
     Ok(build_dir)
+}
+
+/// The build's GnuPG home on a builder that signs sstate: when bitbake is done, however it
+/// ended, the secret key imported into it is removed (`private-keys-v1.d`), so no copy of it
+/// stays in the build directory, which CI systems archive and teams share. The next run
+/// imports it again.
+struct SigningKeyCopy(PathBuf);
+
+impl Drop for SigningKeyCopy {
+    #[allow(clippy::print_stderr)]
+    fn drop(&mut self) {
+        let keys = self.0.join("private-keys-v1.d");
+        match fs::remove_dir_all(&keys) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => eprintln!(
+                "warning: cannot remove the signing key's copy {}: {e}; remove it by hand",
+                keys.display()
+            ),
+        }
+    }
 }
 
 /// The `cargo xtask shell` line that opens the failed run's environment: the same setup

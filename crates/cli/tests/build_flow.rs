@@ -467,8 +467,9 @@ fn shell_runs_a_command_in_the_build_environment() {
 /// build does): the build's GnuPG home is made with the builder's gpg from the config's key
 /// files (the signing key outside the workspace), belongs to the build user, keeps no copy
 /// of the key files, and `conf/sstate-signatures.inc` names the key id gpg itself reports for
-/// the signer's signatures; with a config whose signers do not match the key file, the run
-/// stops before the command, naming both keys, and leaves no include for bitbake to read.
+/// the signer's signatures; a build removes the signing key's copy when bitbake is done; with
+/// a config whose signers do not match the key file, the run stops before the command,
+/// naming both keys, and leaves no include for bitbake to read.
 #[test]
 fn signed_sstate_keyring_is_made_and_checked_before_bitbake() {
     if tool_on_path("gpg").is_none() || tool_on_path("gpg-agent").is_none() {
@@ -537,6 +538,21 @@ fn signed_sstate_keyring_is_made_and_checked_before_bitbake() {
     for copy in copies {
         assert!(!home.join(copy).exists(), "{copy} was left in the home");
     }
+
+    // A build keeps the signing key's copy only while bitbake runs.
+    assert!(home.join("private-keys-v1.d").read_dir().unwrap().next().is_some());
+    let out = secretvm()
+        .args(["build", "--config", "yocto/signed.toml", "--engine", "docker"])
+        .args(["--user", "1000:1000", "--min-free-gb", "0", "--base-image", base])
+        .current_dir(&ws)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("signed sstate: objects are installed only with"), "{stderr}");
+    assert!(!home.join("private-keys-v1.d").exists(), "the signing key stayed in {home:?}");
+    assert!(home.join("pubring.kbx").is_file());
+    assert!(ws.join("build/conf/sstate-signatures.inc").is_file());
 
     let out = shell(&other);
     let stderr = String::from_utf8_lossy(&out.stderr);
