@@ -129,6 +129,7 @@ fn the_keyring_holds_exactly_the_signers_and_accepts_their_signatures() {
     fs::create_dir_all(&ws).unwrap();
     let file = |name: &str| ws.join(name);
     src.export(&file("ab.asc"), "--export", &[&a, &b], "");
+    src.export(&file("c.asc"), "--export", &[&outsider], "");
     src.export(&file("a.secret.asc"), "--export-secret-keys", &[&a], "");
 
     // A builder that signs with A and accepts A and B.
@@ -192,15 +193,26 @@ fn the_keyring_holds_exactly_the_signers_and_accepts_their_signatures() {
     let p = problems(prepare(&ws, &file("a.secret.asc"), None, &[&a]));
     assert_eq!(p, [Problem::UnexpectedSecret { fingerprint: a.clone() }]);
 
-    // Signing with a key that is not a signer: its public half is in the keyring too.
+    // Signing with a key that is not a signer: its public half would enter the keyring too.
     src.export(&file("c.secret.asc"), "--export-secret-keys", &[&outsider], "");
     let p = problems(prepare(&ws, &file("ab.asc"), Some(&file("c.secret.asc")), &[&a, &b]));
-    assert!(p.contains(&Problem::SignKeyNotASigner { fingerprint: outsider.clone() }), "{p:?}");
-    assert!(
-        p.iter().any(
-            |x| matches!(x, Problem::NotASigner { fingerprint, .. } if *fingerprint == outsider)
-        )
+    assert_eq!(
+        p,
+        [
+            Problem::SignKeyNotASigner { fingerprint: outsider.clone() },
+            Problem::SignKeyAddsKeys { fingerprints: vec![outsider.clone()] },
+        ]
     );
+    // A signer whose public key only the signing key file brings: the builds that only
+    // verify would not have it.
+    let p =
+        problems(prepare(&ws, &file("ab.asc"), Some(&file("a.secret.asc")), &[&a, &b, &outsider]));
+    assert_eq!(p, [Problem::Missing { fingerprint: outsider.clone() }]);
+    // A signing key file that also carries another public key.
+    let both = [fs::read(file("a.secret.asc")).unwrap(), fs::read(file("c.asc")).unwrap()].concat();
+    fs::write(file("a-and-c.asc"), both).unwrap();
+    let p = problems(prepare(&ws, &file("ab.asc"), Some(&file("a-and-c.asc")), &[&a, &b]));
+    assert_eq!(p, [Problem::SignKeyAddsKeys { fingerprints: vec![outsider.clone()] }]);
 
     // A signing key with a passphrase: bitbake could not sign with it.
     let protected = src.make(&[
@@ -254,7 +266,12 @@ fn the_keyring_holds_exactly_the_signers_and_accepts_their_signatures() {
     let p = problems(prepare(&ws, &file("junk.asc"), None, &[&a]));
     assert!(
         matches!(&p[..], [Problem::Gpg { step, output, .. }]
-            if *step == "import the key files" && output.contains("no valid OpenPGP data")),
+            if *step == "import the signers' keys" && output.contains("no valid OpenPGP data")),
+        "{p:?}"
+    );
+    let p = problems(prepare(&ws, &file("ab.asc"), Some(&file("junk.asc")), &[&a, &b]));
+    assert!(
+        matches!(&p[..], [Problem::Gpg { step, .. }] if *step == "import the signing key"),
         "{p:?}"
     );
     signing::stop_agent(

@@ -171,6 +171,11 @@ pub enum Problem {
         /// Its fingerprint.
         fingerprint: String,
     },
+    /// The signing key file brought public keys the signers' file does not have.
+    SignKeyAddsKeys {
+        /// Their fingerprints.
+        fingerprints: Vec<String>,
+    },
     /// A gpg step failed.
     Gpg {
         /// What it was doing.
@@ -236,6 +241,12 @@ impl fmt::Display for Problem {
                 f,
                 "the signing key {fingerprint} is not one of signers: what this builder signs \
                  would not be accepted by the builds that share its sstate"
+            ),
+            Problem::SignKeyAddsKeys { fingerprints } => write!(
+                f,
+                "the signing key file adds keys the signers' key file does not hold ({}): only \
+                 the signers' file may decide whom the build trusts",
+                fingerprints.join(", ")
             ),
             Problem::Gpg { step, exit, output, log } => {
                 write!(f, "gpg could not {step} ({exit}; log {log}):\n{output}")
@@ -401,19 +412,34 @@ fn make(
         Ok(Ran { exit, lines, log: log.display().to_string() })
     };
     let fail = |problem: Problem| Error::SstateKeys { problems: vec![problem] };
-    let mut import = vec!["--import", files.keys];
-    import.extend(files.sign_key);
-    run("import", gpg(&import))?.ok("import the key files").map_err(fail)?;
+    // The signers' file alone decides which public keys there are; the signing key, imported
+    // after it, may add no other.
+    run("import", gpg(&["--import", files.keys]))?.ok("import the signers' keys").map_err(fail)?;
     let listing = ["--with-colons", "--fixed-list-mode"];
-    let public = run("list-keys", gpg(&[&listing[..], &["--list-keys"]].concat()))?
-        .ok("list the keys")
-        .map_err(fail)?;
+    let list_keys = [&listing[..], &["--list-keys"]].concat();
+    let public = run("list-keys", gpg(&list_keys))?.ok("list the keys").map_err(fail)?;
+    let public = parse_listing(&public);
+    let mut added = Vec::new();
+    if let Some(sign_key) = files.sign_key {
+        run("import-sign-key", gpg(&["--import", sign_key]))?
+            .ok("import the signing key")
+            .map_err(fail)?;
+        let after = run("list-keys-after", gpg(&list_keys))?.ok("list the keys").map_err(fail)?;
+        added = parse_listing(&after)
+            .into_iter()
+            .map(|k| k.primary.fingerprint)
+            .filter(|f| !public.iter().any(|k| &k.primary.fingerprint == f))
+            .collect();
+    }
     let secret = run("list-secret-keys", gpg(&[&listing[..], &["--list-secret-keys"]].concat()))?
         .ok("list the secret keys")
         .map_err(fail)?;
-    let keyring =
-        check(signers, &parse_listing(&public), &parse_listing(&secret), files.sign_key.is_some())
-            .map_err(|problems| Error::SstateKeys { problems })?;
+    let mut keyring = check(signers, &public, &parse_listing(&secret), files.sign_key.is_some());
+    if !added.is_empty() {
+        let problem = Problem::SignKeyAddsKeys { fingerprints: added };
+        keyring = Err(keyring.err().unwrap_or_default().into_iter().chain([problem]).collect());
+    }
+    let keyring = keyring.map_err(|problems| Error::SstateKeys { problems })?;
     // The gpg bitbake will run, as poky runs it (oe.gpg_sign.LocalSigner): it must start in
     // the builder, and on a builder that signs, sign a file and accept that signature.
     let poky = |args: &[&str]| Invocation {
