@@ -647,7 +647,8 @@ impl Check<'_> {
     fn sstate_signatures(&self, raw: &RawSstateSignatures) -> Result<SstateSignatures> {
         let key = |field: &str| format!("cache.sstate_signatures.{field}");
         let keys = self.file_path(&raw.keys, key("keys"))?;
-        let sign_key = raw.sign_key.as_ref().map(|k| self.file_path(k, key("sign_key")));
+        let sign_key =
+            raw.sign_key.as_ref().map(|k| self.file_path(k, key("sign_key"))).transpose()?;
         let mut signers = Vec::new();
         let mut seen = HashMap::new();
         for (i, fpr) in raw.signers.get_ref().iter().enumerate() {
@@ -667,7 +668,7 @@ impl Check<'_> {
                 "at least one signer's fingerprint",
             ));
         }
-        Ok(SstateSignatures { keys, signers, sign_key: sign_key.transpose()? })
+        Ok(SstateSignatures { keys, signers, sign_key })
     }
 }
 
