@@ -5,7 +5,8 @@
 //! already be known to rustup, since only crates.io is reachable). A crash fails the run and
 //! leaves its input under `fuzz/artifacts/<target>/`: copy it to the owning crate's
 //! `test_data/.../fuzz-failures/` as `fuzz_<name>`, where an ordinary test replays it.
-//! `fuzz/seeds/<target>/` holds committed starting inputs (small archives made by GNU cpio).
+//! `fuzz/seeds/<target>/` holds committed starting inputs (small archives made by GNU cpio, gpg's
+//! own output); [`REPO_SEEDS`] names files elsewhere in the repository that start a target too.
 
 use std::fs;
 use std::path::Path;
@@ -13,6 +14,21 @@ use std::path::Path;
 use anyhow::{Context, Result, bail};
 
 use crate::cmd;
+
+/// Repository files (config, captured bitbake logs, an SBOM) that a target also starts from:
+/// copied into its corpus before each run, so they are not committed twice.
+const REPO_SEEDS: &[(&str, &[&str])] = &[(
+    "yocto_parse",
+    &[
+        "yocto/secretvm.toml",
+        "crates/yocto/tests/fixtures/image-sbom.spdx.json",
+        "crates/yocto/tests/fixtures/knotty-no-provider.log",
+        "crates/yocto/tests/fixtures/knotty-ovmf.log",
+        "crates/yocto/tests/fixtures/knotty-runall-fetch.log",
+        "crates/yocto/tests/fixtures/knotty-sanity-offline.log",
+        "crates/yocto/tests/fixtures/knotty-sstate-signatures.log",
+    ],
+)];
 
 /// Flags of `cargo xtask fuzz`.
 #[derive(clap::Args)]
@@ -50,6 +66,14 @@ pub(crate) fn run(root: &Path, args: &Args) -> Result<()> {
     for target in &chosen {
         let corpus = fuzz_dir.join("corpus").join(target);
         fs::create_dir_all(&corpus)?;
+        for (_, files) in REPO_SEEDS.iter().filter(|(t, _)| t == target) {
+            for file in *files {
+                let name = file.replace('/', "_");
+                fs::copy(root.join(file), corpus.join(&name)).with_context(|| {
+                    format!("cannot copy the seed {file} into {}", corpus.display())
+                })?;
+            }
+        }
         // Committed seeds (small valid inputs made by the real tools) start the search where
         // inputs are accepted; libFuzzer reads them and writes new finds to `corpus` only.
         let seeds = fuzz_dir.join("seeds").join(target);
@@ -89,4 +113,18 @@ fn targets(manifest: &str) -> Vec<String> {
         }
     }
     names
+}
+
+#[test]
+fn repository_seeds_name_real_targets_and_files() {
+    let root = crate::project_root();
+    let manifest = fs::read_to_string(root.join("fuzz/Cargo.toml")).expect("fuzz/Cargo.toml");
+    let all = targets(&manifest);
+    assert!(all.contains(&"yocto_parse".to_owned()), "{all:?}");
+    for (target, files) in REPO_SEEDS {
+        assert!(all.iter().any(|t| t == target), "{target} is not a target of {all:?}");
+        for file in *files {
+            assert!(root.join(file).is_file(), "the seed {file} of {target} is not a file");
+        }
+    }
 }

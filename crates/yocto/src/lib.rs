@@ -23,6 +23,8 @@
 //!   build's `sha256sum.txt`.
 //! - [`runner`] starts processes (container engines, git, bitbake): argv per engine, the
 //!   builder image, preflight checks and the layer checkouts.
+//! - [`check_parse`] is the body of the `yocto_parse` fuzz target: every parser above on
+//!   arbitrary bytes, with the properties their outputs must keep.
 //!
 //! Apart from [`collect`] and [`release`] (files, through `secretvm-artifact`) and [`runner`]
 //! (processes and the files they need), nothing here touches the file system, spawns a process
@@ -41,6 +43,7 @@ pub mod collect;
 pub mod conf;
 pub mod config;
 mod error;
+mod fuzz;
 pub mod layer;
 pub mod lock;
 pub mod manifest;
@@ -50,6 +53,7 @@ pub mod runner;
 pub mod sbom;
 
 pub use error::{Error, Result};
+pub use fuzz::check_parse;
 
 #[cfg(test)]
 mod tests;
