@@ -84,6 +84,15 @@ pub fn write_bytes(dst: &Path, bytes: &[u8]) -> Result<Written> {
     })
 }
 
+/// Removes the file `path` if it exists: an artifact that no longer describes what is beside
+/// it. A missing file is not an error.
+pub fn remove(path: &Path) -> Result<()> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(io_error("remove", path)(e)),
+        _ => Ok(()),
+    }
+}
+
 /// Reads the whole regular file `path`, refusing files larger than `max_len` bytes.
 pub fn read_file(path: &Path, max_len: u64) -> Result<Vec<u8>> {
     let (len, file) = open_file(path).map_err(io_error("open", path))?;

@@ -301,6 +301,12 @@ pub fn collect(
     if !problems.is_empty() {
         return Err(Error::Unresolved(problems));
     }
+    // An earlier run's manifest describes files this run is about to replace: it goes before
+    // the first write, so a run that fails or is stopped half-way leaves no manifest beside a
+    // mix of old and new files. [`write_manifest`] writes the new one last.
+    for name in [manifest::MANIFEST, manifest::DIGEST, manifest::SHA256SUM] {
+        hashed::remove(&out.join(name)).map_err(write_error(name.to_owned()))?;
+    }
 
     let mut files = Vec::new();
     let mut reports = Vec::new();

@@ -632,3 +632,35 @@ fn sboms_must_describe_the_images_collected() {
         "{err}"
     );
 }
+
+#[test]
+fn a_run_that_fails_after_writing_leaves_no_manifest_of_the_run_before() {
+    let Some(v) = vectors() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let (out, _) = collect_with_manifest(dir.path(), &v);
+    let manifest_files = [manifest::MANIFEST, manifest::DIGEST, manifest::SHA256SUM];
+    for name in manifest_files {
+        assert!(out.join(name).is_file(), "the first run wrote no {name}");
+    }
+    // A second build whose tdx kernel changed and whose last machine's SBOM is not JSON:
+    // collection replaces tdx's files, then stops at gcp-tdx.
+    let config = config();
+    let build = dir.path().join("build");
+    let tdx = &config.machines[0];
+    assert_eq!(tdx.name, "tdx");
+    let kernel = tdx.artifacts.iter().find(|a| a.name == "bzImage").unwrap();
+    let deploy = build.join(&tdx.deploy_dir);
+    let mut changed = fs::read(deploy.join(&kernel.deploy)).unwrap();
+    changed.extend_from_slice(b"another build");
+    fs::write(deploy.join(stamped(&kernel.deploy, CURRENT)), &changed).unwrap();
+    let last = config.machines.last().unwrap();
+    let sbom = last.artifacts.iter().find(|a| a.post == Post::Sbom).unwrap();
+    fs::write(build.join(&last.deploy_dir).join(stamped(&sbom.deploy, CURRENT)), b"{").unwrap();
+
+    let err = collect_all(&build, &out, &config).unwrap_err();
+    assert!(matches!(err, Error::Sbom { .. }), "{err}");
+    assert_eq!(fs::read(out.join("tdx/bzImage")).unwrap(), changed, "tdx was not collected");
+    for name in manifest_files {
+        assert!(!out.join(name).exists(), "{name} of the first run is still beside new files");
+    }
+}
