@@ -95,11 +95,12 @@ pub(crate) fn run(args: &LockArgs) -> Result<()> {
             .iter()
             .map(|r| LockedRepo { name: r.name.clone(), commit: r.commit.clone() })
             .collect();
+        srcrevs.sort();
         let new = Lock { builder_image, repos, srcrevs };
         let rendered = lock::render(&new);
         // The rendered text must read back as what was meant (values are validated on parse).
         let reread = lock::parse(&args.lock.display().to_string(), &rendered)?;
-        if reread.srcrevs.len() != new.srcrevs.len() {
+        if reread != new {
             bail!("the lock did not read back as written");
         }
         secretvm_artifact::hashed::write_bytes(&args.lock, rendered.as_bytes())
