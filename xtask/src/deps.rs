@@ -26,7 +26,7 @@
 //! The result is a set of environment variables (`SECRETVM_QEMU`, `SECRETVM_KERNEL`,
 //! `SECRETVM_KERNEL_MODULES`, `SECRETVM_GENERIC_KERNEL`, `SECRETVM_GENERIC_KERNEL_MODULES`,
 //! `SECRETVM_GENERIC_KERNEL_HEADERS`, `SECRETVM_BUSYBOX`, `SECRETVM_SEV_SNP_MEASURE`,
-//! `SECRETVM_BITBAKE_PYTHON`, `SECRETVM_SCARTHGAP_PYTHON`, `SECRETVM_PYPI_WHEELS`, `SECRETVM_CRATE_MIRROR`, `SECRETVM_KERNEL_SOURCE`, `SECRETVM_DOCKER_CHECK_CONFIG`, and as root `SECRETVM_TSM_KERNEL` and `SECRETVM_TSM_MODULES` (a kernel with the measurement-register sysfs and the module that feeds it) and `SECRETVM_ROOTLESS_USER`, the unprivileged account
+//! `SECRETVM_BITBAKE_PYTHON`, `SECRETVM_SCARTHGAP_PYTHON`, `SECRETVM_PYPI_WHEELS`, `SECRETVM_CRATE_MIRROR`, `SECRETVM_KERNEL_SOURCE`, `SECRETVM_DOSFSTOOLS_SOURCE`, `SECRETVM_DOCKER_CHECK_CONFIG`, and as root `SECRETVM_TSM_KERNEL` and `SECRETVM_TSM_MODULES` (a kernel with the measurement-register sysfs and the module that feeds it) and `SECRETVM_ROOTLESS_USER`, the unprivileged account
 //! made here for the rootless-podman test) that the tests read.
 
 use std::fs;
@@ -186,6 +186,7 @@ pub(crate) fn ensure(root: &Path, install: bool) -> Result<Tools> {
     let pypi_wheels = pypi_wheels(root, &tools_dir, install)?;
     let crate_mirror = crate_mirror(root, &tools_dir, install)?;
     let kernel_source = kernel_source(root, &tools_dir, install)?;
+    let dosfstools_source = dosfstools_source(root, &tools_dir, install)?;
     let docker_check_config = docker_check_config(root, &tools_dir, is_root, install)?;
     let mut env = Vec::new();
     if is_root {
@@ -212,6 +213,7 @@ pub(crate) fn ensure(root: &Path, install: bool) -> Result<Tools> {
                 ("SECRETVM_PYPI_WHEELS", pypi_wheels),
                 ("SECRETVM_CRATE_MIRROR", crate_mirror),
                 ("SECRETVM_KERNEL_SOURCE", kernel_source),
+                ("SECRETVM_DOSFSTOOLS_SOURCE", dosfstools_source),
                 ("SECRETVM_DOCKER_CHECK_CONFIG", docker_check_config),
             ])
             .collect(),
@@ -539,6 +541,16 @@ fn kernel_source(root: &Path, tools: &Path, install: bool) -> Result<PathBuf> {
     }
     fs::write(dir.join(".complete"), "")?;
     Ok(dir)
+}
+
+/// The source tarball of dosfstools 4.2 as Debian's archive serves it (`dosfstools_4.2.orig.tar.gz`,
+/// the upstream release; the test checks it is the one poky's recipe names), downloaded once into
+/// `target/tools/`: `tests/dosfstools.rs` builds mkfs.fat from it with the layer's patch.
+fn dosfstools_source(root: &Path, tools: &Path, install: bool) -> Result<PathBuf> {
+    let path = tools.join("dosfstools_4.2.orig.tar.gz");
+    let url = "http://deb.debian.org/debian/pool/main/d/dosfstools/dosfstools_4.2.orig.tar.gz";
+    download_once(root, &path, url, install)?;
+    Ok(path)
 }
 
 /// Docker's own kernel-config check, `contrib/check-config.sh` of Debian's docker.io package:
