@@ -32,6 +32,14 @@ SECRET_VM_CARGO_VENDOR_DIR = "${WORKDIR}/cargo_home/bitbake"
 # that is not vendored, stops the build instead of being resolved from the network.
 EXTRA_CARGO_FLAGS:append = " --frozen"
 
+# Build paths stay out of the binaries. cargo hands rustc the crates under WORKDIR by absolute
+# path, and those paths end up in the debug info and so in the linker's build id, which the
+# stripped binary keeps: built in another build directory (another TOPDIR, or repro-check's
+# second build), the same recipe gave other bytes, and with them another initramfs and other
+# measurements. poky's own Rust classes map WORKDIR away (rust-common's RUST_DEBUG_REMAP);
+# meta-rust-bin's cargo_bin does not, so this class does it, with the same mapping.
+EXTRA_RUSTFLAGS:append = " --remap-path-prefix=${WORKDIR}=${TARGET_DBGSRC_DIR}"
+
 # Written after cargo_bin's configure, into the CARGO_HOME cargo_bin exports.
 secret_vm_cargo_vendor_config() {
     if [ ! -f "${SECRET_VM_CARGO_LOCK}" ]; then

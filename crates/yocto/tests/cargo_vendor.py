@@ -31,7 +31,9 @@ SRC_URI names come from CRATE_MIRROR; its fetcher takes the source from the reci
 directory and the crates through the premirror, checking each sha256 of the include, and
 unpacks them; the include must name exactly the crates.io packages of the unpacked Cargo.lock,
 with the same sha256; then steps 4 and 5 run as above, and the program built must extend a
-stand-in RTMR file with the zero-padded sha256 it is given.
+stand-in RTMR file with the zero-padded sha256 it is given. Last, the recipe is fetched and
+configured again in another work directory, and the release builds of both (as meta-rust-bin's
+cargo_bin runs them: debug info on, RUSTFLAGS from EXTRA_RUSTFLAGS) must be byte-identical.
 Prints what each step did; exits 0 when every step passed, 1 when one failed (naming it), 2 on
 bad usage. Written for secretvm (crates/yocto/tests/layer.rs runs it).
 """
@@ -145,6 +147,8 @@ def datastore(layer, work, stubs):
     d.setVar("CARGO_HOME", "${WORKDIR}/cargo_home")
     d.setVar("CARGO_MANIFEST_PATH", "${S}/Cargo.toml")
     d.setVar("EXTRA_CARGO_FLAGS", "")
+    # What poky's bitbake.conf sets, for the class's path mapping.
+    d.setVar("TARGET_DBGSRC_DIR", "/usr/src/debug/${PN}/${PV}")
     # Where bb.build keeps a task's run files and starts it.
     d.setVar("T", "${WORKDIR}/temp")
     d.setVar("B", "${S}")
@@ -190,7 +194,8 @@ def stand_ins(work):
     cargo_bin = empty + (
         'export CARGO_HOME = "${WORKDIR}/cargo_home"\n'
         'CARGO_MANIFEST_PATH ?= "${S}/Cargo.toml"\n'
-        'EXTRA_CARGO_FLAGS ??= ""\n')
+        'EXTRA_CARGO_FLAGS ??= ""\n'
+        'EXTRA_RUSTFLAGS ??= ""\n')
     return stand_in_classes(work, {"base": empty, "cargo-update-recipe-crates": empty,
                                    "cargo_bin": cargo_bin})
 
@@ -220,9 +225,9 @@ def recipe_crates(d):
     return out
 
 
-def recipe_build(layer, recipe, work, mirror):
-    """--recipe: the layer's own recipe, fetched, configured, built and run."""
-    errors = bitbake_log()
+def recipe_workdir(layer, recipe, work, mirror, errors):
+    """Steps 1 to 4 of --recipe in WORK: parse, gather the crates, fetch and unpack, configure.
+    Returns the recipe's datastore."""
     d = datastore(layer, work, stand_ins(work))
     path = os.path.join(layer, recipe)
     name = os.path.basename(path)[:-len(".bb")]
@@ -233,41 +238,69 @@ def recipe_build(layer, recipe, work, mirror):
     d.setVar("FILESPATH", "${FILE_DIRNAME}/${BP}:${FILE_DIRNAME}/${BPN}:${FILE_DIRNAME}/files")
     d.setVar("FILE_DIRNAME", os.path.dirname(path))
     bb.parse.init_parser(d)
+    global step
     step = "1 parse %s" % recipe
+    bb.parse.handle(path, d, include=True)
+    inherited = d.getVar("__inherit_cache") or []
+    if not any(c.endswith("/secret-vm-cargo-vendor.bbclass") for c in inherited):
+        raise Failed("%s does not inherit secret-vm-cargo-vendor" % recipe)
+    print("step 1: parsed %s: SRC_URI %s, S %s" % (recipe, d.getVar("SRC_URI"), d.getVar("S")))
+
+    step = "2 crates from %s" % mirror
+    wanted = recipe_crates(d)
+    gather(wanted, mirror, os.path.join(work, "mirror"))
+    print("step 2: took the %d crates of its SRC_URI from %s" % (len(wanted), mirror))
+
+    step = "3 bitbake fetch and unpack"
+    urls = d.getVar("SRC_URI").split()
+    fetcher = bb.fetch2.Fetch(urls, d)
+    fetcher.download()
+    os.makedirs(d.getVar("WORKDIR"), exist_ok=True)
+    fetcher.unpack(d.getVar("WORKDIR"))
+    if errors.messages:
+        raise Failed("; ".join(errors.messages))
+    lock = os.path.join(d.getVar("S"), "Cargo.lock")
+    key = lambda c: (c["name"], c["version"], c["checksum"])  # noqa: E731
+    in_lock, in_recipe = sorted(map(key, crates_of(lock))), sorted(map(key, wanted))
+    if in_lock != in_recipe:
+        raise Failed("the crates include and %s differ: only in Cargo.lock %s, only in the "
+                     "include %s" % (lock, sorted(set(in_lock) - set(in_recipe)),
+                                     sorted(set(in_recipe) - set(in_lock))))
+    print("step 3: bitbake %s fetched and unpacked %s (crate checksums verified) into %s; "
+          "its crates include names the %d crates of Cargo.lock with their sha256"
+          % (bb.__version__, " ".join(u for u in urls if not u.startswith("crate://")),
+             d.getVar("S"), len(in_lock)))
+
+    step = "4 the class's configure functions"
+    configure(d)
+    return d
+
+
+def release_build(d):
+    """cargo build as meta-rust-bin's cargo_bin runs it for a release: the release profile with
+    debug info, the target directory under WORKDIR (its B), RUSTFLAGS from EXTRA_RUSTFLAGS;
+    returns the binary."""
+    env = dict(os.environ, CARGO_HOME=d.getVar("CARGO_HOME"), CARGO_PROFILE_RELEASE_DEBUG="true",
+               RUSTFLAGS=d.getVar("EXTRA_RUSTFLAGS").strip())
+    target = os.path.join(d.getVar("WORKDIR"), "target")
+    cmd = ["cargo", "build", "--quiet", "--release", "--manifest-path",
+           d.getVar("CARGO_MANIFEST_PATH"), "--target-dir", target] + d.getVar("EXTRA_CARGO_FLAGS").split()
+    subprocess.run(cmd, check=True, env=env, cwd=d.getVar("S"))
+    with open(os.path.join(target, "release", d.getVar("PN")), "rb") as f:
+        return f.read()
+
+
+step = ""
+
+
+def recipe_build(layer, recipe, work, mirror):
+    """--recipe: the layer's own recipe, fetched, configured, built and run; then built again in
+    another work directory, which must give the same binary."""
+    global step
+    errors = bitbake_log()
     try:
-        bb.parse.handle(path, d, include=True)
-        inherited = d.getVar("__inherit_cache") or []
-        if not any(c.endswith("/secret-vm-cargo-vendor.bbclass") for c in inherited):
-            raise Failed("%s does not inherit secret-vm-cargo-vendor" % recipe)
-        print("step 1: parsed %s: SRC_URI %s, S %s" % (recipe, d.getVar("SRC_URI"), d.getVar("S")))
-
-        step = "2 crates from %s" % mirror
-        wanted = recipe_crates(d)
-        gather(wanted, mirror, os.path.join(work, "mirror"))
-        print("step 2: took the %d crates of its SRC_URI from %s" % (len(wanted), mirror))
-
-        step = "3 bitbake fetch and unpack"
-        urls = d.getVar("SRC_URI").split()
-        fetcher = bb.fetch2.Fetch(urls, d)
-        fetcher.download()
-        os.makedirs(d.getVar("WORKDIR"), exist_ok=True)
-        fetcher.unpack(d.getVar("WORKDIR"))
-        if errors.messages:
-            raise Failed("; ".join(errors.messages))
-        lock = os.path.join(d.getVar("S"), "Cargo.lock")
-        key = lambda c: (c["name"], c["version"], c["checksum"])  # noqa: E731
-        in_lock, in_recipe = sorted(map(key, crates_of(lock))), sorted(map(key, wanted))
-        if in_lock != in_recipe:
-            raise Failed("the crates include and %s differ: only in Cargo.lock %s, only in the "
-                         "include %s" % (lock, sorted(set(in_lock) - set(in_recipe)),
-                                         sorted(set(in_recipe) - set(in_lock))))
-        print("step 3: bitbake %s fetched and unpacked %s (crate checksums verified) into %s; "
-              "its crates include names the %d crates of Cargo.lock with their sha256"
-              % (bb.__version__, " ".join(u for u in urls if not u.startswith("crate://")),
-                 d.getVar("S"), len(in_lock)))
-
-        step = "4 the class's configure functions"
-        configure(d)
+        d = recipe_workdir(layer, recipe, work, mirror, errors)
+        name = d.getVar("PN")
 
         step = "5 cargo build"
         target = cargo_build(d, work)
@@ -286,6 +319,20 @@ def recipe_build(layer, recipe, work, mirror):
             raise Failed("the stand-in register holds %s, expected %s"
                          % (written.hex(), (digest + bytes(16)).hex()))
         print("step 6: %s wrote the zero-padded sha256 to the stand-in rtmr3:sha384" % name)
+
+        step = "7 the same binary from another build directory"
+        first = release_build(d)
+        other = os.path.join(work, "another-build-directory")
+        os.makedirs(other)
+        again = recipe_workdir(layer, recipe, other, mirror, errors)
+        step = "7 the same binary from another build directory"
+        second = release_build(again)
+        if first != second:
+            raise Failed("the release builds in %s and %s differ (%d and %d bytes), with "
+                         "RUSTFLAGS %r" % (d.getVar("WORKDIR"), os.path.join(other, "workdir"),
+                                            len(first), len(second), d.getVar("EXTRA_RUSTFLAGS")))
+        print("step 7: the release builds in two work directories are identical (%d bytes, "
+              "sha256 %s)" % (len(first), hashlib.sha256(first).hexdigest()))
     except Exception as e:  # noqa: BLE001  (bb raises many types; each names the step)
         print("FAILED at step %s: %s: %s" % (step, type(e).__name__, e))
         return 1

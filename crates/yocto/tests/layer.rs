@@ -381,6 +381,10 @@ fn the_secretvm_guest_recipe_builds_its_source_from_the_layer_offline() {
     assert!(stdout.contains(&names), "{stdout}");
     assert!(stdout.contains("cargo build --frozen succeeded offline"), "{stdout}");
     assert!(stdout.contains("step 6: secretvm-guest wrote the zero-padded sha256"), "{stdout}");
+    assert!(
+        stdout.contains("step 7: the release builds in two work directories are identical"),
+        "{stdout}"
+    );
 }
 
 /// A one-recipe layer whose recipe ends with `tail`.
