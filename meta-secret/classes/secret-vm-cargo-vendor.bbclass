@@ -39,6 +39,12 @@ EXTRA_CARGO_FLAGS:append = " --frozen"
 # measurements. poky's own Rust classes map WORKDIR away (rust-common's RUST_DEBUG_REMAP);
 # meta-rust-bin's cargo_bin does not, so this class does it, with the same mapping.
 EXTRA_RUSTFLAGS:append = " --remap-path-prefix=${WORKDIR}=${TARGET_DBGSRC_DIR}"
+# The same for C and assembly that crates compile from their own sources (ring's, a -sys
+# crate's, a sibling member of the workspace): they are under WORKDIR but outside S and B,
+# which are all poky's DEBUG_PREFIX_MAP maps, so their paths went into __FILE__ strings and
+# debug info. Prepended, so that GCC, which tries the last option first, still maps S, B and
+# the sysroots as poky does and takes this one only for the rest of WORKDIR.
+DEBUG_PREFIX_MAP:prepend = "-ffile-prefix-map=${WORKDIR}=${TARGET_DBGSRC_DIR} "
 
 # Written after cargo_bin's configure, into the CARGO_HOME cargo_bin exports.
 secret_vm_cargo_vendor_config() {

@@ -17,7 +17,13 @@ inherit cargo_bin secret-vm-cargo-vendor
 # Written by `bitbake -c update_crates snpguest` (poky's class, run on this commit's Cargo.lock).
 require ${BPN}-crates.inc
 
-# The openssl crate's "vendored" feature builds OpenSSL from the openssl-src crate with perl.
-DEPENDS += "perl-native"
+# snpguest asks for the openssl crate's "vendored" feature, which builds OpenSSL 3.4.0 from the
+# openssl-src crate into the binary. That copy records where it was built: its configured
+# directories and its compiler flags are strings in the binary, under the build directory, so
+# the binary (and the root file system that carries it) changed with the build directory, and
+# no prefix map reaches them. OPENSSL_NO_VENDOR makes openssl-sys use the distro's OpenSSL
+# instead, found through pkg-config, as other recipes do; it also gets the distro's fixes.
+export OPENSSL_NO_VENDOR = "1"
+DEPENDS += "openssl"
 
 COMPATIBLE_HOST = "x86_64.*-linux"
