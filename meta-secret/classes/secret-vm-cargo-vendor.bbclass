@@ -39,12 +39,25 @@ EXTRA_CARGO_FLAGS:append = " --frozen"
 # measurements. poky's own Rust classes map WORKDIR away (rust-common's RUST_DEBUG_REMAP);
 # meta-rust-bin's cargo_bin does not, so this class does it, with the same mapping.
 EXTRA_RUSTFLAGS:append = " --remap-path-prefix=${WORKDIR}=${TARGET_DBGSRC_DIR}"
-# The same for C and assembly that crates compile from their own sources (ring's, a -sys
-# crate's, a sibling member of the workspace): they are under WORKDIR but outside S and B,
-# which are all poky's DEBUG_PREFIX_MAP maps, so their paths went into __FILE__ strings and
-# debug info. Prepended, so that GCC, which tries the last option first, still maps S, B and
-# the sysroots as poky does and takes this one only for the rest of WORKDIR.
-DEBUG_PREFIX_MAP:prepend = "-ffile-prefix-map=${WORKDIR}=${TARGET_DBGSRC_DIR} "
+# The same for C and assembly that crates compile with the cc crate from their own sources
+# (ring's assembly, a -sys crate's C, a workspace member beside S): they are under WORKDIR,
+# and their paths went into __FILE__ strings and debug info. cc takes its flags from
+# CFLAGS_<target triple> first, then HOST_CFLAGS (or TARGET_CFLAGS when it cross-compiles),
+# then CFLAGS. meta-rust-bin gives an x86-64 target the build host's own triple, so cc does
+# not cross-compile, and takes HOST_CFLAGS, which cargo_bin sets empty: poky's CFLAGS and its
+# DEBUG_PREFIX_MAP (which maps only S, B and the sysroots anyway) never reach it. So the map is
+# handed to cc under the target triple's name when the two triples are the same, and prepended
+# to DEBUG_PREFIX_MAP for the other case (prepended, so that GCC, which tries the last option
+# first, still maps S, B and the sysroots as poky does).
+SECRET_VM_CC_PREFIX_MAP = "-ffile-prefix-map=${WORKDIR}=${TARGET_DBGSRC_DIR}"
+DEBUG_PREFIX_MAP:prepend = "${SECRET_VM_CC_PREFIX_MAP} "
+do_compile:prepend() {
+    if [ "${RUST_TARGET}" = "${RUST_BUILD}" ]; then
+        secret_vm_triple=$(echo "${RUST_TARGET}" | tr - _)
+        export "CFLAGS_$secret_vm_triple=${SECRET_VM_CC_PREFIX_MAP}"
+        export "CXXFLAGS_$secret_vm_triple=${SECRET_VM_CC_PREFIX_MAP}"
+    fi
+}
 
 # Written after cargo_bin's configure, into the CARGO_HOME cargo_bin exports.
 secret_vm_cargo_vendor_config() {

@@ -18,8 +18,14 @@ Usage: python cargo_vendor.py LAYER_DIR PROJECT_DIR WORK_DIR CRATE_MIRROR [--tam
    with sh, secret_vm_cargo_vendor_git with bb.build.exec_func.
 5. Runs `cargo build` with the class's EXTRA_CARGO_FLAGS and CARGO_HOME, every proxy pointing at
    a closed port, then runs the program, which must print "sha256 " and the sha256 of its argument.
+6. Runs do_compile as BitBake expands it: the class's prepend, then the part of meta-rust-bin's
+   cargo_bin_do_compile that decides what cargo and the cc crate see (a release build with debug
+   info, RUSTFLAGS from EXTRA_RUSTFLAGS, HOST_CFLAGS set empty). The git dependency compiles C
+   with the cc crate from outside S (its debug info names the directory it was compiled in);
+   the binary must have that C code in it and contain the work directory's path nowhere.
 
-With --tamper NAME the checksum of crate NAME is altered in step 1, and step 3 must refuse it.
+With --tamper NAME the checksum of crate NAME is altered in step 1, and step 3 must refuse it
+(steps 5 and 6 run only without these three options).
 With --omit-git the SECRET_VM_CARGO_GIT flag is left out, and step 4 must stop, naming the crate.
 With --omit-crates the crates include has no crate (as when a recipe forgets to require it), and
 step 4 must stop, saying so.
@@ -147,8 +153,28 @@ def datastore(layer, work, stubs):
     d.setVar("CARGO_HOME", "${WORKDIR}/cargo_home")
     d.setVar("CARGO_MANIFEST_PATH", "${S}/Cargo.toml")
     d.setVar("EXTRA_CARGO_FLAGS", "")
-    # What poky's bitbake.conf sets, for the class's path mapping.
+    # What poky's bitbake.conf sets, for the class's path mapping (its DEBUG_PREFIX_MAP without
+    # -fcanon-prefix-map, which the host's GCC may not know, and the sysroots, which are not here).
     d.setVar("TARGET_DBGSRC_DIR", "/usr/src/debug/${PN}/${PV}")
+    d.setVar("DEBUG_PREFIX_MAP", " ".join(
+        "-f%s-prefix-map=${%s}=${TARGET_DBGSRC_DIR}" % (kind, var)
+        for var in ("S", "B") for kind in ("macro", "debug")))
+    # meta-rust-bin's triples: an x86-64 target gets the build host's own.
+    host = [l.split()[1] for l in subprocess.run(["rustc", "-vV"], check=True, capture_output=True,
+                                                 text=True).stdout.splitlines()
+            if l.startswith("host:")][0]
+    d.setVar("RUST_TARGET", host)
+    d.setVar("RUST_BUILD", host)
+    # The part of meta-rust-bin's cargo_bin_do_compile (b8df9ac) that decides what cargo and the
+    # cc crate see: RUSTFLAGS from EXTRA_RUSTFLAGS, debug info in release builds, poky's CFLAGS
+    # exported and HOST_CFLAGS/HOST_CXXFLAGS set empty, --target and the target directory B.
+    d.setVar("do_compile", "\n".join([
+        'export CARGO_HOME="${CARGO_HOME}" CARGO_PROFILE_RELEASE_DEBUG="true"',
+        'export CFLAGS="${DEBUG_PREFIX_MAP}" CXXFLAGS="${DEBUG_PREFIX_MAP}"',
+        'export HOST_CFLAGS="" HOST_CXXFLAGS=""',
+        'export RUSTFLAGS="${EXTRA_RUSTFLAGS}"',
+        'cargo build --quiet --release --manifest-path "${CARGO_MANIFEST_PATH}" '
+        '--target=${RUST_TARGET} --target-dir "${WORKDIR}/target" ${EXTRA_CARGO_FLAGS}']))
     # Where bb.build keeps a task's run files and starts it.
     d.setVar("T", "${WORKDIR}/temp")
     d.setVar("B", "${S}")
@@ -277,17 +303,30 @@ def recipe_workdir(layer, recipe, work, mirror, errors):
 
 
 def release_build(d):
-    """cargo build as meta-rust-bin's cargo_bin runs it for a release: the release profile with
-    debug info, the target directory under WORKDIR (its B), RUSTFLAGS from EXTRA_RUSTFLAGS;
-    returns the binary."""
-    env = dict(os.environ, CARGO_HOME=d.getVar("CARGO_HOME"), CARGO_PROFILE_RELEASE_DEBUG="true",
-               RUSTFLAGS=d.getVar("EXTRA_RUSTFLAGS").strip())
-    target = os.path.join(d.getVar("WORKDIR"), "target")
-    cmd = ["cargo", "build", "--quiet", "--release", "--manifest-path",
-           d.getVar("CARGO_MANIFEST_PATH"), "--target-dir", target] + d.getVar("EXTRA_CARGO_FLAGS").split()
-    subprocess.run(cmd, check=True, env=env, cwd=d.getVar("S"))
-    with open(os.path.join(target, "release", d.getVar("PN")), "rb") as f:
+    """do_compile as BitBake expands it (the class's prepend, then cargo_bin's build), with every
+    proxy pointing at a closed port; returns the binary."""
+    script = "set -e\n" + d.getVar("do_compile")
+    env = dict(os.environ)
+    for var in ("CFLAGS", "CXXFLAGS", "RUSTFLAGS"):
+        env.pop(var, None)
+    for var in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY",
+                "CARGO_HTTP_PROXY"):
+        env[var] = "http://127.0.0.1:9"
+    subprocess.run(["sh", "-c", script], check=True, env=env, cwd=d.getVar("S"))
+    binary = os.path.join(d.getVar("WORKDIR"), "target", d.getVar("RUST_TARGET"), "release",
+                          d.getVar("PN"))
+    with open(binary, "rb") as f:
         return f.read()
+
+
+def compare_builds(d, again):
+    """Step "the same binary from another work directory": the release builds of d and again."""
+    first, second = release_build(d), release_build(again)
+    if first != second:
+        raise Failed("the release builds in %s and %s differ (%d and %d bytes)"
+                     % (d.getVar("WORKDIR"), again.getVar("WORKDIR"), len(first), len(second)))
+    return "the release builds in two work directories are identical (%d bytes, sha256 %s)" % (
+        len(first), hashlib.sha256(first).hexdigest())
 
 
 step = ""
@@ -320,19 +359,11 @@ def recipe_build(layer, recipe, work, mirror):
                          % (written.hex(), (digest + bytes(16)).hex()))
         print("step 6: %s wrote the zero-padded sha256 to the stand-in rtmr3:sha384" % name)
 
-        step = "7 the same binary from another build directory"
-        first = release_build(d)
         other = os.path.join(work, "another-build-directory")
         os.makedirs(other)
         again = recipe_workdir(layer, recipe, other, mirror, errors)
         step = "7 the same binary from another build directory"
-        second = release_build(again)
-        if first != second:
-            raise Failed("the release builds in %s and %s differ (%d and %d bytes), with "
-                         "RUSTFLAGS %r" % (d.getVar("WORKDIR"), os.path.join(other, "workdir"),
-                                            len(first), len(second), d.getVar("EXTRA_RUSTFLAGS")))
-        print("step 7: the release builds in two work directories are identical (%d bytes, "
-              "sha256 %s)" % (len(first), hashlib.sha256(first).hexdigest()))
+        print("step 7: " + compare_builds(d, again))
     except Exception as e:  # noqa: BLE001  (bb raises many types; each names the step)
         print("FAILED at step %s: %s: %s" % (step, type(e).__name__, e))
         return 1
@@ -353,54 +384,10 @@ def main(argv):
     if args.recipe:
         return recipe_build(layer, args.project, work, args.mirror)
     project = os.path.abspath(args.project)
-    mirror, tamper, omit_git = args.mirror, args.tamper, args.omit_git
+    global step
     errors = bitbake_log()
-    d = datastore(layer, work, stand_ins(work))
-    bb.parse.init_parser(d)
-    step = "1 crates include"
     try:
-        crates = crates_of(os.path.join(project, "Cargo.lock"))
-        # The include as a recipe without `require ${BPN}-crates.inc` would have it: no crate.
-        wanted = [] if args.omit_crates else crates
-        url, commit = git_dep(os.path.join(project, "Cargo.lock"))
-        repo = os.path.join(work, "git", GIT_DEP)
-        made = make_git_repo(os.path.join(project, "git-dep"), repo)
-        if made != commit:
-            raise Failed("git-dep/ commits as %s, Cargo.lock names %s" % (made, commit))
-        inc = os.path.join(work, "vendor-probe-crates.inc")
-        with open(inc, "w") as f:
-            f.write(crates_inc(wanted, tamper) + git_inc(repo, commit, url, omit_git))
-        print("step 1: %d crates and %s %s from Cargo.lock" % (len(crates), GIT_DEP, commit))
-
-        step = "2 crates from %s" % mirror
-        gather(crates, mirror, os.path.join(work, "mirror"))
-        print("step 2: took %d crates from %s" % (len(crates), mirror))
-
-        step = "3 bitbake fetch and unpack"
-        bb.parse.handle(inc, d, include=True)
-        bb.parse.handle(os.path.join(layer, CLASS), d, include=True)
-        urls = d.getVar("SRC_URI").split()
-        fetcher = bb.fetch2.Fetch(urls, d)
-        fetcher.download()
-        workdir = d.getVar("WORKDIR")
-        os.makedirs(workdir, exist_ok=True)
-        fetcher.unpack(workdir)
-        if not os.path.isfile(os.path.join(d.getVar("WORKDIR"), "cargo_git", GIT_DEP, "Cargo.toml")):
-            raise Failed("the git fetcher did not check out %s" % GIT_DEP)
-        vendor = d.getVar("SECRET_VM_CARGO_VENDOR_DIR")
-        got = sorted(os.listdir(vendor)) if os.path.isdir(vendor) else []
-        want = sorted("%s-%s" % (c["name"], c["version"]) for c in wanted)
-        if got != want:
-            raise Failed("unpacked %s, expected %s" % (got, want))
-        if errors.messages:
-            raise Failed("; ".join(errors.messages))
-        print("step 3: bitbake %s fetched %d URLs (crate checksums verified), unpacked into %s"
-              % (bb.__version__, len(urls), vendor))
-
-        step = "4 the class's configure functions"
-        # The project as do_unpack would leave it in S.
-        shutil.copytree(project, d.getVar("S"), ignore=shutil.ignore_patterns("git-dep", "target"))
-        configure(d)
+        d = fixture_workdir(layer, project, work, args, errors)
 
         step = "5 cargo build"
         target = cargo_build(d, work)
@@ -410,11 +397,75 @@ def main(argv):
         if out != expected:
             raise Failed("the program printed %r, expected %r" % (out, expected))
         print("step 5: the program printed %s" % out)
+
+        if not (args.tamper or args.omit_git or args.omit_crates):
+            step = "6 no build path in the release binary"
+            binary = release_build(d)
+            workdir = d.getVar("WORKDIR").encode()
+            if workdir in binary:
+                raise Failed("the release binary names the work directory %s" % workdir.decode())
+            # cc hands the compiler the path build.rs gives, so __FILE__ is relative; the C
+            # code's debug info names the directory it was compiled in, under WORKDIR.
+            if b"src/probe.c\0" not in binary:
+                raise Failed("the release binary has no __FILE__ of probe.c: was it built?")
+            print("step 6: the release binary has probe.c in it and never names the work "
+                  "directory")
     except Exception as e:  # noqa: BLE001  (bb raises many types; each names the step)
         print("FAILED at step %s: %s: %s" % (step, type(e).__name__, e))
         return 1
     return 0
 
+
+def fixture_workdir(layer, project, work, args, errors):
+    """Steps 1 to 4 for the fixture project in WORK; returns its datastore."""
+    global step
+    mirror, tamper, omit_git = args.mirror, args.tamper, args.omit_git
+    d = datastore(layer, work, stand_ins(work))
+    bb.parse.init_parser(d)
+    step = "1 crates include"
+    crates = crates_of(os.path.join(project, "Cargo.lock"))
+    # The include as a recipe without `require ${BPN}-crates.inc` would have it: no crate.
+    wanted = [] if args.omit_crates else crates
+    url, commit = git_dep(os.path.join(project, "Cargo.lock"))
+    repo = os.path.join(work, "git", GIT_DEP)
+    made = make_git_repo(os.path.join(project, "git-dep"), repo)
+    if made != commit:
+        raise Failed("git-dep/ commits as %s, Cargo.lock names %s" % (made, commit))
+    inc = os.path.join(work, "vendor-probe-crates.inc")
+    with open(inc, "w") as f:
+        f.write(crates_inc(wanted, tamper) + git_inc(repo, commit, url, omit_git))
+    print("step 1: %d crates and %s %s from Cargo.lock" % (len(crates), GIT_DEP, commit))
+
+    step = "2 crates from %s" % mirror
+    gather(crates, mirror, os.path.join(work, "mirror"))
+    print("step 2: took %d crates from %s" % (len(crates), mirror))
+
+    step = "3 bitbake fetch and unpack"
+    bb.parse.handle(inc, d, include=True)
+    bb.parse.handle(os.path.join(layer, CLASS), d, include=True)
+    urls = d.getVar("SRC_URI").split()
+    fetcher = bb.fetch2.Fetch(urls, d)
+    fetcher.download()
+    workdir = d.getVar("WORKDIR")
+    os.makedirs(workdir, exist_ok=True)
+    fetcher.unpack(workdir)
+    if not os.path.isfile(os.path.join(d.getVar("WORKDIR"), "cargo_git", GIT_DEP, "Cargo.toml")):
+        raise Failed("the git fetcher did not check out %s" % GIT_DEP)
+    vendor = d.getVar("SECRET_VM_CARGO_VENDOR_DIR")
+    got = sorted(os.listdir(vendor)) if os.path.isdir(vendor) else []
+    want = sorted("%s-%s" % (c["name"], c["version"]) for c in wanted)
+    if got != want:
+        raise Failed("unpacked %s, expected %s" % (got, want))
+    if errors.messages:
+        raise Failed("; ".join(errors.messages))
+    print("step 3: bitbake %s fetched %d URLs (crate checksums verified), unpacked into %s"
+          % (bb.__version__, len(urls), vendor))
+
+    step = "4 the class's configure functions"
+    # The project as do_unpack would leave it in S.
+    shutil.copytree(project, d.getVar("S"), ignore=shutil.ignore_patterns("git-dep", "target"))
+    configure(d)
+    return d
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv))

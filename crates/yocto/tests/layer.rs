@@ -312,6 +312,7 @@ fn rust_recipes_build_offline_from_the_crates_bitbake_fetched() {
     assert!(ok, "the offline build failed:\n{stdout}");
     assert!(stdout.contains("step 3: bitbake"), "{stdout}");
     assert!(stdout.contains("cargo build --frozen succeeded offline"), "{stdout}");
+    assert!(stdout.contains("and never names the work directory"), "{stdout}");
 }
 
 #[test]
