@@ -18,8 +18,7 @@
 #     SECRET_VM_CARGO_GIT[<crate>] = "<repository URL as in Cargo.lock> <directory under WORKDIR>"
 # for example
 #     SECRET_VM_CARGO_GIT[rocket_http] = "https://github.com/rwf2/Rocket cargo_git/rocket/core/http"
-# cargo then builds those crates from the checkouts ([patch] entries in the cargo config, through
-# links in .secret-vm-cargo-git/ in the workspace root; see secret_vm_cargo_vendor_git), and
+# cargo then builds those crates from the checkouts ([patch] entries in the cargo config), and
 # their git source lines leave Cargo.lock, as --frozen requires (the original stays beside it as
 # Cargo.lock.orig). A git crate of Cargo.lock that no flag names stops the build, naming it.
 
@@ -138,27 +137,6 @@ python secret_vm_cargo_vendor_git() {
     with open(lock, "w") as f:
         f.writelines(kept)
 
-    # cargo hashes a path package by its path into the -C metadata of it and of every crate
-    # that depends on it, and so into symbol names: relative to the workspace root when the
-    # path is under it, absolute otherwise. The checkouts are under WORKDIR, outside the
-    # workspace, so the binary changed with the build directory. cargo reaches them through
-    # links in a directory inside the workspace root instead (the links' paths are what it
-    # hashes); a [patch] path does not make a package a member of the workspace.
-    workdir = d.getVar("WORKDIR")
-    through = os.path.join(os.path.dirname(lock), ".secret-vm-cargo-git")
-    if os.path.lexists(through):
-        shutil.rmtree(through)
-    os.makedirs(through)
-    patch_path = {}
-    for crate in sorted(wanted):
-        relative = os.path.relpath(wanted[crate][1], workdir)
-        top = relative.split(os.sep)[0]
-        if top in ("", ".", ".."):
-            bb.fatal("SECRET_VM_CARGO_GIT[%s]: %s is not a directory under WORKDIR" % (crate, relative))
-        if not os.path.lexists(os.path.join(through, top)):
-            os.symlink(os.path.join(workdir, top), os.path.join(through, top))
-        patch_path[crate] = os.path.join(through, relative)
-
     by_repo = {}
     for crate in sorted(wanted):
         by_repo.setdefault(wanted[crate][0], []).append(crate)
@@ -166,7 +144,7 @@ python secret_vm_cargo_vendor_git() {
         for repo in sorted(by_repo):
             f.write('\n[patch."%s"]\n' % repo)
             for crate in by_repo[repo]:
-                f.write('%s = { path = "%s" }\n' % (crate, patch_path[crate]))
+                f.write('%s = { path = "%s" }\n' % (crate, wanted[crate][1]))
 }
 
 do_configure[postfuncs] += "secret_vm_cargo_vendor_config secret_vm_cargo_vendor_git"

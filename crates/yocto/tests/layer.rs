@@ -313,10 +313,6 @@ fn rust_recipes_build_offline_from_the_crates_bitbake_fetched() {
     assert!(stdout.contains("step 3: bitbake"), "{stdout}");
     assert!(stdout.contains("cargo build --frozen succeeded offline"), "{stdout}");
     assert!(stdout.contains("and never names the work directory"), "{stdout}");
-    assert!(
-        stdout.contains("step 7: the release builds in two work directories are identical"),
-        "{stdout}"
-    );
 }
 
 #[test]
