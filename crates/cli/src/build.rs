@@ -675,7 +675,7 @@ pub(crate) fn run(args: &BuildArgs) -> Result<()> {
 
 /// Files in `out` and its subdirectories (one level) that are neither `listed` nor the manifest.
 fn unlisted(out: &Path, listed: &[&str]) -> Vec<String> {
-    let manifest = ["sha256sum.txt", "digest.txt", "manifest.json"];
+    let manifest = secretvm_yocto::manifest::FILES;
     let mut found = Vec::new();
     let entries = |dir: &Path| -> Vec<(String, bool)> {
         fs::read_dir(dir)

@@ -303,9 +303,9 @@ pub fn collect(
     }
     // An earlier run's manifest describes files this run is about to replace: it goes before
     // the first write, so a run that fails or is stopped half-way leaves no manifest beside a
-    // mix of old and new files. [`write_manifest`] writes the new one last.
-    for name in [manifest::MANIFEST, manifest::DIGEST, manifest::SHA256SUM] {
-        hashed::remove(&out.join(name)).map_err(write_error(name.to_owned()))?;
+    // mix of old and new files. [`write_manifest`] writes the new one last; it goes first.
+    for name in manifest::FILES.iter().rev() {
+        hashed::remove(&out.join(name)).map_err(write_error((*name).to_owned()))?;
     }
 
     let mut files = Vec::new();
@@ -431,9 +431,7 @@ pub fn write_manifest(
         machines: &collected.machines,
     })
     .map_err(Error::Json)?;
-    for (name, text) in
-        [(manifest::SHA256SUM, &sums), (manifest::DIGEST, &digest), (manifest::MANIFEST, &json)]
-    {
+    for (name, text) in manifest::FILES.into_iter().zip([&sums, &digest, &json]) {
         hashed::write_bytes(&out.join(name), text.as_bytes())
             .map_err(write_error(name.to_owned()))?;
     }

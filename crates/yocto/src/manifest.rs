@@ -21,12 +21,12 @@ use secretvm_measure::{Ovmf, SevImageFingerprints, Sha256Digest, Sha384Digest};
 /// The `manifest.json` format version.
 pub const FORMAT_VERSION: u32 = 1;
 
-/// The checksum list's file name.
-pub const SHA256SUM: &str = "sha256sum.txt";
-/// The file holding the SHA-256 of [`SHA256SUM`].
-pub const DIGEST: &str = "digest.txt";
-/// The manifest's file name.
-pub const MANIFEST: &str = "manifest.json";
+/// The manifest's file names: the checksum list, the file holding its SHA-256, and
+/// `manifest.json` (the names `secretvm-artifact` compares releases by).
+pub use secretvm_artifact::compare::{DIGEST, MANIFEST, SHA256SUM};
+
+/// The three manifest files, in the order [`crate::collect::write_manifest`] writes them.
+pub const FILES: [&str; 3] = [SHA256SUM, DIGEST, MANIFEST];
 
 /// The firmware artifact QEMU gets with `-bios`.
 pub const FIRMWARE: &str = "ovmf.fd";
