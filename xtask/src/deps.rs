@@ -52,6 +52,7 @@ const PACKAGES: &[(&str, &str)] = &[
     ("busybox-static", "the userland of the initramfs that the boot test runs"),
     ("qemu-utils", "qemu-img is the reference for qcow2 images"),
     ("dpkg", "dpkg-deb unpacks the downloaded kernel and emulator"),
+    ("tzdata", "the time zones the mkfs.fat test compares images across"),
     ("xorriso", "xorriso reads our ISO images independently (`-find / -exec lsdl`)"),
     ("genisoimage", "isoinfo lists our ISO images independently (`isoinfo -R -l`)"),
     ("python3-venv", "sev-snp-measure, the SEV-SNP reference, runs from a virtualenv"),

@@ -89,7 +89,11 @@ fn mkfs_fat_takes_its_time_from_source_date_epoch() {
     let mkfs_fat = build(&tarball, tmp.path());
     let image = |name: &str| tmp.path().join(name);
 
-    // With SOURCE_DATE_EPOCH: the same bytes in two time zones, a second or more apart.
+    // With SOURCE_DATE_EPOCH: the same bytes in two time zones, a second or more apart. The
+    // second zone must really be one (without its zone file the C library falls back to UTC,
+    // and the comparison would prove nothing).
+    let offset = run(Command::new("date").env("TZ", "Asia/Tokyo").args(["-d", "@0", "+%z"]));
+    assert_eq!(String::from_utf8_lossy(&offset.stdout).trim(), "+0900", "no zone file for Tokyo");
     for (name, tz) in [("utc.img", "UTC"), ("tokyo.img", "Asia/Tokyo")] {
         let out = mkfs(&mkfs_fat, &image(name), &[], &[("SOURCE_DATE_EPOCH", EPOCH), ("TZ", tz)]);
         assert!(out.status.success(), "{out:?}");
