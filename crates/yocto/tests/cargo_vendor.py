@@ -38,8 +38,8 @@ directory and the crates through the premirror, checking each sha256 of the incl
 unpacks them; the include must name exactly the crates.io packages of the unpacked Cargo.lock,
 with the same sha256; then steps 4 and 5 run as above, and the program built must extend a
 stand-in RTMR file with the zero-padded sha256 it is given. Last, the recipe is fetched and
-configured again in another work directory, and the release builds of both (as meta-rust-bin's
-cargo_bin runs them: debug info on, RUSTFLAGS from EXTRA_RUSTFLAGS) must be byte-identical.
+configured again in another work directory, and the release builds of both (do_compile as in
+step 6) must be byte-identical.
 Prints what each step did; exits 0 when every step passed, 1 when one failed (naming it), 2 on
 bad usage. Written for secretvm (crates/yocto/tests/layer.rs runs it).
 """
@@ -62,6 +62,9 @@ import bb.parse  # noqa: E402
 import bb.parse.parse_py  # noqa: E402,F401  (registers the .bb/.conf handlers)
 
 CLASS = "classes/secret-vm-cargo-vendor.bbclass"
+
+# The step running, for the failure message (set by the step functions as they go).
+step = ""
 
 
 class Failed(Exception):
@@ -327,9 +330,6 @@ def compare_builds(d, again):
                      % (d.getVar("WORKDIR"), again.getVar("WORKDIR"), len(first), len(second)))
     return "the release builds in two work directories are identical (%d bytes, sha256 %s)" % (
         len(first), hashlib.sha256(first).hexdigest())
-
-
-step = ""
 
 
 def recipe_build(layer, recipe, work, mirror):
