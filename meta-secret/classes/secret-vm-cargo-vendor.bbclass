@@ -14,13 +14,16 @@
 #
 # Crates that Cargo.lock takes from git are not in that file. The recipe fetches each git
 # repository with bitbake's git fetcher (a SRC_URI entry with name= and destsuffix=, and
-# SRCREV_<name> the commit Cargo.lock names) and tells this class where each crate is:
-#     SECRET_VM_CARGO_GIT[<crate>] = "<repository URL as in Cargo.lock> <directory under WORKDIR>"
+# SRCREV_<name> the commit Cargo.lock names) and tells this class where each checkout is:
+#     SECRET_VM_CARGO_GIT[<name>] = "<repository URL as in Cargo.lock> <checkout under WORKDIR>"
 # for example
-#     SECRET_VM_CARGO_GIT[rocket_http] = "https://github.com/rwf2/Rocket cargo_git/rocket/core/http"
-# cargo then builds those crates from the checkouts ([patch] entries in the cargo config), and
-# their git source lines leave Cargo.lock, as --frozen requires (the original stays beside it as
-# Cargo.lock.orig). A git crate of Cargo.lock that no flag names stops the build, naming it.
+#     SECRET_VM_CARGO_GIT[rocket] = "https://github.com/rwf2/Rocket cargo_git/rocket"
+# cargo then vendors the crates Cargo.lock takes from those repositories (`cargo vendor`, reading
+# each repository from its checkout) into SECRET_VM_CARGO_GIT_VENDOR_DIR, with their manifests
+# normalized as cargo publishes them, and builds them from there: each git source is replaced by
+# that directory, so the packages keep their git identity. Cargo.lock is not changed. A
+# repository of Cargo.lock that no flag names, a flag that names no repository of Cargo.lock, and
+# a checkout without the commit Cargo.lock names each stop the build, naming them.
 
 inherit cargo-update-recipe-crates
 
@@ -87,64 +90,115 @@ SECRET_VM_CARGO_EOF
 # The Cargo.lock cargo reads: beside the manifest cargo_bin builds.
 SECRET_VM_CARGO_LOCK ?= "${@os.path.join(os.path.dirname(d.getVar('CARGO_MANIFEST_PATH')), 'Cargo.lock')}"
 
-python secret_vm_cargo_vendor_git() {
-    import shutil
+# Where the crates taken from git are vendored: a path under WORKDIR, which the mappings above
+# take out of the binaries, and the same in every build of the recipe.
+SECRET_VM_CARGO_GIT_VENDOR_DIR = "${WORKDIR}/cargo_git_vendor"
 
-    wanted = {}
-    for crate, value in (d.getVarFlags("SECRET_VM_CARGO_GIT") or {}).items():
+python secret_vm_cargo_vendor_git() {
+    import json
+    import pathlib
+    import shutil
+    import subprocess
+    import urllib.parse
+
+    checkouts = {}
+    for name, value in sorted((d.getVarFlags("SECRET_VM_CARGO_GIT") or {}).items()):
         words = (value or "").split()
         if len(words) != 2:
-            bb.fatal('SECRET_VM_CARGO_GIT[%s] is "%s", expected "<repository URL> <directory under WORKDIR>"'
-                     % (crate, value))
-        wanted[crate] = (words[0], os.path.join(d.getVar("WORKDIR"), words[1]))
+            bb.fatal('SECRET_VM_CARGO_GIT[%s] is "%s", expected "<repository URL as in Cargo.lock> '
+                     '<checkout under WORKDIR>"' % (name, value))
+        if words[0] in checkouts:
+            bb.fatal("SECRET_VM_CARGO_GIT[%s] and SECRET_VM_CARGO_GIT[%s] both name %s"
+                     % (checkouts[words[0]][0], name, words[0]))
+        checkouts[words[0]] = (name, os.path.join(d.getVar("WORKDIR"), words[1]))
 
     lock = d.getVar("SECRET_VM_CARGO_LOCK")
-    original = lock + ".orig"
-    if not os.path.exists(original) and not os.path.exists(lock):
+    if not os.path.isfile(lock):
         bb.fatal("%s does not exist: --frozen builds need the project's Cargo.lock" % lock)
-    with open(original if os.path.exists(original) else lock) as f:
-        lines = f.readlines()
-
-    # One [[package]] at a time: its name line comes before its source line.
-    kept, name, used, unnamed = [], None, set(), []
-    for line in lines:
-        if line.startswith("[[package]]"):
-            name = None
-        elif line.startswith("name = "):
-            name = line.split('"')[1]
-        elif line.startswith('source = "git+'):
-            repo = line.split('"')[1][len("git+"):].split("?")[0].split("#")[0]
-            if name in wanted and wanted[name][0] == repo:
-                used.add(name)
-                continue
-            unnamed.append("%s (%s)" % (name, repo))
-        kept.append(line)
+    # The git sources of Cargo.lock: "git+<url>[?<kind>=<reference>]#<commit>", one [[package]]
+    # at a time (its name and version lines come before its source line; the file's own
+    # `version = <n>` comes before the first package).
+    sources, packages, package, name, version = {}, [], False, None, None
+    with open(lock) as f:
+        for line in f:
+            if line.startswith("[[package]]"):
+                package, name, version = True, None, None
+            elif package and line.startswith("name = "):
+                name = line.split('"')[1]
+            elif package and line.startswith("version = "):
+                version = line.split('"')[1]
+            elif line.startswith('source = "git+'):
+                source, _, commit = line.split('"')[1].partition("#")
+                url, _, query = source[len("git+"):].partition("?")
+                reference = urllib.parse.parse_qsl(query)
+                if len(commit) != 40 or len(reference) > 1 or \
+                        any(k not in ("branch", "tag", "rev") for k, _ in reference):
+                    bb.fatal('%s: package %s has source "%s", expected '
+                             '"git+<url>[?branch=|tag=|rev=<name>]#<commit>"'
+                             % (lock, name, line.split('"')[1]))
+                sources.setdefault(source, (url, reference, commit, []))[3].append(name)
+                packages.append("%s-%s" % (name, version))
+    unnamed = sorted("%s (%s)" % (url, ", ".join(crates))
+                     for url, _, _, crates in sources.values() if url not in checkouts)
     if unnamed:
-        bb.fatal("%s takes crates from git that SECRET_VM_CARGO_GIT does not name: %s"
-                 % (lock, ", ".join(unnamed)))
-    unused = sorted(set(wanted) - used)
+        bb.fatal("%s takes crates from git repositories that SECRET_VM_CARGO_GIT does not name: %s"
+                 % (lock, "; ".join(unnamed)))
+    unused = sorted("SECRET_VM_CARGO_GIT[%s] (%s)" % (checkouts[url][0], url)
+                    for url in set(checkouts) - {s[0] for s in sources.values()})
     if unused:
-        bb.fatal("SECRET_VM_CARGO_GIT names crates %s does not take from those repositories: %s"
-                 % (lock, ", ".join(unused)))
-    if not wanted:
+        bb.fatal("%s takes no crate from the repositories of %s" % (lock, ", ".join(unused)))
+    if not sources:
         return
-    for crate in sorted(wanted):
-        if not os.path.isfile(os.path.join(wanted[crate][1], "Cargo.toml")):
-            bb.fatal("SECRET_VM_CARGO_GIT[%s]: no Cargo.toml in %s (is it in SRC_URI, with that destsuffix?)"
-                     % (crate, wanted[crate][1]))
-    if not os.path.exists(original):
-        shutil.copy(lock, original)
-    with open(lock, "w") as f:
-        f.writelines(kept)
 
-    by_repo = {}
-    for crate in sorted(wanted):
-        by_repo.setdefault(wanted[crate][0], []).append(crate)
-    with open(os.path.join(d.getVar("CARGO_HOME"), "config.toml"), "a") as f:
-        for repo in sorted(by_repo):
-            f.write('\n[patch."%s"]\n' % repo)
-            for crate in by_repo[repo]:
-                f.write('%s = { path = "%s" }\n' % (crate, wanted[crate][1]))
+    for url, _, commit, crates in sources.values():
+        name, checkout = checkouts[url]
+        found = subprocess.run(["git", "--git-dir", os.path.join(checkout, ".git"),
+                                "cat-file", "-e", commit + "^{commit}"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if found.returncode != 0:
+            bb.fatal("SECRET_VM_CARGO_GIT[%s]: %s is not a git checkout with commit %s, which %s "
+                     "names for %s (is the repository in SRC_URI with that destsuffix, and "
+                     "SRCREV_%s that commit?)"
+                     % (name, checkout, commit, lock, ", ".join(crates), name))
+
+    # TOML basic strings and quoted keys: JSON's escapes are TOML's.
+    quote = json.dumps
+    vendor_dir = d.getVar("SECRET_VM_CARGO_GIT_VENDOR_DIR")
+    config = os.path.join(d.getVar("CARGO_HOME"), "config.toml")
+    with open(config) as f:
+        base = f.read()
+    # For `cargo vendor`: each git source replaced by its checkout, read through git at the
+    # locked commit. Then, for the build: each replaced by the vendored crates.
+    by_checkout, by_vendor = [], []
+    for i, source in enumerate(sorted(sources)):
+        url, reference, commit, _ = sources[source]
+        table = "[source.%s]\ngit = %s\n" % (quote(source), quote(url))
+        table += "".join("%s = %s\n" % (k, quote(v)) for k, v in reference)
+        local = quote(pathlib.Path(checkouts[url][1]).as_uri())
+        by_checkout.append('%sreplace-with = "secret-vm-git-%d"\n\n[source.secret-vm-git-%d]\n'
+                           'git = %s\nrev = %s\n' % (table, i, i, local, quote(commit)))
+        by_vendor.append(table + 'replace-with = "secret-vm-git"\n')
+    with open(config, "w") as f:
+        f.write(base + "\n" + "\n".join(by_checkout))
+    shutil.rmtree(vendor_dir, ignore_errors=True)
+    # Reading a local repository is no network use, but the config's offline setting refuses it.
+    env = dict(os.environ, CARGO_HOME=d.getVar("CARGO_HOME"), CARGO_NET_OFFLINE="false")
+    done = subprocess.run(["cargo", "vendor", "--locked", "--respect-source-config",
+                           "--versioned-dirs", "--manifest-path", d.getVar("CARGO_MANIFEST_PATH"),
+                           vendor_dir],
+                          env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    if done.returncode != 0:
+        bb.fatal("cargo vendor of the crates taken from git failed:\n%s" % done.stderr)
+    # It copied the crates.io crates too: they stay where bitbake's crate fetcher put them.
+    for entry in sorted(os.listdir(vendor_dir)):
+        if entry not in packages:
+            shutil.rmtree(os.path.join(vendor_dir, entry))
+    missing = sorted(set(packages) - set(os.listdir(vendor_dir)))
+    if missing:
+        bb.fatal("cargo vendor did not write %s into %s" % (", ".join(missing), vendor_dir))
+    with open(config, "w") as f:
+        f.write(base + '\n[source.secret-vm-git]\ndirectory = %s\n\n' % quote(vendor_dir)
+                + "\n".join(by_vendor))
 }
 
 do_configure[postfuncs] += "secret_vm_cargo_vendor_config secret_vm_cargo_vendor_git"

@@ -1,13 +1,14 @@
 """Builds a Rust project offline the way a meta-secret recipe does with secret-vm-cargo-vendor.
 
-Usage: python cargo_vendor.py LAYER_DIR PROJECT_DIR WORK_DIR CRATE_MIRROR [--tamper NAME | --omit-git | --omit-crates]
+Usage: python cargo_vendor.py LAYER_DIR PROJECT_DIR WORK_DIR CRATE_MIRROR [--tamper NAME | --omit-git | --wrong-checkout | --omit-crates]
        python cargo_vendor.py LAYER_DIR RECIPE WORK_DIR CRATE_MIRROR --recipe
 
 1. Writes the project's crates include from its Cargo.lock, in the form poky's
    cargo-update-recipe-crates class writes it (crate:// URIs, SRC_URI[<name>-<version>.sha256sum]),
    plus what a recipe adds for the git dependency: a git:// SRC_URI entry with its SRCREV and the
    class's SECRET_VM_CARGO_GIT flag. The repository is made from PROJECT_DIR/git-dep with fixed
-   names and dates, so its commit is the one the project's Cargo.lock names.
+   names and dates, so its commit is the one the project's Cargo.lock names. It is a workspace of
+   two crates, one taking the other by path, that inherit their version, edition and lints.
 2. Copies every .crate from CRATE_MIRROR, a local directory of NAME-VERSION.crate files that
    `cargo xtask deps` downloads from static.crates.io (so nothing here reaches the network),
    into the premirror.
@@ -15,7 +16,8 @@ Usage: python cargo_vendor.py LAYER_DIR PROJECT_DIR WORK_DIR CRATE_MIRROR [--tam
    directory through PREMIRRORS, with BB_NO_NETWORK = "1", verifying each sha256 from step 1,
    and unpack them into WORK_DIR as a recipe's do_unpack does.
 4. Runs the class's configure functions as BitBake expands them: secret_vm_cargo_vendor_config
-   with sh, secret_vm_cargo_vendor_git with bb.build.exec_func.
+   with sh, secret_vm_cargo_vendor_git with bb.build.exec_func (which vendors the two git crates
+   with `cargo vendor`); Cargo.lock must be left as the project has it.
 5. Runs `cargo build` with the class's EXTRA_CARGO_FLAGS and CARGO_HOME, every proxy pointing at
    a closed port, then runs the program, which must print "sha256 " and the sha256 of its argument.
 6. Runs do_compile as BitBake expands it: the class's prepend, then the part of meta-rust-bin's
@@ -23,10 +25,16 @@ Usage: python cargo_vendor.py LAYER_DIR PROJECT_DIR WORK_DIR CRATE_MIRROR [--tam
    info, RUSTFLAGS from EXTRA_RUSTFLAGS, HOST_CFLAGS set empty). The git dependency compiles C
    with the cc crate from outside S (its debug info names the directory it was compiled in);
    the binary must have that C code in it and contain the work directory's path nowhere.
+7. Does steps 1 to 4 again in another work directory, and the release builds of both (as in
+   step 6) must be byte-identical: the git crates' -C metadata, and with it their symbol names,
+   must not depend on where they were checked out.
 
 With --tamper NAME the checksum of crate NAME is altered in step 1, and step 3 must refuse it
-(steps 5 and 6 run only without these three options).
-With --omit-git the SECRET_VM_CARGO_GIT flag is left out, and step 4 must stop, naming the crate.
+(steps 6 and 7 run only without these four options).
+With --omit-git the SECRET_VM_CARGO_GIT flag is left out, and step 4 must stop, naming the
+repository and its crates.
+With --wrong-checkout the flag names the directory above the checkout, which is no git checkout,
+and step 4 must stop, naming the flag and the commit.
 With --omit-crates the crates include has no crate (as when a recipe forgets to require it), and
 step 4 must stop, saying so.
 
@@ -116,12 +124,13 @@ def make_git_repo(files, into):
                           capture_output=True, text=True).stdout.strip()
 
 
-def git_inc(repo, commit, url, omit_flag):
+def git_inc(repo, commit, url, args):
     """What a recipe adds for a git dependency."""
     text = ('SRC_URI += "git://%s;protocol=file;nobranch=1;name=probe;destsuffix=cargo_git/%s"\n'
             'SRCREV_probe = "%s"\n' % (repo, GIT_DEP, commit))
-    if not omit_flag:
-        text += 'SECRET_VM_CARGO_GIT[%s] = "%s cargo_git/%s"\n' % (GIT_DEP, url, GIT_DEP)
+    if not args.omit_git:
+        checkout = "cargo_git" if args.wrong_checkout else "cargo_git/" + GIT_DEP
+        text += 'SECRET_VM_CARGO_GIT[probe] = "%s %s"\n' % (url, checkout)
     return text
 
 
@@ -194,7 +203,7 @@ def configure(d):
         raise Failed("secret_vm_cargo_vendor_config exited %d: %s"
                      % (done.returncode, done.stderr.strip()))
     bb.build.exec_func("secret_vm_cargo_vendor_git", d)
-    print("step 4: wrote %s/config.toml and the patched Cargo.lock" % d.getVar("CARGO_HOME"))
+    print("step 4: wrote %s/config.toml" % d.getVar("CARGO_HOME"))
 
 
 def cargo_build(d, work):
@@ -377,6 +386,7 @@ def main(argv):
     mode = cli.add_mutually_exclusive_group()
     mode.add_argument("--tamper", metavar="NAME")
     mode.add_argument("--omit-git", action="store_true")
+    mode.add_argument("--wrong-checkout", action="store_true")
     mode.add_argument("--omit-crates", action="store_true")
     mode.add_argument("--recipe", action="store_true")
     args = cli.parse_args(argv[1:])  # exits 2 on bad usage
@@ -398,7 +408,7 @@ def main(argv):
             raise Failed("the program printed %r, expected %r" % (out, expected))
         print("step 5: the program printed %s" % out)
 
-        if not (args.tamper or args.omit_git or args.omit_crates):
+        if not (args.tamper or args.omit_git or args.wrong_checkout or args.omit_crates):
             step = "6 no build path in the release binary"
             binary = release_build(d)
             workdir = d.getVar("WORKDIR").encode()
@@ -410,6 +420,12 @@ def main(argv):
                 raise Failed("the release binary has no __FILE__ of probe.c: was it built?")
             print("step 6: the release binary has probe.c in it and never names the work "
                   "directory")
+
+            other = os.path.join(work, "another-build-directory")
+            os.makedirs(other)
+            again = fixture_workdir(layer, project, other, args, errors)
+            step = "7 the same binary from another build directory"
+            print("step 7: " + compare_builds(d, again))
     except Exception as e:  # noqa: BLE001  (bb raises many types; each names the step)
         print("FAILED at step %s: %s: %s" % (step, type(e).__name__, e))
         return 1
@@ -419,7 +435,7 @@ def main(argv):
 def fixture_workdir(layer, project, work, args, errors):
     """Steps 1 to 4 for the fixture project in WORK; returns its datastore."""
     global step
-    mirror, tamper, omit_git = args.mirror, args.tamper, args.omit_git
+    mirror, tamper = args.mirror, args.tamper
     d = datastore(layer, work, stand_ins(work))
     bb.parse.init_parser(d)
     step = "1 crates include"
@@ -433,7 +449,7 @@ def fixture_workdir(layer, project, work, args, errors):
         raise Failed("git-dep/ commits as %s, Cargo.lock names %s" % (made, commit))
     inc = os.path.join(work, "vendor-probe-crates.inc")
     with open(inc, "w") as f:
-        f.write(crates_inc(wanted, tamper) + git_inc(repo, commit, url, omit_git))
+        f.write(crates_inc(wanted, tamper) + git_inc(repo, commit, url, args))
     print("step 1: %d crates and %s %s from Cargo.lock" % (len(crates), GIT_DEP, commit))
 
     step = "2 crates from %s" % mirror
@@ -465,6 +481,15 @@ def fixture_workdir(layer, project, work, args, errors):
     # The project as do_unpack would leave it in S.
     shutil.copytree(project, d.getVar("S"), ignore=shutil.ignore_patterns("git-dep", "target"))
     configure(d)
+    with open(os.path.join(project, "Cargo.lock"), "rb") as f, \
+            open(os.path.join(d.getVar("S"), "Cargo.lock"), "rb") as g:
+        if f.read() != g.read():
+            raise Failed("the class changed Cargo.lock")
+    if not (args.tamper or args.omit_git or args.wrong_checkout or args.omit_crates):
+        vendored = sorted(os.listdir(d.getVar("SECRET_VM_CARGO_GIT_VENDOR_DIR")))
+        if vendored != ["probe-git-dep-0.1.0", "probe-git-util-0.1.0"]:
+            raise Failed("the git crates vendored are %s, expected the repository's two" % vendored)
+        print("step 4: vendored %s; Cargo.lock is unchanged" % ", ".join(vendored))
     return d
 
 if __name__ == "__main__":

@@ -19,15 +19,18 @@
 //!   `BB_NO_NETWORK`, checks their sha256, unpacks them; the class's configure function as
 //!   BitBake expands it points cargo at them; `cargo build` with the class's flags must succeed
 //!   with every proxy pointing at a closed port, and the program must print the sha256 Python
-//!   computes. Its git dependency comes through BitBake's git fetcher and the class's
-//!   `SECRET_VM_CARGO_GIT`. A crate whose checksum is altered must be refused by the fetcher, and
-//!   a git crate the recipe does not name, or a crates include left out, must stop the configure
-//!   step, saying which. With `--recipe` it runs the layer's own `secretvm-guest.bb` the same
-//!   way: BitBake parses the recipe with its crates include, fetches its source from the layer
-//!   and its crates from that premirror (checking each sha256), the include must name exactly
-//!   the crates of the package's Cargo.lock with the same sums, the class configures the build,
-//!   and the program built must write the zero-padded sha256 it is given to a stand-in RTMR
-//!   file.
+//!   computes. Its git dependency (a workspace of two crates that inherit from it, one taking
+//!   the other by path) comes through BitBake's git fetcher and the class's
+//!   `SECRET_VM_CARGO_GIT`, which vendors both crates with `cargo vendor` and leaves Cargo.lock
+//!   as it is; built again in another work directory, the release binary must be byte-identical.
+//!   A crate whose checksum is altered must be refused by the fetcher, and a git repository the
+//!   recipe does not name, a flag naming no checkout of the locked commit, or a crates include
+//!   left out, must stop the configure step, saying which. With `--recipe` it runs the layer's
+//!   own `secretvm-guest.bb` the same way: BitBake parses the recipe with its crates include,
+//!   fetches its source from the layer and its crates from that premirror (checking each
+//!   sha256), the include must name exactly the crates of the package's Cargo.lock with the
+//!   same sums, the class configures the build, and the program built must write the
+//!   zero-padded sha256 it is given to a stand-in RTMR file.
 //!
 //! - `nvidia_driver.py` (beside this file) runs the NVIDIA driver recipe's `do_nvidia_extract`
 //!   and `do_install` as BitBake expands them, on a stand-in `.run` installer (the real ones
@@ -313,6 +316,16 @@ fn rust_recipes_build_offline_from_the_crates_bitbake_fetched() {
     assert!(stdout.contains("step 3: bitbake"), "{stdout}");
     assert!(stdout.contains("cargo build --frozen succeeded offline"), "{stdout}");
     assert!(stdout.contains("and never names the work directory"), "{stdout}");
+    assert!(
+        stdout.contains(
+            "step 4: vendored probe-git-dep-0.1.0, probe-git-util-0.1.0; Cargo.lock is unchanged"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("step 7: the release builds in two work directories are identical"),
+        "{stdout}"
+    );
 }
 
 #[test]
@@ -328,17 +341,38 @@ fn the_crate_fetcher_refuses_a_crate_whose_checksum_differs() {
 }
 
 #[test]
-fn a_git_crate_the_recipe_does_not_name_stops_the_configure() {
+fn a_git_repository_the_recipe_does_not_name_stops_the_configure() {
     let Some(python) = tool_from_env("SECRETVM_BITBAKE_PYTHON") else { return };
     if tool_on_path("git").is_none() {
         return;
     }
     let Some((ok, stdout)) = cargo_vendor(&python, &["--omit-git"]) else { return };
-    assert!(!ok, "a git crate without SECRET_VM_CARGO_GIT was accepted:\n{stdout}");
+    assert!(!ok, "a git repository without SECRET_VM_CARGO_GIT was accepted:\n{stdout}");
     assert!(stdout.contains("FAILED at step 4"), "{stdout}");
     assert!(
-        stdout.contains("SECRET_VM_CARGO_GIT does not name: probe-git-dep"),
-        "the failure does not name the git crate:\n{stdout}"
+        stdout.contains(
+            "SECRET_VM_CARGO_GIT does not name: \
+             https://git.invalid/secretvm/probe-git-dep (probe-git-dep, probe-git-util)"
+        ),
+        "the failure does not name the repository and its crates:\n{stdout}"
+    );
+}
+
+#[test]
+fn a_git_checkout_without_the_locked_commit_stops_the_configure() {
+    let Some(python) = tool_from_env("SECRETVM_BITBAKE_PYTHON") else { return };
+    if tool_on_path("git").is_none() {
+        return;
+    }
+    let Some((ok, stdout)) = cargo_vendor(&python, &["--wrong-checkout"]) else { return };
+    assert!(!ok, "a flag naming no checkout of the locked commit was accepted:\n{stdout}");
+    assert!(stdout.contains("FAILED at step 4"), "{stdout}");
+    assert!(
+        stdout.contains("SECRET_VM_CARGO_GIT[probe]: ")
+            && stdout.contains(
+                "is not a git checkout with commit 495b9a33f2c0467c43fd059fe87a44ee19ee60ad"
+            ),
+        "the failure does not name the flag and the commit:\n{stdout}"
     );
 }
 

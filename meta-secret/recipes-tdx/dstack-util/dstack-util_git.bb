@@ -1,7 +1,7 @@
 SUMMARY = "dstack-util: records the workload's events in RTMR3 for the dstack and gramine KMS"
 DESCRIPTION = "Dstack-TEE/dstack's guest utility. The TDX and gcp-tdx initramfs run 'dstack-util extend \
 --event <name> --payload <value>' when secret-vm.json names the dstack or gramine KMS. Built \
-offline from the crates in dstack-util-crates.inc and the git crates named below."
+offline from the crates in dstack-util-crates.inc and from the git repositories named below."
 HOMEPAGE = "https://github.com/Dstack-TEE/dstack"
 LICENSE = "Apache-2.0"
 LIC_FILES_CHKSUM = "file://../LICENSE;md5=86d3f3a95c324c9479bd8986968f4327"
@@ -36,9 +36,8 @@ inherit cargo_bin secret-vm-cargo-vendor
 # with CARGO_LOCK_SRC_DIR set to a directory holding only the workspace's Cargo.lock.
 require ${BPN}-crates.inc
 
-SECRET_VM_CARGO_GIT[rocket] = "https://github.com/rwf2/Rocket cargo_git/rocket/core/lib"
-SECRET_VM_CARGO_GIT[rocket_codegen] = "https://github.com/rwf2/Rocket cargo_git/rocket/core/codegen"
-SECRET_VM_CARGO_GIT[rocket_http] = "https://github.com/rwf2/Rocket cargo_git/rocket/core/http"
+# The repositories of the crates Cargo.lock takes from git, each checked out by SRC_URI above.
+SECRET_VM_CARGO_GIT[rocket] = "https://github.com/rwf2/Rocket cargo_git/rocket"
 SECRET_VM_CARGO_GIT[s2n-quic-h3] = "https://github.com/SergioBenitez/s2n-quic-h3.git cargo_git/s2n-quic-h3"
 SECRET_VM_CARGO_GIT[rocket-apitoken] = "https://github.com/kvinwang/rocket-apitoken cargo_git/rocket-apitoken"
 
