@@ -340,15 +340,20 @@ fn the_crate_fetcher_refuses_a_crate_whose_checksum_differs() {
     );
 }
 
+/// Runs `cargo_vendor.py` with `option`, which must make the class's configure step (step 4)
+/// stop; returns what it printed, or None where the test is skipped (locally, lacking a tool).
+fn configure_stops(option: &str) -> Option<String> {
+    let python = tool_from_env("SECRETVM_BITBAKE_PYTHON")?;
+    tool_on_path("git")?;
+    let (ok, stdout) = cargo_vendor(&python, &[option])?;
+    assert!(!ok, "cargo_vendor.py {option} was accepted:\n{stdout}");
+    assert!(stdout.contains("FAILED at step 4"), "{stdout}");
+    Some(stdout)
+}
+
 #[test]
 fn a_git_repository_the_recipe_does_not_name_stops_the_configure() {
-    let Some(python) = tool_from_env("SECRETVM_BITBAKE_PYTHON") else { return };
-    if tool_on_path("git").is_none() {
-        return;
-    }
-    let Some((ok, stdout)) = cargo_vendor(&python, &["--omit-git"]) else { return };
-    assert!(!ok, "a git repository without SECRET_VM_CARGO_GIT was accepted:\n{stdout}");
-    assert!(stdout.contains("FAILED at step 4"), "{stdout}");
+    let Some(stdout) = configure_stops("--omit-git") else { return };
     assert!(
         stdout.contains(
             "SECRET_VM_CARGO_GIT does not name: \
@@ -360,13 +365,7 @@ fn a_git_repository_the_recipe_does_not_name_stops_the_configure() {
 
 #[test]
 fn a_git_checkout_without_the_locked_commit_stops_the_configure() {
-    let Some(python) = tool_from_env("SECRETVM_BITBAKE_PYTHON") else { return };
-    if tool_on_path("git").is_none() {
-        return;
-    }
-    let Some((ok, stdout)) = cargo_vendor(&python, &["--wrong-checkout"]) else { return };
-    assert!(!ok, "a flag naming no checkout of the locked commit was accepted:\n{stdout}");
-    assert!(stdout.contains("FAILED at step 4"), "{stdout}");
+    let Some(stdout) = configure_stops("--wrong-checkout") else { return };
     assert!(
         stdout.contains("SECRET_VM_CARGO_GIT[probe]: ")
             && stdout.contains(
@@ -378,13 +377,7 @@ fn a_git_checkout_without_the_locked_commit_stops_the_configure() {
 
 #[test]
 fn a_recipe_that_does_not_require_its_crates_include_stops_the_configure() {
-    let Some(python) = tool_from_env("SECRETVM_BITBAKE_PYTHON") else { return };
-    if tool_on_path("git").is_none() {
-        return;
-    }
-    let Some((ok, stdout)) = cargo_vendor(&python, &["--omit-crates"]) else { return };
-    assert!(!ok, "a build without its crates was accepted:\n{stdout}");
-    assert!(stdout.contains("FAILED at step 4"), "{stdout}");
+    let Some(stdout) = configure_stops("--omit-crates") else { return };
     assert!(
         stdout.contains("bbfatal: no vendored crates in")
             && stdout.contains("does the recipe require vendor-probe-crates.inc"),
