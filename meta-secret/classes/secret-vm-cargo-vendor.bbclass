@@ -112,9 +112,8 @@ python secret_vm_cargo_vendor_git() {
                      % (checkouts[words[0]][0], name, words[0]))
         checkouts[words[0]] = (name, os.path.join(d.getVar("WORKDIR"), words[1]))
 
+    # secret_vm_cargo_vendor_config, which runs first, has stopped the build if there is none.
     lock = d.getVar("SECRET_VM_CARGO_LOCK")
-    if not os.path.isfile(lock):
-        bb.fatal("%s does not exist: --frozen builds need the project's Cargo.lock" % lock)
     # The git sources of Cargo.lock: "git+<url>[?<kind>=<reference>]#<commit>", one [[package]]
     # at a time (its name and version lines come before its source line; the file's own
     # `version = <n>` comes before the first package).

@@ -408,7 +408,7 @@ def main(argv):
             raise Failed("the program printed %r, expected %r" % (out, expected))
         print("step 5: the program printed %s" % out)
 
-        if not (args.tamper or args.omit_git or args.wrong_checkout or args.omit_crates):
+        if not refusal_expected(args):
             step = "6 no build path in the release binary"
             binary = release_build(d)
             workdir = d.getVar("WORKDIR").encode()
@@ -430,6 +430,11 @@ def main(argv):
         print("FAILED at step %s: %s: %s" % (step, type(e).__name__, e))
         return 1
     return 0
+
+
+def refusal_expected(args):
+    """Whether an option asks for a build that a step must refuse."""
+    return bool(args.tamper or args.omit_git or args.wrong_checkout or args.omit_crates)
 
 
 def fixture_workdir(layer, project, work, args, errors):
@@ -485,12 +490,13 @@ def fixture_workdir(layer, project, work, args, errors):
             open(os.path.join(d.getVar("S"), "Cargo.lock"), "rb") as g:
         if f.read() != g.read():
             raise Failed("the class changed Cargo.lock")
-    if not (args.tamper or args.omit_git or args.wrong_checkout or args.omit_crates):
+    if not refusal_expected(args):
         vendored = sorted(os.listdir(d.getVar("SECRET_VM_CARGO_GIT_VENDOR_DIR")))
         if vendored != ["probe-git-dep-0.1.0", "probe-git-util-0.1.0"]:
             raise Failed("the git crates vendored are %s, expected the repository's two" % vendored)
         print("step 4: vendored %s; Cargo.lock is unchanged" % ", ".join(vendored))
     return d
+
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv))
